@@ -1,0 +1,59 @@
+# PcapTotal — one-machine setup, run, tests and benchmarks. Debian 12 + Python 3.11, as root.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export PCAPTOTAL_DATA_DIR ?= ./data
+export PCAPTOTAL_HTTP_PORT ?= 8080
+
+.PHONY: help deps system-deps venv run test test-unit test-integration lint fmt bench clean constraints
+
+help:
+	@echo "make run    - install what is missing and serve PcapTotal on 127.0.0.1:$(PCAPTOTAL_HTTP_PORT)"
+	@echo "make test   - install what is missing and run every test tier"
+	@echo "make lint   - ruff + mypy"
+	@echo "make bench  - benchmarks under bench/"
+
+system-deps:
+	@command -v tshark >/dev/null && command -v mergecap >/dev/null || { \
+		echo ">> installing tshark"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tshark >/dev/null; }
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+deps: system-deps venv
+
+run: deps
+	$(PY) -m pcaptotal_runner
+
+test: deps
+	$(PY) -m pytest tests -q
+
+test-unit: venv
+	$(PY) -m pytest tests/unit tests/contract -q
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy shared services tests bench
+
+fmt: venv
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: deps
+	$(PY) bench/parser.py
+
+# Re-pin after changing dependencies in pyproject.toml.
+constraints: venv
+	$(PY) -m pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,112 @@
+"""The tshark fields the parser asks for, and typed access to one output row.
+
+tshark prints one line per packet: columns split by ``SEPARATOR``; a field that occurs several
+times in a packet (``-E occurrence=a``) has its values joined by ``AGGREGATOR``. Both are ASCII
+control characters (unit / record separator) because field values such as HTTP user agents
+contain commas and tabs; tshark 4.0 accepts them verbatim in ``-E separator=`` / ``-E aggregator=``
+and escapes control characters inside values, so they cannot appear in a value.
+"""
+
+from __future__ import annotations
+
+SEPARATOR = "\x1f"
+AGGREGATOR = "\x1e"
+
+FIELDS: tuple[str, ...] = (
+    "frame.time_epoch",
+    "frame.len",
+    "frame.protocols",
+    "vlan.id",
+    # IP layers: one occurrence per IP header, in the order of frame.protocols
+    "ip.src",
+    "ip.dst",
+    "ip.proto",
+    "ip.id",
+    "ip.flags.mf",
+    "ip.frag_offset",
+    "ipv6.src",
+    "ipv6.dst",
+    "ipv6.nxt",
+    "ipv6.fraghdr.ident",
+    # transport layers: one occurrence per header
+    "tcp.stream",
+    "tcp.srcport",
+    "tcp.dstport",
+    "tcp.flags",
+    "udp.stream",
+    "udp.srcport",
+    "udp.dstport",
+    # dns
+    "dns.flags.response",
+    "dns.qry.name",
+    "dns.qry.type",
+    "dns.flags.rcode",
+    "dns.a",
+    "dns.aaaa",
+    "dns.cname",
+    "dns.ns",
+    "dns.ptr.domain_name",
+    "dns.mx.mail_exchange",
+    "dns.txt",
+    # http
+    "http.request",
+    "http.request.method",
+    "http.host",
+    "http.request.uri",
+    "http.user_agent",
+    "http.response.code",
+    "http.content_type",
+    # tls
+    "tls.handshake.type",
+    "tls.handshake.version",
+    "tls.handshake.extensions.supported_version",
+    "tls.handshake.extensions_server_name",
+    "tls.handshake.ja3",
+    "tls.handshake.ja3s",
+    "tls.handshake.certificate",
+)
+
+INDEX: dict[str, int] = {name: i for i, name in enumerate(FIELDS)}
+
+
+class Row:
+    """One packet's fields; values are split on demand (most columns are empty)."""
+
+    __slots__ = ("_cols",)
+
+    def __init__(self, cols: list[str]) -> None:
+        self._cols = cols
+
+    @classmethod
+    def parse(cls, line: str) -> Row | None:
+        """Split one output line; ``None`` when the column count is wrong."""
+        cols = line.rstrip("\r\n").split(SEPARATOR)
+        if len(cols) != len(FIELDS):
+            return None
+        return cls(cols)
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, str | list[str]]) -> Row:
+        """Build a row from ``{field: value or values}`` (tests and tools)."""
+        cols = [""] * len(FIELDS)
+        for name, value in values.items():
+            cols[INDEX[name]] = value if isinstance(value, str) else AGGREGATOR.join(value)
+        return cls(cols)
+
+    def raw(self, name: str) -> str:
+        return self._cols[INDEX[name]]
+
+    def values(self, name: str) -> list[str]:
+        raw = self._cols[INDEX[name]]
+        return raw.split(AGGREGATOR) if raw else []
+
+    def first(self, name: str) -> str | None:
+        raw = self._cols[INDEX[name]]
+        if not raw:
+            return None
+        return raw.split(AGGREGATOR, 1)[0]
+
+    def at(self, name: str, occurrence: int) -> str | None:
+        """The ``occurrence``-th value (0-based) of a field, or ``None``."""
+        vals = self.values(name)
+        return vals[occurrence] if occurrence < len(vals) else None

@@ -1,0 +1,182 @@
+"""Subject, issuer and validity of an X.509 certificate, read from its DER bytes.
+
+tshark 4.0 prints certificate names as loose ``x509sat.*`` strings that cannot be told apart
+(subject vs issuer, leaf vs chain), so the parser takes the raw leaf certificate
+(``tls.handshake.certificate``) and walks just enough DER to get the few fields it indexes.
+No ``cryptography`` dependency: this is ~100 lines and never raises on hostile input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+# Short names as in RFC 4514 / OpenSSL for the attribute types seen in practice.
+_OID_NAMES = {
+    "2.5.4.3": "CN",
+    "2.5.4.4": "SN",
+    "2.5.4.5": "serialNumber",
+    "2.5.4.6": "C",
+    "2.5.4.7": "L",
+    "2.5.4.8": "ST",
+    "2.5.4.9": "street",
+    "2.5.4.10": "O",
+    "2.5.4.11": "OU",
+    "2.5.4.12": "title",
+    "2.5.4.17": "postalCode",
+    "2.5.4.42": "GN",
+    "1.2.840.113549.1.9.1": "emailAddress",
+    "0.9.2342.19200300.100.1.25": "DC",
+    "0.9.2342.19200300.100.1.1": "UID",
+}
+
+_TAG_SEQUENCE = 0x30
+_TAG_SET = 0x31
+_TAG_OID = 0x06
+_TAG_UTCTIME = 0x17
+_TAG_GENTIME = 0x18
+
+
+@dataclass(frozen=True, slots=True)
+class CertInfo:
+    subject_dn: str
+    issuer_dn: str
+    subject_cn: str | None
+    not_before: str | None
+    not_after: str | None
+
+
+class _DerError(ValueError):
+    pass
+
+
+def _read_tlv(data: bytes, pos: int) -> tuple[int, int, int]:
+    """Return (tag, value_start, value_end) of the element at ``pos``."""
+    if pos + 2 > len(data):
+        raise _DerError("truncated")
+    tag = data[pos]
+    length = data[pos + 1]
+    pos += 2
+    if length & 0x80:
+        n = length & 0x7F
+        if n == 0 or n > 4 or pos + n > len(data):
+            raise _DerError("bad length")
+        length = int.from_bytes(data[pos : pos + n], "big")
+        pos += n
+    if pos + length > len(data):
+        raise _DerError("truncated value")
+    return tag, pos, pos + length
+
+
+def _children(data: bytes, start: int, end: int) -> list[tuple[int, int, int]]:
+    out = []
+    pos = start
+    while pos < end:
+        tag, vs, ve = _read_tlv(data, pos)
+        out.append((tag, vs, ve))
+        pos = ve
+    return out
+
+
+def _oid(raw: bytes) -> str:
+    if not raw:
+        raise _DerError("empty oid")
+    parts = [raw[0] // 40, raw[0] % 40] if raw[0] < 80 else [2, raw[0] - 80]
+    value = 0
+    for byte in raw[1:]:
+        value = (value << 7) | (byte & 0x7F)
+        if not byte & 0x80:
+            parts.append(value)
+            value = 0
+    return ".".join(str(p) for p in parts)
+
+
+def _string(tag: int, raw: bytes) -> str:
+    if tag == 0x1E:  # BMPString
+        return raw.decode("utf-16-be", "replace")
+    if tag == 0x1C:  # UniversalString
+        return raw.decode("utf-32-be", "replace")
+    if tag == 0x14:  # T61String: latin-1 is what real certificates mean by it
+        return raw.decode("latin-1")
+    return raw.decode("utf-8", "replace")
+
+
+def _escape(value: str) -> str:
+    # RFC 4514 escaping of the characters that would make the DN ambiguous.
+    for ch in ("\\", ",", "+", '"', "<", ">", ";"):
+        value = value.replace(ch, "\\" + ch)
+    return value
+
+
+def _name(data: bytes, start: int, end: int) -> tuple[str, str | None]:
+    """Return the DN (in certificate order, ``", "``-joined as in ECS examples) and the CN."""
+    parts: list[str] = []
+    cn: str | None = None
+    for set_tag, ss, se in _children(data, start, end):
+        if set_tag != _TAG_SET:
+            raise _DerError("RDN is not a SET")
+        for seq_tag, qs, qe in _children(data, ss, se):
+            if seq_tag != _TAG_SEQUENCE:
+                raise _DerError("attribute is not a SEQUENCE")
+            items = _children(data, qs, qe)
+            if len(items) < 2 or items[0][0] != _TAG_OID:
+                raise _DerError("bad attribute")
+            oid = _oid(data[items[0][1] : items[0][2]])
+            value = _string(items[1][0], data[items[1][1] : items[1][2]])
+            if oid == "2.5.4.3" and cn is None:
+                cn = value
+            parts.append(f"{_OID_NAMES.get(oid, oid)}={_escape(value)}")
+    return ", ".join(parts), cn
+
+
+def _time(tag: int, raw: bytes) -> str | None:
+    text = raw.decode("ascii", "replace").rstrip("Z")
+    try:
+        if tag == _TAG_UTCTIME:
+            year = int(text[:2])
+            text = f"{1900 + year if year >= 50 else 2000 + year}{text[2:]}"
+        elif tag != _TAG_GENTIME:
+            return None
+        digits = text.split(".", 1)[0]
+        if len(digits) == 12:  # minutes precision is allowed
+            digits += "00"
+        dt = datetime.strptime(digits, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    return dt.isoformat()
+
+
+def parse_certificate(der: bytes) -> CertInfo | None:
+    """Read subject/issuer/validity of one DER certificate; ``None`` when it is malformed."""
+    try:
+        tag, cs, ce = _read_tlv(der, 0)
+        if tag != _TAG_SEQUENCE:
+            return None
+        tbs_tag, ts, te = _read_tlv(der, cs)
+        if tbs_tag != _TAG_SEQUENCE:
+            return None
+        fields = _children(der, ts, te)
+        if fields and fields[0][0] == 0xA0:  # [0] EXPLICIT version
+            fields = fields[1:]
+        # serialNumber, signature, issuer, validity, subject
+        if len(fields) < 5:
+            return None
+        issuer_dn, _ = _name(der, fields[2][1], fields[2][2])
+        validity = _children(der, fields[3][1], fields[3][2])
+        subject_dn, cn = _name(der, fields[4][1], fields[4][2])
+    except _DerError:
+        return None
+    not_before = not_after = None
+    if len(validity) >= 2:
+        not_before = _time(validity[0][0], der[validity[0][1] : validity[0][2]])
+        not_after = _time(validity[1][0], der[validity[1][1] : validity[1][2]])
+    return CertInfo(subject_dn, issuer_dn, cn, not_before, not_after)
+
+
+def parse_certificate_hex(text: str) -> CertInfo | None:
+    """tshark prints FT_BYTES as plain hex (sometimes with ``:`` separators)."""
+    try:
+        der = bytes.fromhex(text.replace(":", ""))
+    except ValueError:
+        return None
+    return parse_certificate(der)

@@ -1,0 +1,1 @@
+"""Adapters behind the ports: embedded defaults and production servers."""

@@ -1,0 +1,67 @@
+"""Choose adapters by URL scheme (``memory://``, ``file:///``, ``tantivy:///``; servers later)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from pcaptotal.context import Context
+from pcaptotal.ports import BlobStore, Bus, Index
+from pcaptotal.settings import Settings
+
+
+class UnsupportedURL(ValueError):
+    pass
+
+
+def make_bus(url: str, settings: Settings) -> Bus:
+    scheme = urlparse(url).scheme
+    if scheme == "memory":
+        from pcaptotal.adapters.memory_bus import MemoryBus
+
+        return MemoryBus(max_attempts=settings.max_delivery_attempts)
+    raise UnsupportedURL(f"PCAPTOTAL_BUS_URL: unsupported scheme {scheme!r} (use memory://)")
+
+
+def _local_path(url: str) -> Path:
+    parsed = urlparse(url)
+    return Path(unquote(parsed.netloc + parsed.path))
+
+
+def make_blobstore(url: str, settings: Settings) -> BlobStore:
+    scheme = urlparse(url).scheme
+    if scheme == "file":
+        from pcaptotal.adapters.file_blobstore import FileBlobStore
+
+        return FileBlobStore(_local_path(url))
+    raise UnsupportedURL(f"PCAPTOTAL_BLOB_URL: unsupported scheme {scheme!r} (use file:///...)")
+
+
+def make_index(url: str, settings: Settings) -> Index:
+    scheme = urlparse(url).scheme
+    if scheme == "tantivy":
+        from pcaptotal.adapters.tantivy_index import TantivyIndex
+
+        return TantivyIndex(_local_path(url))
+    raise UnsupportedURL(f"PCAPTOTAL_INDEX_URL: unsupported scheme {scheme!r} (use tantivy:///...)")
+
+
+def make_context(settings: Settings) -> Context:
+    return Context(
+        settings=settings,
+        bus=make_bus(settings.bus_url, settings),
+        blobs=make_blobstore(settings.resolved_blob_url(), settings),
+        index=make_index(settings.resolved_index_url(), settings),
+    )
+
+
+async def start_context(ctx: Context) -> None:
+    await ctx.blobs.start()
+    await ctx.index.start()
+    await ctx.bus.start()
+
+
+async def close_context(ctx: Context) -> None:
+    await ctx.bus.close()
+    await ctx.index.close()
+    await ctx.blobs.close()

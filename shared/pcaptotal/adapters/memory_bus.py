@@ -1,0 +1,120 @@
+"""In-process asyncio bus: the embedded default. Same semantics as the RabbitMQ adapter.
+
+Topic routing uses AMQP rules (``*`` one word, ``#`` zero or more). Each queue has its own
+consumers (competing); a handler that raises gets the message again until ``max_attempts``;
+then it goes to the dead-letter list, logged, never silently lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from pcaptotal.messages import Envelope, decode, encode
+from pcaptotal.ports import Delivery, Handler
+
+log = logging.getLogger(__name__)
+
+
+def topic_matches(pattern: str, routing_key: str) -> bool:
+    """AMQP topic matching: ``*`` is exactly one word, ``#`` zero or more words."""
+    parts = []
+    for word in pattern.split("."):
+        if word == "#":
+            parts.append(r"(?:[^.]+(?:\.[^.]+)*)?")
+        elif word == "*":
+            parts.append(r"[^.]+")
+        else:
+            parts.append(re.escape(word))
+    rx = r"\.".join(parts)
+    # '#' may swallow the dots around it
+    rx = rx.replace(r"\.(?:[^.]+(?:\.[^.]+)*)?", r"(?:\.[^.]+)*").replace(
+        r"(?:[^.]+(?:\.[^.]+)*)?\.", r"(?:[^.]+\.)*"
+    )
+    return re.fullmatch(rx, routing_key) is not None
+
+
+@dataclass(slots=True)
+class _Queue:
+    name: str
+    bindings: list[str]
+    items: asyncio.Queue[tuple[bytes, int]] = field(default_factory=asyncio.Queue)
+    consumers: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+class MemoryBus:
+    def __init__(self, *, max_attempts: int = 3) -> None:
+        self._queues: dict[str, _Queue] = {}
+        self._max_attempts = max_attempts
+        self._inflight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.dead_letters: list[tuple[str, bytes, str]] = []
+
+    async def start(self) -> None:
+        return None
+
+    async def publish(self, event: Envelope, routing_key: str | None = None) -> None:
+        key = routing_key or event.type
+        body = encode(event)  # serialise like the wire so both adapters see the same bytes
+        for q in self._queues.values():
+            if any(topic_matches(b, key) for b in q.bindings):
+                q.items.put_nowait((body, 1))
+                self._idle.clear()
+
+    async def subscribe(
+        self, queue: str, bindings: Sequence[str], handler: Handler, *, prefetch: int = 4
+    ) -> None:
+        q = self._queues.get(queue)
+        if q is None:
+            q = self._queues[queue] = _Queue(queue, list(bindings))
+        else:
+            q.bindings.extend(b for b in bindings if b not in q.bindings)
+        for _ in range(max(1, prefetch)):
+            q.consumers.append(asyncio.create_task(self._consume(q, handler)))
+
+    async def _consume(self, q: _Queue, handler: Handler) -> None:
+        while True:
+            body, attempt = await q.items.get()
+            self._inflight += 1
+            try:
+                event = decode(body)
+                await handler(Delivery(event, attempt, self._max_attempts))
+            except asyncio.CancelledError:
+                q.items.put_nowait((body, attempt))  # not acked: back on the queue
+                raise
+            except Exception as exc:  # handler failure: redeliver or dead-letter
+                if attempt < self._max_attempts:
+                    q.items.put_nowait((body, attempt + 1))
+                else:
+                    log.error("dead-lettered message on %s: %s", q.name, exc)
+                    self.dead_letters.append((q.name, body, repr(exc)))
+            finally:
+                self._inflight -= 1
+                q.items.task_done()
+                if self._inflight == 0 and all(x.items.empty() for x in self._queues.values()):
+                    self._idle.set()
+
+    async def wait_idle(self, timeout: float = 60.0) -> None:
+        """Wait until every queue is drained and no handler runs (tests, graceful stop)."""
+        await asyncio.wait_for(self._idle.wait(), timeout)
+
+    async def stop_consuming(self) -> None:
+        # Let in-flight handlers finish; undelivered messages stay queued (lost on exit,
+        # which is why the runner re-queues unfinished captures on start).
+        while self._inflight:
+            await asyncio.sleep(0.05)
+        for q in self._queues.values():
+            for task in q.consumers:
+                task.cancel()
+            for task in q.consumers:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            q.consumers.clear()
+
+    async def close(self) -> None:
+        await self.stop_consuming()

@@ -1,0 +1,77 @@
+"""Capture documents: status transitions kept on the capture document in the Index."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pcaptotal.messages import CaptureSummary
+from pcaptotal.ports import Index
+
+
+class Status(StrEnum):
+    STORED = "stored"
+    PARSING = "parsing"
+    ENRICHING = "enriching"
+    DONE = "done"
+    FAILED = "failed"
+
+
+UNFINISHED = (Status.STORED, Status.PARSING, Status.ENRICHING)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def new_capture_doc(capture_id: str, *, size: int, filename: str | None) -> dict[str, Any]:
+    ts = now_iso()
+    return {
+        "id": capture_id,
+        "status": Status.STORED.value,
+        "error": None,
+        "warnings": [],
+        "summary": CaptureSummary().model_dump(),
+        "size": size,
+        "filename": filename,
+        "created": ts,
+        "updated": ts,
+        "status_times": {Status.STORED.value: ts},
+    }
+
+
+class CaptureRepository:
+    """Read-modify-write of capture documents; stages of one capture run one after another."""
+
+    def __init__(self, index: Index) -> None:
+        self._index = index
+
+    async def get(self, capture_id: str) -> dict[str, Any] | None:
+        return await self._index.get_capture(capture_id)
+
+    async def create(self, capture_id: str, *, size: int, filename: str | None) -> dict[str, Any]:
+        doc = new_capture_doc(capture_id, size=size, filename=filename)
+        await self._index.put_capture(doc)
+        return doc
+
+    async def update(
+        self, capture_id: str, status: Status | None = None, **fields: Any
+    ) -> dict[str, Any]:
+        doc = await self._index.get_capture(capture_id)
+        if doc is None:
+            # A message for a capture whose document vanished: recreate rather than lose it.
+            doc = new_capture_doc(capture_id, size=0, filename=None)
+        ts = now_iso()
+        doc.update(fields)
+        if status is not None:
+            doc["status"] = status.value
+            doc.setdefault("status_times", {})[status.value] = ts
+            if status is not Status.FAILED:
+                doc["error"] = None
+        doc["updated"] = ts
+        await self._index.put_capture(doc)
+        return doc
+
+    async def fail(self, capture_id: str, reason: str) -> dict[str, Any]:
+        return await self.update(capture_id, Status.FAILED, error=reason)

@@ -1,0 +1,91 @@
+"""The one declaration of every indexed flow field (ECS names).
+
+The tantivy schema, the Elasticsearch mapping, query validation and ``GET /v1/fields`` are all
+derived from ``FLOW_FIELDS``; add a field here and every consumer picks it up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class FieldType(StrEnum):
+    IP = "ip"
+    KEYWORD = "keyword"
+    LONG = "long"
+    FLOAT = "float"
+    DATE = "date"
+    BOOL = "bool"
+    TEXT = "text"
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    name: str
+    type: FieldType
+    multi: bool = False
+    description: str = ""
+
+
+_F = FieldType
+
+FLOW_FIELDS: tuple[Field, ...] = (
+    # identity
+    Field("pcaptotal.capture_id", _F.KEYWORD, description="SHA-256 of the capture the flow is in"),
+    Field("pcaptotal.flow_key", _F.KEYWORD, description="flow key inside the capture (tcp-N, udp-N, ip-...)"),
+    Field("pcaptotal.stream", _F.LONG, description="tshark tcp.stream / udp.stream index"),
+    Field("pcaptotal.tcp_flags", _F.KEYWORD, multi=True, description="TCP flags seen (SYN, ACK, FIN, RST, PSH, URG)"),
+    Field("network.community_id", _F.KEYWORD, description="Community ID v1 flow hash"),
+    # endpoints
+    Field("source.ip", _F.IP, description="initiator address (innermost IP header)"),
+    Field("source.port", _F.LONG),
+    Field("source.bytes", _F.LONG),
+    Field("source.packets", _F.LONG),
+    Field("destination.ip", _F.IP, description="responder address (innermost IP header)"),
+    Field("destination.port", _F.LONG),
+    Field("destination.bytes", _F.LONG),
+    Field("destination.packets", _F.LONG),
+    Field("pcaptotal.outer.source.ip", _F.IP, multi=True, description="tunnel / encapsulation outer source addresses"),
+    Field("pcaptotal.outer.destination.ip", _F.IP, multi=True, description="tunnel outer destination addresses"),
+    Field("network.type", _F.KEYWORD, description="ipv4 or ipv6"),
+    Field("network.transport", _F.KEYWORD, description="tcp, udp, icmp, ipv6-icmp, ... "),
+    Field("network.iana_number", _F.LONG, description="IP protocol number"),
+    Field("network.protocol", _F.KEYWORD, multi=True, description="application protocols seen (dns, http, tls, ...)"),
+    Field("network.bytes", _F.LONG),
+    Field("network.packets", _F.LONG),
+    Field("network.vlan.id", _F.KEYWORD, multi=True),
+    # time
+    Field("event.start", _F.DATE),
+    Field("event.end", _F.DATE),
+    Field("event.duration", _F.LONG, description="nanoseconds, as in ECS"),
+    # dns
+    Field("dns.question.name", _F.KEYWORD, multi=True),
+    Field("dns.question.type", _F.KEYWORD, multi=True),
+    Field("dns.answers.data", _F.KEYWORD, multi=True),
+    Field("dns.response_code", _F.KEYWORD, multi=True),
+    # http
+    Field("http.request.method", _F.KEYWORD, multi=True),
+    Field("url.domain", _F.KEYWORD, multi=True, description="HTTP Host header"),
+    Field("url.original", _F.KEYWORD, multi=True, description="HTTP request URI"),
+    Field("user_agent.original", _F.KEYWORD, multi=True),
+    Field("http.response.status_code", _F.LONG, multi=True),
+    Field("http.response.mime_type", _F.KEYWORD, multi=True),
+    # tls
+    Field("tls.version", _F.KEYWORD, multi=True),
+    Field("tls.client.server_name", _F.KEYWORD, multi=True),
+    Field("tls.client.ja3", _F.KEYWORD, multi=True),
+    Field("tls.server.ja3s", _F.KEYWORD, multi=True),
+    Field("tls.server.x509.subject.common_name", _F.KEYWORD, multi=True),
+    Field("tls.server.x509.subject.distinguished_name", _F.KEYWORD, multi=True),
+    Field("tls.server.x509.issuer.distinguished_name", _F.KEYWORD, multi=True),
+    Field("tls.server.x509.not_before", _F.DATE, multi=True),
+    Field("tls.server.x509.not_after", _F.DATE, multi=True),
+)
+
+FLOW_FIELDS_BY_NAME: dict[str, Field] = {f.name: f for f in FLOW_FIELDS}
+
+
+def field(name: str) -> Field | None:
+    """Look a flow field up by its ECS name."""
+    return FLOW_FIELDS_BY_NAME.get(name)

@@ -1,0 +1,15 @@
+"""Blob-store key layout (claim-check)."""
+
+from __future__ import annotations
+
+
+def capture_key(capture_id: str) -> str:
+    return f"captures/{capture_id}"
+
+
+def parsed_key(capture_id: str) -> str:
+    return f"parsed/{capture_id}.ndjson.zst"
+
+
+def flow_doc_id(capture_id: str, flow_key: str) -> str:
+    return f"{capture_id}-{flow_key}"

@@ -1,0 +1,115 @@
+"""The three ports every service talks through. Adapters live in ``pcaptotal.adapters``.
+
+Each port has an embedded adapter (one machine, no servers) and a production adapter; both pass
+the same contract suite in ``tests/contract``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pcaptotal.messages import Envelope, Event
+
+if TYPE_CHECKING:
+    from pcaptotal.query import ValidatedQuery
+
+
+class BlobNotFound(KeyError):
+    """The key is not in the blob store."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One delivery of one event to one subscriber queue."""
+
+    event: Event
+    attempt: int  # 1 on first delivery
+    max_attempts: int
+
+    @property
+    def is_last_attempt(self) -> bool:
+        return self.attempt >= self.max_attempts
+
+
+Handler = Callable[[Delivery], Awaitable[None]]
+
+
+class Bus(Protocol):
+    """Topic pub/sub with at-least-once delivery to named, competing-consumer queues.
+
+    A handler that returns acks the message; one that raises gets it redelivered until
+    ``max_attempts``, after which it is dead-lettered (never silently dropped).
+    """
+
+    async def start(self) -> None: ...
+    async def close(self) -> None: ...
+    async def publish(self, event: Envelope, routing_key: str | None = None) -> None: ...
+    async def subscribe(
+        self, queue: str, bindings: Sequence[str], handler: Handler, *, prefetch: int = 4
+    ) -> None: ...
+    async def stop_consuming(self) -> None:
+        """Stop taking new deliveries and wait for in-flight handlers to finish."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class BlobInfo:
+    key: str
+    size: int
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+class BlobStore(Protocol):
+    async def start(self) -> None: ...
+    async def close(self) -> None: ...
+    async def put_file(
+        self, key: str, path: Path, *, metadata: dict[str, str] | None = None
+    ) -> None: ...
+    async def put_bytes(
+        self, key: str, data: bytes, *, metadata: dict[str, str] | None = None
+    ) -> None: ...
+    async def get_to_file(self, key: str, path: Path) -> None: ...
+    async def get_bytes(self, key: str) -> bytes: ...
+    def iter_chunks(self, key: str, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]: ...
+    async def stat(self, key: str) -> BlobInfo | None: ...
+    async def delete(self, key: str) -> None: ...
+    async def list_keys(self, prefix: str = "") -> list[str]: ...
+
+
+@dataclass(slots=True)
+class SearchResult:
+    total: int
+    hits: list[dict[str, Any]]
+
+
+class Index(Protocol):
+    """Documents: one capture document per upload, one flow document per connection.
+
+    Flow documents are flat dicts keyed by the ECS names of ``pcaptotal.fields`` plus ``_id``
+    (deterministic: ``<capture_id>-<flow_key>``). Writes are durable and visible on return.
+    """
+
+    async def start(self) -> None: ...
+    async def close(self) -> None: ...
+    async def ping(self) -> bool: ...
+    async def put_capture(self, doc: dict[str, Any]) -> None: ...
+    async def get_capture(self, capture_id: str) -> dict[str, Any] | None: ...
+    async def find_captures(
+        self, statuses: Sequence[str] | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]: ...
+    async def add_flows(self, docs: Sequence[dict[str, Any]]) -> None:
+        """Upsert flow documents by ``_id``."""
+        ...
+    async def delete_flows(self, capture_id: str) -> None: ...
+    async def get_flow(self, doc_id: str) -> dict[str, Any] | None: ...
+    async def search_flows(
+        self,
+        query: ValidatedQuery,
+        *,
+        capture_id: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> SearchResult: ...

@@ -1,0 +1,148 @@
+"""Contract for the Bus port; every adapter runs the same suite."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from pcaptotal.adapters.memory_bus import MemoryBus, topic_matches
+from pcaptotal.messages import CaptureFailed, CaptureStored, Envelope
+from pcaptotal.ports import Bus, Delivery
+
+BusFactory = Callable[[int], Awaitable[Bus]]
+
+
+async def _memory(max_attempts: int) -> Bus:
+    return MemoryBus(max_attempts=max_attempts)
+
+
+ADAPTERS: dict[str, BusFactory] = {"memory": _memory}
+
+
+@pytest.fixture(params=sorted(ADAPTERS))
+async def make_bus(request: pytest.FixtureRequest) -> AsyncIterator[BusFactory]:
+    made: list[Bus] = []
+
+    async def factory(max_attempts: int = 3) -> Bus:
+        bus = await ADAPTERS[request.param](max_attempts)
+        await bus.start()
+        made.append(bus)
+        return bus
+
+    yield factory
+    for bus in made:
+        await bus.close()
+
+
+async def _eventually(cond: Callable[[], bool], timeout: float = 10) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not cond():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+def _stored(n: int = 0) -> CaptureStored:
+    return CaptureStored(capture_id=f"{n:064x}", blob_key=f"captures/{n:064x}", size=n)
+
+
+async def test_delivers_event_intact(make_bus: BusFactory) -> None:
+    bus = await make_bus(3)
+    got: list[Envelope] = []
+
+    async def handler(d: Delivery) -> None:
+        got.append(d.event)
+
+    await bus.subscribe("t-intact", ["capture.stored"], handler)
+    sent = _stored(7)
+    await bus.publish(sent)
+    await _eventually(lambda: len(got) == 1)
+    assert got[0] == sent and isinstance(got[0], CaptureStored)
+
+
+async def test_topic_routing(make_bus: BusFactory) -> None:
+    bus = await make_bus(3)
+    got: dict[str, list[str]] = {"a": [], "b": []}
+
+    def collector(name: str) -> Callable[[Delivery], Awaitable[None]]:
+        async def handler(d: Delivery) -> None:
+            got[name].append(d.event.type)
+
+        return handler
+
+    await bus.subscribe("t-route-a", ["capture.*"], collector("a"))
+    await bus.subscribe("t-route-b", ["capture.failed"], collector("b"))
+    await bus.publish(_stored(1))
+    await bus.publish(CaptureFailed(capture_id="f" * 64, stage="parse", reason="x"))
+    await _eventually(lambda: len(got["a"]) == 2 and len(got["b"]) == 1)
+    await asyncio.sleep(0.2)
+    assert sorted(got["a"]) == ["capture.failed", "capture.stored"]
+    assert got["b"] == ["capture.failed"]
+
+
+async def test_competing_consumers_each_message_once(make_bus: BusFactory) -> None:
+    bus = await make_bus(3)
+    seen: list[str] = []
+
+    async def handler(d: Delivery) -> None:
+        await asyncio.sleep(0.01)
+        seen.append(d.event.capture_id)
+
+    await bus.subscribe("t-compete", ["capture.stored"], handler, prefetch=2)
+    await bus.subscribe("t-compete", ["capture.stored"], handler, prefetch=2)
+    for i in range(20):
+        await bus.publish(_stored(i))
+    await _eventually(lambda: len(seen) == 20)
+    await asyncio.sleep(0.2)
+    assert sorted(seen) == sorted(f"{i:064x}" for i in range(20))
+
+
+async def test_failing_handler_is_retried_then_dead_lettered(make_bus: BusFactory) -> None:
+    bus = await make_bus(3)
+    attempts: list[int] = []
+
+    async def handler(d: Delivery) -> None:
+        attempts.append(d.attempt)
+        raise RuntimeError("boom")
+
+    await bus.subscribe("t-retry", ["capture.stored"], handler, prefetch=1)
+    await bus.publish(_stored(3))
+    await _eventually(lambda: len(attempts) == 3)
+    await asyncio.sleep(0.3)
+    assert attempts == [1, 2, 3]
+
+
+async def test_stop_consuming_finishes_in_flight(make_bus: BusFactory) -> None:
+    bus = await make_bus(3)
+    started = asyncio.Event()
+    finished: list[str] = []
+
+    async def handler(d: Delivery) -> None:
+        started.set()
+        await asyncio.sleep(0.3)
+        finished.append(d.event.capture_id)
+
+    await bus.subscribe("t-stop", ["capture.stored"], handler, prefetch=1)
+    await bus.publish(_stored(5))
+    await asyncio.wait_for(started.wait(), 5)
+    await bus.stop_consuming()
+    assert finished == [f"{5:064x}"]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "key", "match"),
+    [
+        ("capture.stored", "capture.stored", True),
+        ("capture.*", "capture.stored", True),
+        ("capture.*", "capture.stored.x", False),
+        ("flows.enriched.#", "flows.enriched", True),
+        ("flows.enriched.#", "flows.enriched.malicious", True),
+        ("#", "anything.at.all", True),
+        ("*.stored", "capture.stored", True),
+        ("capture.stored", "capture.parsed", False),
+    ],
+)
+def test_topic_matching_rules(pattern: str, key: str, match: bool) -> None:
+    assert topic_matches(pattern, key) is match
