@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -18,7 +20,20 @@ async def _memory(max_attempts: int) -> Bus:
     return MemoryBus(max_attempts=max_attempts)
 
 
-ADAPTERS: dict[str, BusFactory] = {"memory": _memory}
+RABBIT_URL = os.environ.get("PCAPTOTAL_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+
+
+async def _rabbit(max_attempts: int) -> Bus:
+    from pcaptotal.adapters.rabbitmq_bus import RabbitBus
+
+    # A unique exchange and queue prefix per test keeps runs apart; queues are deleted after.
+    run = uuid.uuid4().hex[:8]
+    return RabbitBus(
+        RABBIT_URL, exchange=f"test.{run}", max_attempts=max_attempts, queue_prefix=f"test.{run}."
+    )
+
+
+ADAPTERS: dict[str, BusFactory] = {"memory": _memory, "rabbitmq": _rabbit}
 
 
 @pytest.fixture(params=sorted(ADAPTERS))
@@ -33,6 +48,8 @@ async def make_bus(request: pytest.FixtureRequest) -> AsyncIterator[BusFactory]:
 
     yield factory
     for bus in made:
+        if hasattr(bus, "delete_declared_queues"):
+            await bus.delete_declared_queues()
         await bus.close()
 
 

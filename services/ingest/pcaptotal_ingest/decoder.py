@@ -102,9 +102,7 @@ class CaptureDecoder:
             try:
                 out = self._inflater.decompress(data, step)
             except zlib.error as exc:
-                raise MalformedUpload(
-                    f"{magic.EXPECTED}; got corrupt gzip data ({exc})"
-                ) from None
+                raise MalformedUpload(f"{magic.EXPECTED}; got corrupt gzip data ({exc})") from None
             self._accept(out)
             if self._inflater.eof:
                 self._member_open = False

@@ -97,7 +97,9 @@ class MultipartFraming:
 
     def finish(self) -> None:
         if not self._ended:
-            raise MalformedUpload("malformed multipart upload: the body ends before its last boundary")
+            raise MalformedUpload(
+                "malformed multipart upload: the body ends before its last boundary"
+            )
         if not self._seen_file:
             raise MalformedUpload(
                 f"multipart upload without a {FILE_FIELD!r} field: send the capture as "

@@ -1,4 +1,4 @@
-"""Choose adapters by URL scheme (``memory://``, ``file:///``, ``tantivy:///``; servers later)."""
+"""Choose adapters by URL scheme: ``memory://`` | ``amqp://``, ``file:///``, ``tantivy:///``."""
 
 from __future__ import annotations
 
@@ -20,7 +20,13 @@ def make_bus(url: str, settings: Settings) -> Bus:
         from pcaptotal.adapters.memory_bus import MemoryBus
 
         return MemoryBus(max_attempts=settings.max_delivery_attempts)
-    raise UnsupportedURL(f"PCAPTOTAL_BUS_URL: unsupported scheme {scheme!r} (use memory://)")
+    if scheme in ("amqp", "amqps"):
+        from pcaptotal.adapters.rabbitmq_bus import RabbitBus
+
+        return RabbitBus(url, max_attempts=settings.max_delivery_attempts)
+    raise UnsupportedURL(
+        f"PCAPTOTAL_BUS_URL: unsupported scheme {scheme!r} (use memory:// or amqp://)"
+    )
 
 
 def _local_path(url: str) -> Path:

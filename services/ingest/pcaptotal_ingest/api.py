@@ -1,0 +1,143 @@
+"""HTTP upload endpoint: thin glue between the request stream, the spooler and registration."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from pcaptotal.context import Context
+from pydantic import BaseModel
+from starlette.requests import ClientDisconnect
+
+from pcaptotal_ingest.errors import (
+    EmptyUpload,
+    MalformedUpload,
+    NotACapture,
+    TruncatedCapture,
+    UploadRejected,
+    UploadTooLarge,
+)
+from pcaptotal_ingest.framing import Framing, MultipartFraming, RawFraming, multipart_boundary
+from pcaptotal_ingest.service import register_capture
+from pcaptotal_ingest.spool import CaptureSpooler, body_limit
+
+_STATUS: dict[type[UploadRejected], int] = {
+    EmptyUpload: status.HTTP_400_BAD_REQUEST,
+    MalformedUpload: status.HTTP_400_BAD_REQUEST,
+    TruncatedCapture: status.HTTP_400_BAD_REQUEST,
+    NotACapture: status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+    UploadTooLarge: status.HTTP_413_CONTENT_TOO_LARGE,
+}
+
+
+class CaptureAccepted(BaseModel):
+    id: str
+    status: str
+
+
+class ErrorDetail(BaseModel):
+    detail: str
+
+
+def get_context(request: Request) -> Context:
+    """The adapters the composition root put on the app at startup."""
+    ctx: Context = request.app.state.ctx
+    return ctx
+
+
+# The body is read as a stream, not declared as a parameter, so describe it for OpenAPI here.
+_REQUEST_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "A pcap or pcapng capture, optionally gzip-compressed: either the raw "
+        "body or the `file` field of a multipart/form-data form.",
+        "content": {
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+            "application/vnd.tcpdump.pcap": {"schema": {"type": "string", "format": "binary"}},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                }
+            },
+        },
+    }
+}
+
+
+def _rejected(exc: UploadRejected) -> HTTPException:
+    code = next(c for kind, c in _STATUS.items() if isinstance(exc, kind))
+    return HTTPException(status_code=code, detail=str(exc))
+
+
+def _framing(request: Request, filename: str | None) -> Framing:
+    boundary = multipart_boundary(request.headers.get("content-type", ""))
+    if boundary is None:
+        return RawFraming(filename)
+    return MultipartFraming(boundary, fallback_filename=filename)
+
+
+def _check_content_length(request: Request, limit: int) -> None:
+    """Refuse before reading a byte when the declared length already decides it."""
+    declared = request.headers.get("content-length")
+    if declared is None or not declared.isdigit():
+        return
+    if int(declared) == 0:
+        raise EmptyUpload("empty upload: the body holds no capture bytes")
+    if int(declared) > body_limit(limit):
+        raise UploadTooLarge(limit)
+
+
+async def upload_capture(
+    request: Request,
+    response: Response,
+    ctx: Annotated[Context, Depends(get_context)],
+    filename: Annotated[str | None, Query(description="name to show for a raw-body upload")] = None,
+    reanalyze: Annotated[
+        bool, Query(description="analyse again even if these bytes were uploaded before")
+    ] = False,
+) -> CaptureAccepted:
+    """Store a capture and queue it for analysis.
+
+    202 when it was queued; 200 with the existing status when the same bytes were uploaded
+    before (pass ``reanalyze=true`` to queue them again).
+    """
+    limit = ctx.settings.max_upload_bytes
+    try:
+        _check_content_length(request, limit)
+        framing = _framing(request, filename)
+        async with CaptureSpooler(ctx.settings.tmp_dir, limit, framing) as spooler:
+            async for chunk in request.stream():
+                await spooler.feed(chunk)
+            capture = await spooler.finish()
+            # Registered while the temp file still exists: the blob store copies from it.
+            reg = await register_capture(ctx, capture, reanalyze=reanalyze)
+    except UploadRejected as exc:
+        raise _rejected(exc) from None
+    except ClientDisconnect:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "client disconnected") from None
+    response.status_code = status.HTTP_202_ACCEPTED if reg.queued else status.HTTP_200_OK
+    response.headers["Location"] = f"/v1/captures/{reg.capture_id}"
+    return CaptureAccepted(id=reg.capture_id, status=reg.status)
+
+
+def create_router() -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["ingest"])
+    responses: dict[int | str, dict[str, Any]] = {
+        200: {"model": CaptureAccepted, "description": "already uploaded: the existing capture"},
+        400: {"model": ErrorDetail, "description": "empty, truncated or malformed upload"},
+        413: {"model": ErrorDetail, "description": "capture over the size limit (decompressed)"},
+        415: {"model": ErrorDetail, "description": "not a pcap or pcapng capture"},
+    }
+    router.add_api_route(
+        "/captures",
+        upload_capture,
+        methods=["POST"],
+        status_code=status.HTTP_202_ACCEPTED,
+        response_model=CaptureAccepted,
+        responses=responses,
+        summary="Upload a capture",
+        openapi_extra=_REQUEST_BODY,
+    )
+    return router
