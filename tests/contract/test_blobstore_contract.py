@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable
+import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -11,14 +12,22 @@ import pytest
 from pcaptotal.adapters.file_blobstore import FileBlobStore
 from pcaptotal.ports import BlobNotFound, BlobStore
 
-ADAPTERS: dict[str, Callable[[Path], BlobStore]] = {
-    "file": lambda tmp: FileBlobStore(tmp / "blobs"),
-}
+ADAPTERS = ["file", "s3"]
 
 
-@pytest.fixture(params=sorted(ADAPTERS))
+def _make(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
+    if kind == "file":
+        return FileBlobStore(tmp_path / "blobs")
+    from pcaptotal.adapters.s3_blobstore import S3BlobStore
+
+    base: str = request.getfixturevalue("seaweed_s3_url")
+    # one bucket per test keeps tests apart on the shared server
+    return S3BlobStore(base.rsplit("/", 1)[0] + f"/t-{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture(params=ADAPTERS)
 async def blobs(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BlobStore]:
-    store = ADAPTERS[request.param](tmp_path)
+    store = _make(request.param, request, tmp_path)
     await store.start()
     yield store
     await store.close()

@@ -86,9 +86,7 @@ def walk(protocols: str) -> Layers:
                     break
                 if above in APP_PROTOCOLS and above not in apps:
                     apps.append(above)
-            transports.append(
-                TransportLayer(name, counts[name], current_ip, quoted, tuple(apps))
-            )
+            transports.append(TransportLayer(name, counts[name], current_ip, quoted, tuple(apps)))
             counts[name] += 1
     return Layers(ips, transports)
 

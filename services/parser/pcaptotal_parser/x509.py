@@ -149,7 +149,7 @@ def _time(tag: int, raw: bytes) -> str | None:
 def parse_certificate(der: bytes) -> CertInfo | None:
     """Read subject/issuer/validity of one DER certificate; ``None`` when it is malformed."""
     try:
-        tag, cs, ce = _read_tlv(der, 0)
+        tag, cs, _end = _read_tlv(der, 0)
         if tag != _TAG_SEQUENCE:
             return None
         tbs_tag, ts, te = _read_tlv(der, cs)

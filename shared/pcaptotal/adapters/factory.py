@@ -1,4 +1,4 @@
-"""Choose adapters by URL scheme: ``memory://`` | ``amqp://``, ``file:///``, ``tantivy:///``."""
+"""Choose adapters by URL scheme: ``memory://`` | ``amqp://``, ``file:///`` | ``s3://``, ``tantivy:///``."""
 
 from __future__ import annotations
 
@@ -40,7 +40,13 @@ def make_blobstore(url: str, settings: Settings) -> BlobStore:
         from pcaptotal.adapters.file_blobstore import FileBlobStore
 
         return FileBlobStore(_local_path(url))
-    raise UnsupportedURL(f"PCAPTOTAL_BLOB_URL: unsupported scheme {scheme!r} (use file:///...)")
+    if scheme == "s3":
+        from pcaptotal.adapters.s3_blobstore import S3BlobStore
+
+        return S3BlobStore(url)
+    raise UnsupportedURL(
+        f"PCAPTOTAL_BLOB_URL: unsupported scheme {scheme!r} (use file:///... or s3://...)"
+    )
 
 
 def make_index(url: str, settings: Settings) -> Index:

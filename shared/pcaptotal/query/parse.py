@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from ipaddress import IPv4Network, IPv6Network
@@ -104,8 +105,7 @@ def _bad_value(value: str, f: Field, pos: int | None, why: str = "") -> QueryErr
     return QueryError(f"bad value '{value}' for {f.type.value} field '{f.name}'{why}", pos)
 
 
-def _ip_field_hint(item: Any) -> str:
-    return ": quote IPv6 addresses, e.g. source.ip:\"2001:db8::1\"" if item else ""
+_IPV6_HINT = ': quote IPv6 addresses, e.g. source.ip:"2001:db8::1"'
 
 
 class _Resolver:
@@ -137,10 +137,10 @@ class _Resolver:
                 raise QueryError("a range needs a field, e.g. destination.port:[1 TO 1023]", pos)
             return self._range(item, f, pos)
         if isinstance(item, lt.Fuzzy):
-            return self._per_field(f, pos, lambda g: self._fuzzy(item, g, pos), "fuzzy")
+            return self._per_field(f, lambda g: self._fuzzy(item, g, pos))
         if isinstance(item, lt.Regex):
             pattern = item.value[1:-1]
-            return self._per_field(f, pos, lambda g: self._regex(pattern, g, pos), "regex")
+            return self._per_field(f, lambda g: self._regex(pattern, g, pos))
         if isinstance(item, lt.Phrase):
             text = unescape(item.value[1:-1])
             return self._leaf(f, text, pos, quoted=True)
@@ -153,7 +153,7 @@ class _Resolver:
     def _search_field(self, item: Any, outer: Field | None, pos: int | None) -> ir.Node:
         name: str = unescape(item.name)
         if outer is not None:
-            hint = _ip_field_hint(outer.type is FieldType.IP)
+            hint = _IPV6_HINT if outer.type is FieldType.IP else ""
             raise QueryError(f"field '{name}' inside field '{outer.name}'{hint}", pos)
         if name == EXISTS_FIELD:
             return self._exists(item.expr, pos)
@@ -161,7 +161,7 @@ class _Resolver:
         if f is None:
             raise _unknown_field(name, pos)
         if f.type is FieldType.IP and isinstance(item.expr, lt.SearchField):
-            raise QueryError(f"bad value for ip field '{name}'{_ip_field_hint(True)}", pos)
+            raise QueryError(f"bad value for ip field '{name}'{_IPV6_HINT}", pos)
         return self.node(item.expr, f)
 
     def _exists(self, expr: Any, pos: int | None) -> ir.Node:
@@ -174,11 +174,10 @@ class _Resolver:
             return ir.Exists(f)
         raise QueryError("_exists_ takes one field name, e.g. _exists_:dns.question.name", pos)
 
-    def _per_field(self, f: Field | None, pos: int | None, make: Any, what: str) -> ir.Node:
+    def _per_field(self, f: Field | None, make: Callable[[Field], ir.Node]) -> ir.Node:
         """Apply ``make`` to the field in scope, or OR it over every keyword field."""
         if f is not None:
-            node: ir.Node = make(f)
-            return node
+            return make(f)
         return ir.Or(tuple(make(g) for g in _DEFAULT_FIELDS))
 
     # -- values ---------------------------------------------------------------------------------
@@ -192,12 +191,10 @@ class _Resolver:
         if parts is not None:
             if all(kind == "*" for kind, _ in parts):  # ``**``
                 return ir.MatchAll() if f is None else ir.Exists(f)
-            return self._per_field(f, pos, lambda g: self._wildcard(g, raw, parts, pos), "")
+            return self._per_field(f, lambda g: self._wildcard(g, parts, pos))
         return self._leaf(f, unescape(raw), pos, quoted=False)
 
-    def _wildcard(
-        self, f: Field, raw: str, parts: tuple[tuple[str, str], ...], pos: int | None
-    ) -> ir.Node:
+    def _wildcard(self, f: Field, parts: tuple[tuple[str, str], ...], pos: int | None) -> ir.Node:
         if f.type is FieldType.KEYWORD:
             return ir.Wildcard(f, parts)
         if f.type is FieldType.TEXT:

@@ -1,0 +1,330 @@
+"""tshark rows → flow records and the capture summary. Pure: no I/O, no clock.
+
+One flow per ``tcp.stream``, per ``udp.stream``, and per (unordered address pair, IP protocol)
+for other IP traffic (ICMP, ICMPv6, GRE, ESP, ...). A packet counts toward every flow of every
+IP/transport header it carries that is not quoted in an ICMP error: a Teredo packet counts toward
+the outer UDP flow and the inner IPv6 flow. Headers quoted in ICMP errors only make sure their
+stream has a flow (tshark gives them a stream number) without adding packets to it. IPv4/IPv6
+fragments that tshark reassembles later are added to the flow of the reassembled datagram.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pcaptotal import keys
+from pcaptotal.messages import CaptureSummary
+
+from pcaptotal_parser.columns import Row
+from pcaptotal_parser.facts import packet_facts
+from pcaptotal_parser.layers import IpLayer, Layers, payload_number, transport_name, walk
+from pcaptotal_parser.summary import SummaryCounter
+
+MAX_VALUES_PER_FIELD = 1000  # bounds one flow document (an mDNS flow can ask for many names)
+
+_TCP_FLAG_NAMES = ((0x01, "FIN"), (0x02, "SYN"), (0x04, "RST"), (0x08, "PSH"), (0x10, "ACK"),
+                   (0x20, "URG"), (0x40, "ECE"), (0x80, "CWR"))  # fmt: skip
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+Endpoint = tuple[str, int | None]
+FragmentKey = tuple[int, str, str, str]
+
+
+def parse_epoch_ns(text: str) -> int:
+    """``1717511224.912203000`` → integer nanoseconds, exactly (no float rounding)."""
+    negative = text.startswith("-")
+    secs, _, frac = text.lstrip("-").partition(".")
+    ns = int(secs or 0) * 1_000_000_000 + int((frac + "000000000")[:9])
+    return -ns if negative else ns
+
+
+def iso_from_ns(ns: int) -> str:
+    return (_EPOCH + timedelta(microseconds=ns // 1000)).isoformat(timespec="microseconds")
+
+
+@dataclass(slots=True)
+class _Flow:
+    key: str
+    stream: int | None
+    transport: str
+    iana_number: int
+    network_type: str
+    a: Endpoint | None = None  # first sender (provisional initiator)
+    b: Endpoint | None = None
+    packets: list[int] = field(default_factory=lambda: [0, 0])  # a→b, b→a
+    bytes: list[int] = field(default_factory=lambda: [0, 0])
+    first_ns: int | None = None
+    last_ns: int | None = None
+    syn_from_b: bool | None = None  # who sent the first SYN without ACK
+    tcp_flags: int = 0
+    protocols: dict[str, None] = field(default_factory=dict)
+    facts: dict[str, dict[Any, None]] = field(default_factory=dict)
+    vlans: dict[str, None] = field(default_factory=dict)
+    outer_src: dict[str, None] = field(default_factory=dict)
+    outer_dst: dict[str, None] = field(default_factory=dict)
+
+    def touch(self, ts_ns: int) -> None:
+        if self.first_ns is None or ts_ns < self.first_ns:
+            self.first_ns = ts_ns
+        if self.last_ns is None or ts_ns > self.last_ns:
+            self.last_ns = ts_ns
+
+    def count(self, sender: Endpoint, receiver: Endpoint, frame_len: int, ts_ns: int) -> bool:
+        """Count one packet; returns True when it went b→a."""
+        if self.a is None or (self.packets[0] + self.packets[1] == 0 and sender != self.a):
+            self.a, self.b = sender, receiver  # first real packet decides (over ICMP quotes)
+        reverse = sender != self.a
+        self.packets[reverse] += 1
+        self.bytes[reverse] += frame_len
+        self.touch(ts_ns)
+        return reverse
+
+    def add_fact(self, name: str, value: Any) -> None:
+        values = self.facts.setdefault(name, {})
+        if len(values) < MAX_VALUES_PER_FIELD:
+            values[value] = None
+
+
+class FlowBuilder:
+    """Feed rows with ``add``; then ``flows`` yields flow documents and ``summary`` the numbers."""
+
+    def __init__(self, capture_id: str) -> None:
+        self.capture_id = capture_id
+        self._flows: dict[str, _Flow] = {}
+        self._other = 0
+        self._counter = SummaryCounter()
+        # fragments waiting for the packet that completes their datagram
+        self._fragments: dict[FragmentKey, list[tuple[int, int]]] = {}
+        self.malformed_rows = 0
+
+    # -- input -------------------------------------------------------------------------------
+    def add_line(self, line: str) -> None:
+        row = Row.parse(line)
+        if row is None:
+            self.malformed_rows += 1
+            return
+        self.add(row)
+
+    def add(self, row: Row) -> None:
+        self._counter.add(row)
+        frame_len = int(row.raw("frame.len") or 0)
+        ts_ns = parse_epoch_ns(row.raw("frame.time_epoch") or "0")
+        layers = walk(row.raw("frame.protocols"))
+        live_ips = [ip for ip in layers.ips if not ip.quoted]
+        touched: list[tuple[_Flow, IpLayer | None]] = []
+        touched += self._add_other_ip(row, live_ips, frame_len, ts_ns)
+        touched += self._add_transports(row, layers, frame_len, ts_ns)
+        if not touched:
+            return
+        # Facts belong to the innermost live transport flow; a packet without one (ICMP) has
+        # at most facts of the headers it quotes, which describe another packet.
+        transports = [f for f, _ in touched if not f.key.startswith("ip-")]
+        if transports:
+            for name, value in packet_facts(row):
+                transports[-1].add_fact(name, value)
+        vlans = row.values("vlan.id")
+        outer_src, outer_dst = _ip_addrs(row, live_ips[0]) if len(live_ips) > 1 else (None, None)
+        for flow, owner in touched:
+            for vlan in vlans:
+                flow.vlans[vlan] = None
+            # flows of any IP header inside the outermost one are tunnelled
+            if outer_src is not None and outer_dst is not None and owner is not live_ips[0]:
+                flow.outer_src[outer_src] = None
+                flow.outer_dst[outer_dst] = None
+
+    def _add_other_ip(
+        self, row: Row, live_ips: list[IpLayer], frame_len: int, ts_ns: int
+    ) -> list[tuple[_Flow, IpLayer | None]]:
+        touched: list[tuple[_Flow, IpLayer | None]] = []
+        for ip in live_ips:
+            if ip.payload in ("tcp", "udp"):
+                continue
+            header = "ip.proto" if ip.version == 4 else "ipv6.nxt"
+            number = payload_number(ip, row.at(header, ip.occurrence))
+            if number in (6, 17):  # a fragment (or a header cut short): no tcp/udp layer
+                self._hold_fragment(row, ip, frame_len, ts_ns)
+                continue
+            src, dst = _ip_addrs(row, ip)
+            if src is None or dst is None or number is None:
+                continue
+            lo, hi = sorted((src, dst))
+            key = f"ip-{number}-{lo}-{hi}"
+            flow = self._flows.get(key)
+            if flow is None:
+                flow = _Flow(key, None, transport_name(number), number, f"ipv{ip.version}")
+                self._flows[key] = flow
+                self._other += 1
+            flow.count((src, None), (dst, None), frame_len, ts_ns)
+            touched.append((flow, ip))
+        return touched
+
+    def _add_transports(
+        self, row: Row, layers: Layers, frame_len: int, ts_ns: int
+    ) -> list[tuple[_Flow, IpLayer | None]]:
+        touched: list[tuple[_Flow, IpLayer | None]] = []
+        for layer in layers.transports:
+            flow = self._transport_flow(row, layer.proto, layer.occurrence, layer.ip)
+            if flow is None:
+                continue
+            sender, receiver = _endpoints(row, layer.proto, layer.occurrence, layer.ip)
+            if layer.quoted:  # an ICMP error's copy of a header: the flow exists, no packet
+                if flow.a is None:
+                    flow.a, flow.b = sender, receiver
+                flow.touch(ts_ns)
+                continue
+            reverse = flow.count(sender, receiver, frame_len, ts_ns)
+            if layer.proto == "tcp":
+                self._tcp_flags(row, layer.occurrence, flow, reverse)
+            for proto in layer.protocols:
+                flow.protocols[proto] = None
+            if layer.ip is not None:
+                self._attach_fragments(row, layer.ip, flow, sender, receiver)
+            touched.append((flow, layer.ip))
+        return touched
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _transport_flow(
+        self, row: Row, proto: str, occurrence: int, ip: IpLayer | None
+    ) -> _Flow | None:
+        stream = row.at(f"{proto}.stream", occurrence)
+        if stream is None or not stream.isdigit():
+            return None
+        key = f"{proto}-{stream}"
+        flow = self._flows.get(key)
+        if flow is None:
+            version = ip.version if ip is not None else 4
+            flow = _Flow(key, int(stream), proto, 6 if proto == "tcp" else 17, f"ipv{version}")
+            self._flows[key] = flow
+        return flow
+
+    def _tcp_flags(self, row: Row, occurrence: int, flow: _Flow, reverse: bool) -> None:
+        raw = row.at("tcp.flags", occurrence)
+        if not raw:
+            return
+        try:
+            flags = int(raw, 16)
+        except ValueError:
+            return
+        flow.tcp_flags |= flags
+        if flags & 0x12 == 0x02 and flow.syn_from_b is None:
+            flow.syn_from_b = reverse
+
+    def _hold_fragment(self, row: Row, ip: IpLayer, frame_len: int, ts_ns: int) -> None:
+        """Keep a TCP/UDP fragment tshark could not decode yet (or a truncated header)."""
+        key = _fragment_key(row, ip)
+        if key is not None and _is_fragment(row, ip):
+            self._fragments.setdefault(key, []).append((frame_len, ts_ns))
+
+    def _attach_fragments(
+        self, row: Row, ip: IpLayer, flow: _Flow, sender: Endpoint, receiver: Endpoint
+    ) -> None:
+        if not self._fragments:
+            return
+        key = _fragment_key(row, ip)
+        for frame_len, ts_ns in self._fragments.pop(key, []) if key else []:
+            flow.count(sender, receiver, frame_len, ts_ns)
+
+    # -- output ------------------------------------------------------------------------------
+    @property
+    def unreassembled_fragments(self) -> int:
+        return sum(len(v) for v in self._fragments.values())
+
+    @property
+    def flow_count(self) -> int:
+        return len(self._flows)
+
+    def summary(self) -> CaptureSummary:
+        return self._counter.summary(other_flows=self._other)
+
+    def flows(self) -> Iterator[dict[str, Any]]:
+        for flow in self._flows.values():
+            yield self._document(flow)
+
+    def _document(self, flow: _Flow) -> dict[str, Any]:
+        a, b = flow.a, flow.b
+        fwd, rev = 0, 1
+        if flow.syn_from_b:  # the SYN came from the side we first saw answering
+            a, b, fwd, rev = b, a, 1, 0
+        doc: dict[str, Any] = {
+            "_id": keys.flow_doc_id(self.capture_id, flow.key),
+            "pcaptotal.capture_id": self.capture_id,
+            "pcaptotal.flow_key": flow.key,
+        }
+        if flow.stream is not None:
+            doc["pcaptotal.stream"] = flow.stream
+        _put_endpoint(doc, "source", a)
+        _put_endpoint(doc, "destination", b)
+        doc["network.type"] = flow.network_type
+        doc["network.transport"] = flow.transport
+        doc["network.iana_number"] = flow.iana_number
+        if flow.protocols:
+            doc["network.protocol"] = list(flow.protocols)
+        doc["source.bytes"] = flow.bytes[fwd]
+        doc["source.packets"] = flow.packets[fwd]
+        doc["destination.bytes"] = flow.bytes[rev]
+        doc["destination.packets"] = flow.packets[rev]
+        doc["network.bytes"] = flow.bytes[0] + flow.bytes[1]
+        doc["network.packets"] = flow.packets[0] + flow.packets[1]
+        if flow.first_ns is not None and flow.last_ns is not None:
+            doc["event.start"] = iso_from_ns(flow.first_ns)
+            doc["event.end"] = iso_from_ns(flow.last_ns)
+            doc["event.duration"] = flow.last_ns - flow.first_ns
+        if flow.tcp_flags:
+            doc["pcaptotal.tcp_flags"] = [n for bit, n in _TCP_FLAG_NAMES if flow.tcp_flags & bit]
+        if flow.vlans:
+            doc["network.vlan.id"] = list(flow.vlans)
+        if flow.outer_src:
+            doc["pcaptotal.outer.source.ip"] = list(flow.outer_src)
+            doc["pcaptotal.outer.destination.ip"] = list(flow.outer_dst)
+        for name, values in flow.facts.items():
+            doc[name] = list(values)
+        return doc
+
+
+def _ip_addrs(row: Row, ip: IpLayer) -> tuple[str | None, str | None]:
+    prefix = "ip" if ip.version == 4 else "ipv6"
+    return row.at(f"{prefix}.src", ip.occurrence), row.at(f"{prefix}.dst", ip.occurrence)
+
+
+def _endpoints(
+    row: Row, proto: str, occurrence: int, ip: IpLayer | None
+) -> tuple[Endpoint, Endpoint]:
+    src, dst = _ip_addrs(row, ip) if ip is not None else (None, None)
+    sport = row.at(f"{proto}.srcport", occurrence)
+    dport = row.at(f"{proto}.dstport", occurrence)
+    return (
+        (src or "", int(sport) if sport and sport.isdigit() else None),
+        (dst or "", int(dport) if dport and dport.isdigit() else None),
+    )
+
+
+def _put_endpoint(doc: dict[str, Any], side: str, endpoint: Endpoint | None) -> None:
+    if endpoint is None:
+        return
+    ip, port = endpoint
+    if ip:
+        doc[f"{side}.ip"] = ip
+    if port is not None:
+        doc[f"{side}.port"] = port
+
+
+def _fragment_key(row: Row, ip: IpLayer) -> FragmentKey | None:
+    src, dst = _ip_addrs(row, ip)
+    if ip.version == 4:
+        ident = row.at("ip.id", ip.occurrence)
+    else:
+        ident = row.first("ipv6.fraghdr.ident") if ip.fragment_header else None
+    if src is None or dst is None or ident is None:
+        return None
+    return (ip.version, src, dst, ident)
+
+
+def _is_fragment(row: Row, ip: IpLayer) -> bool:
+    if ip.version == 6:
+        return ip.fragment_header
+    more = row.at("ip.flags.mf", ip.occurrence)
+    offset = row.at("ip.frag_offset", ip.occurrence)
+    return more in ("1", "True") or (offset not in (None, "", "0"))

@@ -1,0 +1,192 @@
+"""Running tshark: one streaming pass per capture, bounded in time, memory and output.
+
+tshark runs as an asyncio subprocess with no name resolution, a private empty configuration
+directory (no user preferences or plugins change the output), and rlimits on address space and
+CPU. Its stdout is consumed line by line and handed to a callback, so memory stays bounded by
+what the callback keeps (flows), not by the number of packets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import resource
+import signal
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pcaptotal_parser.columns import AGGREGATOR, FIELDS, SEPARATOR
+
+LINE_LIMIT = 64 * 1024 * 1024  # one packet's fields (certificate chains, huge DNS) fit
+STDERR_LIMIT = 64 * 1024
+YIELD_EVERY = 512  # rows handled between voluntary yields to the event loop
+
+# stderr noise that says nothing about the capture
+_NOISE = ("Running as user",)
+
+
+class TsharkError(Exception):
+    """tshark could not produce a usable result; ``reason`` is for the person who uploaded."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class TsharkTimeout(TsharkError):
+    pass
+
+
+@dataclass(slots=True)
+class TsharkResult:
+    packets: int  # output rows delivered to the callback
+    exit_code: int
+    seconds: float
+    warnings: list[str] = field(default_factory=list)
+
+
+def tshark_command(tshark_path: str, capture: Path) -> list[str]:
+    cmd = [
+        tshark_path,
+        "-n",  # no name resolution: no DNS lookups from the parser, addresses as numbers
+        "-r", str(capture),
+        "-T", "fields",
+        "-E", "header=n",
+        "-E", "occurrence=a",
+        "-E", f"separator={SEPARATOR}",
+        "-E", f"aggregator={AGGREGATOR}",
+        "-E", "quote=n",
+    ]  # fmt: skip
+    for name in FIELDS:
+        cmd += ["-e", name]
+    return cmd
+
+
+def _limits(memory_limit_mb: int, cpu_seconds: int) -> Callable[[], None]:
+    def apply() -> None:  # runs in the child between fork and exec
+        limit = memory_limit_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+    return apply
+
+
+def _env(config_dir: str) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": config_dir,
+        "WIRESHARK_CONFIG_DIR": config_dir,
+        "XDG_CONFIG_HOME": config_dir,
+        "LC_ALL": "C.UTF-8",
+    }
+
+
+def _messages(stderr: bytes) -> list[str]:
+    lines = stderr.decode("utf-8", "replace").splitlines()
+    out = []
+    for line in lines:
+        text = line.strip()
+        if not text or text.startswith(_NOISE):
+            continue
+        out.append(text.removeprefix("tshark: "))
+    return out
+
+
+async def _read_stderr(stream: asyncio.StreamReader, buf: bytearray) -> None:
+    while chunk := await stream.read(65536):
+        room = STDERR_LIMIT - len(buf)
+        if room > 0:
+            buf += chunk[:room]
+
+
+async def run_tshark(
+    capture: Path,
+    on_line: Callable[[str], None],
+    *,
+    tshark_path: str = "tshark",
+    timeout_s: float = 900.0,
+    memory_limit_mb: int = 4096,
+    work_dir: Path | None = None,
+) -> TsharkResult:
+    """Run tshark over ``capture``, calling ``on_line`` with each output line (no newline).
+
+    Returns when tshark read the whole capture, or read part of it and then hit damage (the
+    result then carries a warning). Raises ``TsharkError`` when nothing usable came out and
+    ``TsharkTimeout`` after ``timeout_s``.
+    """
+    started = time.monotonic()
+    cpu_seconds = math.ceil(timeout_s) + 5
+    with tempfile.TemporaryDirectory(prefix="tshark-cfg-", dir=work_dir) as config_dir:
+        proc = await asyncio.create_subprocess_exec(
+            *tshark_command(tshark_path, capture),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=_env(config_dir),
+            preexec_fn=_limits(memory_limit_mb, cpu_seconds),
+            limit=LINE_LIMIT,
+        )
+        assert proc.stdout is not None and proc.stderr is not None
+        stderr = bytearray()
+        stderr_task = asyncio.create_task(_read_stderr(proc.stderr, stderr))
+        rows = 0
+        oversized = 0
+        try:
+            async with asyncio.timeout(timeout_s):
+                while True:
+                    try:
+                        line = await proc.stdout.readline()
+                    except ValueError:  # longer than LINE_LIMIT: the rest is discarded
+                        oversized += 1
+                        continue
+                    if not line:
+                        break
+                    rows += 1
+                    on_line(line.decode("utf-8", "replace").rstrip("\n"))
+                    if rows % YIELD_EVERY == 0:
+                        await asyncio.sleep(0)
+                exit_code = await proc.wait()
+                await stderr_task
+        except TimeoutError:
+            raise TsharkTimeout(
+                f"timed out after {timeout_s:g} s (read {rows} packets); "
+                "raise PCAPTOTAL_PARSE_TIMEOUT_S or split the capture"
+            ) from None
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+            stderr_task.cancel()
+
+    result = TsharkResult(rows, exit_code, time.monotonic() - started)
+    if oversized:
+        result.warnings.append(f"{oversized} packets had more field data than the parser reads")
+    _classify(result, _messages(bytes(stderr)), memory_limit_mb, cpu_seconds)
+    return result
+
+
+def _classify(result: TsharkResult, messages: list[str], memory_mb: int, cpu_s: int) -> None:
+    said = " ".join(messages) or "no message"
+    code = result.exit_code
+    if code < 0:
+        sig = signal.Signals(-code) if -code in signal.Signals._value2member_map_ else None
+        if sig is signal.SIGXCPU:
+            raise TsharkError(f"tshark exceeded its CPU limit of {cpu_s} s; the capture is too big")
+        if "memory" in said.lower() or sig in (signal.SIGABRT, signal.SIGSEGV, signal.SIGKILL):
+            raise TsharkError(
+                f"tshark stopped ({sig.name if sig else code}) after {result.packets} packets, "
+                f"probably out of memory (limit {memory_mb} MB): {said}"
+            )
+        raise TsharkError(f"tshark was killed by signal {-code}: {said}")
+    if code == 0:
+        return
+    if result.packets == 0:
+        raise TsharkError(f"tshark cannot read the capture: {said}")
+    result.warnings.append(
+        f"capture read only in part: tshark stopped after {result.packets} packets: {said}"
+    )

@@ -1,0 +1,161 @@
+"""Compile the query IR to ``tantivy.Query`` for the schema of ``adapters.tantivy_index``.
+
+Storage conventions shared with that schema (both sides import them from here):
+
+- keyword: raw-tokenized text, fast (``exists_query`` needs a fast field), case-sensitive;
+- ip: ip_addr (tantivy keeps IPv4 as IPv6-mapped; IPv4 strings in queries map the same way);
+- date: i64 microseconds since the epoch. tantivy's own date type truncates indexed values to
+  whole seconds while query bounds keep their fraction, so ``>= 16:43:00.1`` would miss
+  ``16:43:00.9``; plain integers keep full precision.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import cache
+
+import tantivy
+
+from pcaptotal.fields import Field, FieldType
+from pcaptotal.query import ir
+from pcaptotal.query.errors import QueryError
+from pcaptotal.query.parse import ValidatedQuery
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_Q = tantivy.Query
+_O = tantivy.Occur
+
+
+def to_micros(value: datetime) -> int:
+    """A datetime as i64 µs since the epoch (naive datetimes are UTC)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    delta = value - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+@cache
+def _text_analyzer() -> tantivy.TextAnalyzer:
+    # Same pipeline as tantivy's "default" tokenizer used for ``text`` fields.
+    builder = tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+    return builder.filter(tantivy.Filter.remove_long(40)).filter(tantivy.Filter.lowercase()).build()
+
+
+@cache
+def _probe_schema() -> tantivy.Schema:
+    return tantivy.SchemaBuilder().add_text_field("k", tokenizer_name="raw").build()
+
+
+def regex_problem(pattern: str) -> str | None:
+    """None if tantivy accepts the regex, else its complaint."""
+    try:
+        _Q.regex_query(_probe_schema(), "k", pattern)
+    except ValueError as exc:
+        return str(exc).splitlines()[-1].strip() or "invalid"
+    return None
+
+
+def compile_query(query: ValidatedQuery | ir.Node, schema: tantivy.Schema) -> tantivy.Query:
+    """Build the tantivy query; raises :class:`QueryError` for anything tantivy refuses."""
+    node = query.ir if isinstance(query, ValidatedQuery) else query
+    try:
+        return _Compiler(schema).node(node)
+    except QueryError:
+        raise
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise QueryError(f"cannot run query: {exc}") from None
+
+
+class _Compiler:
+    def __init__(self, schema: tantivy.Schema) -> None:
+        self.schema = schema
+
+    def node(self, n: ir.Node) -> tantivy.Query:
+        if isinstance(n, ir.MatchAll):
+            return _Q.all_query()
+        if isinstance(n, ir.MatchNone):
+            return _Q.empty_query()
+        if isinstance(n, ir.And):
+            return self._and(n.children)
+        if isinstance(n, ir.Or):
+            return _Q.boolean_query([(_O.Should, self.node(c)) for c in n.children])
+        if isinstance(n, ir.Not):
+            return self._and((n,))
+        if isinstance(n, ir.Term):
+            return self._term(n)
+        if isinstance(n, ir.Range):
+            return self._range(n)
+        if isinstance(n, ir.Wildcard):
+            return _Q.regex_query(self.schema, n.field.name, n.to_regex())
+        if isinstance(n, ir.Regexp):
+            return _Q.regex_query(self.schema, n.field.name, n.pattern)
+        if isinstance(n, ir.Fuzzy):
+            return _Q.fuzzy_term_query(self.schema, n.field.name, n.value, n.distance, True)
+        if isinstance(n, ir.Exists):
+            return _Q.exists_query(n.field.name)
+        if isinstance(n, ir.TextMatch):
+            return self._text(n)
+        raise QueryError(f"unsupported query node {type(n).__name__}")
+
+    def _and(self, children: tuple[ir.Node, ...]) -> tantivy.Query:
+        # NOT children become MustNot clauses; a pure negation needs a positive clause.
+        clauses = [
+            (_O.MustNot, self.node(c.child)) if isinstance(c, ir.Not) else (_O.Must, self.node(c))
+            for c in children
+        ]
+        if all(occur == _O.MustNot for occur, _ in clauses):
+            clauses.append((_O.Must, _Q.all_query()))
+        return _Q.boolean_query(clauses)
+
+    def _term(self, n: ir.Term) -> tantivy.Query:
+        value = n.value
+        if n.field.type is FieldType.IP:
+            value = str(value)
+        return _Q.term_query(self.schema, n.field.name, value)
+
+    def _range(self, n: ir.Range) -> tantivy.Query:
+        field_type, low, high = _range_type(n.field), n.low, n.high
+        if n.field.type is FieldType.DATE:
+            low = None if low is None else to_micros(_dt(low))
+            high = None if high is None else to_micros(_dt(high))
+        elif n.field.type is FieldType.IP:
+            low = None if low is None else str(low)
+            high = None if high is None else str(high)
+        return _Q.range_query(
+            self.schema,
+            n.field.name,
+            field_type,
+            low,
+            high,
+            include_lower=n.include_low,
+            include_upper=n.include_high,
+        )
+
+    def _text(self, n: ir.TextMatch) -> tantivy.Query:
+        words = _text_analyzer().analyze(n.text)
+        if not words:
+            return _Q.empty_query()
+        if n.phrase and len(words) > 1:
+            return _Q.phrase_query(self.schema, n.field.name, list(words))
+        terms = [(_O.Must, _Q.term_query(self.schema, n.field.name, w)) for w in words]
+        return _Q.boolean_query(terms)
+
+
+def _dt(value: object) -> datetime:
+    if not isinstance(value, datetime):
+        raise QueryError(f"expected a date, got {value!r}")
+    return value
+
+
+_RANGE_TYPES = {
+    FieldType.LONG: tantivy.FieldType.Integer,
+    FieldType.DATE: tantivy.FieldType.Integer,  # stored as µs, see module doc
+    FieldType.FLOAT: tantivy.FieldType.Float,
+    FieldType.IP: tantivy.FieldType.IpAddr,
+}
+
+
+def _range_type(f: Field) -> tantivy.FieldType:
+    if f.type not in _RANGE_TYPES:
+        raise QueryError(f"ranges are not supported on {f.type.value} field '{f.name}'")
+    return _RANGE_TYPES[f.type]
