@@ -35,7 +35,7 @@ async def blobs(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
 
 async def test_put_get_roundtrip_bytes_and_file(blobs: BlobStore, tmp_path: Path) -> None:
     data = os.urandom(3 * 1024 * 1024 + 17)
-    await blobs.put_bytes("captures/abc", data, metadata={"Filename": "x.pcap"})
+    await blobs.put_bytes("captures/abc", data, metadata={"Filename": "ünïcode x.pcap"})
     assert await blobs.get_bytes("captures/abc") == data
     out = tmp_path / "out.bin"
     await blobs.get_to_file("captures/abc", out)
@@ -45,7 +45,7 @@ async def test_put_get_roundtrip_bytes_and_file(blobs: BlobStore, tmp_path: Path
     info = await blobs.stat("captures/abc")
     assert info is not None and info.size == len(data)
     # metadata keys are read case-insensitively (S3 lower-cases them)
-    assert {k.lower(): v for k, v in info.metadata.items()}["filename"] == "x.pcap"
+    assert {k.lower(): v for k, v in info.metadata.items()}["filename"] == "ünïcode x.pcap"
 
     src = tmp_path / "src.bin"
     src.write_bytes(b"hello")

@@ -95,6 +95,8 @@ def test_decompression_bomb_stops_at_the_limit() -> None:
         (b"\x28\xb5\x2f\xfd" + bytes(40), NotACapture, "zstd"),
         (b"  \n\t ", NotACapture, "whitespace only"),
         ('{"caf\u00e9": 1}'.encode(), NotACapture, 'JSON text ("{"caf\u00e9": 1}")'),
+        (b'[\n  {"a": 1}]', NotACapture, "JSON text"),
+        (b"[section]\nkey = 1\n", NotACapture, 'got text ("[section] key = 1")'),
     ],
 )
 def test_refusals(data: bytes, error: type[Exception], fragment: str) -> None:

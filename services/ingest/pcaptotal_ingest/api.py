@@ -67,7 +67,7 @@ _REQUEST_BODY: dict[str, Any] = {
 
 
 def _rejected(exc: UploadRejected) -> HTTPException:
-    code = next(c for kind, c in _STATUS.items() if isinstance(exc, kind))
+    code = next((c for kind, c in _STATUS.items() if isinstance(exc, kind)), 400)
     return HTTPException(status_code=code, detail=str(exc))
 
 

@@ -7,6 +7,7 @@ says what the bytes look like, so the person uploading knows what went wrong.
 
 from __future__ import annotations
 
+import re
 import struct
 from dataclasses import dataclass
 from typing import Literal
@@ -30,6 +31,9 @@ _PCAPNG_BYTE_ORDER: dict[bytes, Literal["big", "little"]] = {
     b"\x1a\x2b\x3c\x4d": "big",
     b"\x4d\x3c\x2b\x1a": "little",
 }
+
+# "{" or "[" opening a JSON value; a bare "[" is just as likely an INI/TOML section header.
+_JSON_START = re.compile(r'\{|\[\s*([\[{"\d\]-]|true|false|null)')
 
 EXPECTED = "expected a pcap or pcapng capture (optionally gzip-compressed)"
 
@@ -148,7 +152,7 @@ def describe(head: bytes) -> str:
         stripped = text.lstrip()
         if stripped[:1] == "<":
             kind = "HTML/XML text"
-        elif stripped[:1] in ("{", "["):
+        elif _JSON_START.match(stripped):
             kind = "JSON text"
         else:
             kind = "text"

@@ -119,6 +119,8 @@ async def run_tshark(
     result then carries a warning). Raises ``TsharkError`` when nothing usable came out and
     ``TsharkTimeout`` after ``timeout_s``.
     """
+    if await asyncio.to_thread(os.path.getsize, capture) == 0:
+        raise TsharkError("the capture file is empty")
     started = time.monotonic()
     cpu_seconds = math.ceil(timeout_s) + 5
     with tempfile.TemporaryDirectory(prefix="tshark-cfg-", dir=work_dir) as config_dir:
@@ -166,7 +168,9 @@ async def run_tshark(
     result = TsharkResult(rows, exit_code, time.monotonic() - started)
     if oversized:
         result.warnings.append(f"{oversized} packets had more field data than the parser reads")
-    _classify(result, _messages(bytes(stderr)), memory_limit_mb, cpu_seconds)
+    # tshark names our temp file; the person reading the reason knows it as "the file"
+    messages = [m.replace(f'"{capture}" ', "") for m in _messages(bytes(stderr))]
+    _classify(result, messages, memory_limit_mb, cpu_seconds)
     return result
 
 
@@ -174,15 +178,17 @@ def _classify(result: TsharkResult, messages: list[str], memory_mb: int, cpu_s: 
     said = " ".join(messages) or "no message"
     code = result.exit_code
     if code < 0:
-        sig = signal.Signals(-code) if -code in signal.Signals._value2member_map_ else None
-        if sig is signal.SIGXCPU:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        if name == "SIGXCPU":
             raise TsharkError(f"tshark exceeded its CPU limit of {cpu_s} s; the capture is too big")
-        if "memory" in said.lower() or sig in (signal.SIGABRT, signal.SIGSEGV, signal.SIGKILL):
-            raise TsharkError(
-                f"tshark stopped ({sig.name if sig else code}) after {result.packets} packets, "
-                f"probably out of memory (limit {memory_mb} MB): {said}"
-            )
-        raise TsharkError(f"tshark was killed by signal {-code}: {said}")
+        raise TsharkError(
+            f"tshark died ({name}) after {result.packets} packets; with a memory limit of "
+            f"{memory_mb} MB (PCAPTOTAL_TSHARK_MEMORY_LIMIT_MB) this is usually the capture "
+            f"being too big: {said}"
+        )
     if code == 0:
         return
     if result.packets == 0:

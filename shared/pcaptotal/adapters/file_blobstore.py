@@ -18,6 +18,10 @@ from pathlib import Path
 from pcaptotal.ports import BlobInfo, BlobNotFound
 
 _META_SUFFIX = ".meta.json"
+# mkstemp makes 0600 files; blobs get the usual umask-derived mode like their metadata
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+_FILE_MODE = 0o666 & ~_UMASK
 
 
 class FileBlobStore:
@@ -52,6 +56,7 @@ class FileBlobStore:
         os.close(fd)
         try:
             shutil.copyfile(src, tmp)
+            os.chmod(tmp, _FILE_MODE)
             os.replace(tmp, dest)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -65,6 +70,7 @@ class FileBlobStore:
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
+            os.chmod(tmp, _FILE_MODE)
             os.replace(tmp, dest)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

@@ -12,7 +12,7 @@ import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlparse
+from urllib.parse import parse_qs, quote, unquote, urlparse
 
 import urllib3
 from minio import Minio
@@ -73,6 +73,11 @@ class S3BlobStore:
         return None
 
     @staticmethod
+    def _encode_meta(metadata: dict[str, str] | None) -> dict[str, str]:
+        # S3 user metadata must be ASCII: percent-encode values (file names may be anything).
+        return {k.lower(): quote(v, safe="") for k, v in (metadata or {}).items()}
+
+    @staticmethod
     def _check_key(key: str) -> None:
         parts = key.split("/")
         if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
@@ -83,7 +88,7 @@ class S3BlobStore:
     ) -> None:
         self._check_key(key)
         await asyncio.to_thread(
-            self._client.fput_object, self._bucket, key, str(path), metadata=dict(metadata or {})
+            self._client.fput_object, self._bucket, key, str(path), metadata=self._encode_meta(metadata)
         )
 
     async def put_bytes(
@@ -98,7 +103,7 @@ class S3BlobStore:
             key,
             io.BytesIO(data),
             len(data),
-            metadata=dict(metadata or {}),
+            metadata=self._encode_meta(metadata),
         )
 
     def _missing(self, exc: S3Error, key: str) -> BlobNotFound | S3Error:
@@ -144,7 +149,7 @@ class S3BlobStore:
         for k, v in (st.metadata or {}).items():
             lk = str(k).lower()
             if lk.startswith(_META_PREFIX):
-                meta[lk[len(_META_PREFIX) :]] = str(v)
+                meta[lk[len(_META_PREFIX) :]] = unquote(str(v))
         return BlobInfo(key=key, size=int(st.size or 0), metadata=meta)
 
     async def delete(self, key: str) -> None:

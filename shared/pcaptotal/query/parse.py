@@ -79,7 +79,10 @@ def parse_query(text: str) -> ValidatedQuery:
     except QueryError:
         raise
     except ParseError as exc:
-        raise QueryError(f"syntax error: {_luqum_message(exc)}") from None
+        msg = _luqum_message(exc)
+        if "':'" in msg:
+            msg += "; quote values that contain ':' (IPv6 addresses, times with an offset)"
+        raise QueryError(f"syntax error: {msg}") from None
     except RecursionError:
         raise QueryError("query is nested too deeply") from None
     except Exception as exc:  # luqum/ply can raise odd things on junk input

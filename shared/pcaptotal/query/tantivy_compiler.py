@@ -51,7 +51,7 @@ def regex_problem(pattern: str) -> str | None:
     try:
         _Q.regex_query(_probe_schema(), "k", pattern)
     except ValueError as exc:
-        return str(exc).splitlines()[-1].strip() or "invalid"
+        return str(exc).splitlines()[-1].strip(" '") or "invalid"
     return None
 
 

@@ -1,0 +1,404 @@
+"""The embedded Index: two tantivy indexes (``flows/``, ``captures/``) under one directory.
+
+Each document's JSON is kept whole in the stored-only ``_source`` field and returned as the hit;
+the typed fields of ``pcaptotal.fields`` are indexed (and fast, for ``exists`` and sorting) but
+not stored. tantivy calls block, so they run off the event loop: writes on one thread (tantivy
+allows one writer per index, and a single thread serializes upserts), reads on a small pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from ipaddress import ip_address
+from pathlib import Path
+from typing import Any, TypeVar
+
+import tantivy
+
+from pcaptotal.fields import FLOW_FIELDS, Field, FieldType
+from pcaptotal.ports import SearchResult
+from pcaptotal.query import ValidatedQuery
+from pcaptotal.query.tantivy_compiler import compile_query, to_micros
+
+T = TypeVar("T")
+ID = "_id"
+SOURCE = "_source"
+SORT_FIELD = "event.start"  # hits come back oldest first, ties by _id
+CAPTURE_FIELD = "pcaptotal.capture_id"
+_Q = tantivy.Query
+_O = tantivy.Occur
+
+
+def _add_field(sb: tantivy.SchemaBuilder, f: Field) -> None:
+    t, name = f.type, f.name
+    if t is FieldType.KEYWORD:
+        sb.add_text_field(name, fast=True, tokenizer_name="raw", index_option="basic")
+    elif t is FieldType.TEXT:
+        sb.add_text_field(name, fast=True, tokenizer_name="default", index_option="position")
+    elif t is FieldType.IP:
+        sb.add_ip_addr_field(name, indexed=True, fast=True)
+    elif t in (FieldType.LONG, FieldType.DATE):  # dates as µs, see query.tantivy_compiler
+        sb.add_integer_field(name, indexed=True, fast=True)
+    elif t is FieldType.FLOAT:
+        sb.add_float_field(name, indexed=True, fast=True)
+    elif t is FieldType.BOOL:
+        sb.add_boolean_field(name, indexed=True, fast=True)
+    else:  # pragma: no cover - a new FieldType must be mapped here
+        raise ValueError(f"no tantivy mapping for field type {t}")
+
+
+def tantivy_schema(fields: Sequence[Field] = FLOW_FIELDS) -> tantivy.Schema:
+    """The flow schema, derived from the one field declaration."""
+    sb = tantivy.SchemaBuilder()
+    sb.add_text_field(ID, fast=True, tokenizer_name="raw", index_option="basic")
+    sb.add_bytes_field(SOURCE, stored=True)
+    for f in fields:
+        _add_field(sb, f)
+    return sb.build()
+
+
+def captures_schema() -> tantivy.Schema:
+    sb = tantivy.SchemaBuilder()
+    sb.add_text_field("id", fast=True, tokenizer_name="raw", index_option="basic")
+    sb.add_text_field("status", fast=True, tokenizer_name="raw", index_option="basic")
+    sb.add_integer_field("created", indexed=True, fast=True)  # µs, for newest-first listing
+    sb.add_bytes_field(SOURCE, stored=True)
+    return sb.build()
+
+
+# -- documents -----------------------------------------------------------------------------------
+
+
+def _date_micros(value: Any) -> int:
+    if isinstance(value, datetime):
+        return to_micros(value)
+    if isinstance(value, str):
+        return to_micros(datetime.fromisoformat(value))
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value * 1000  # epoch millis, as Elasticsearch reads numbers in date fields
+    raise ValueError("not a date")
+
+
+def _add_value(d: tantivy.Document, f: Field, v: Any) -> None:
+    t, name = f.type, f.name
+    if t in (FieldType.KEYWORD, FieldType.TEXT):
+        if isinstance(v, (dict, list, tuple)):
+            raise ValueError("not a scalar")
+        d.add_text(name, v if isinstance(v, str) else json.dumps(v))
+    elif t is FieldType.IP:
+        d.add_ip_addr(name, str(ip_address(v)))
+    elif t is FieldType.LONG:
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ValueError("not an integer")
+        d.add_integer(name, v)
+    elif t is FieldType.FLOAT:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ValueError("not a number")
+        d.add_float(name, float(v))
+    elif t is FieldType.DATE:
+        d.add_integer(name, _date_micros(v))
+    elif t is FieldType.BOOL:
+        if not isinstance(v, bool):
+            raise ValueError("not a boolean")
+        d.add_boolean(name, v)
+
+
+def flow_document(doc: dict[str, Any]) -> tantivy.Document:
+    """A tantivy document for one flow; ValueError names the field and value it cannot take."""
+    doc_id = doc.get(ID)
+    if not isinstance(doc_id, str) or not doc_id:
+        raise ValueError(f"flow document without a string {ID}: {str(doc)[:200]}")
+    d = tantivy.Document()
+    d.add_text(ID, doc_id)
+    for f in FLOW_FIELDS:
+        value = doc.get(f.name)
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            if v is None:
+                continue
+            try:
+                _add_value(d, f, v)
+            except (ValueError, TypeError, OverflowError) as exc:
+                raise ValueError(
+                    f"flow {doc_id}: bad {f.type.value} value {v!r} for '{f.name}' ({exc})"
+                ) from None
+    d.add_bytes(SOURCE, _dump(doc))
+    return d
+
+
+def capture_document(doc: dict[str, Any]) -> tantivy.Document:
+    capture_id = doc.get("id")
+    if not isinstance(capture_id, str) or not capture_id:
+        raise ValueError(f"capture document without a string id: {str(doc)[:200]}")
+    d = tantivy.Document()
+    d.add_text("id", capture_id)
+    if isinstance(doc.get("status"), str):
+        d.add_text("status", doc["status"])
+    if doc.get("created") is not None:
+        try:
+            d.add_integer("created", _date_micros(doc["created"]))
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"capture {capture_id}: bad created {doc['created']!r}") from exc
+    d.add_bytes(SOURCE, _dump(doc))
+    return d
+
+
+def _dump(doc: dict[str, Any]) -> bytes:
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+
+
+def _load(searcher: tantivy.Searcher, address: tantivy.DocAddress) -> dict[str, Any]:
+    source: dict[str, Any] = json.loads(searcher.doc(address)[SOURCE][0])
+    return source
+
+
+# -- one tantivy index with its writer -------------------------------------------------------------
+
+
+class _Store:
+    """One on-disk tantivy index and the writer held open for the adapter's lifetime."""
+
+    def __init__(self, path: Path, schema: tantivy.Schema, heap_size: int) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        try:
+            self.index = tantivy.Index(schema, path=str(path), reuse=True)
+        except ValueError as exc:
+            raise RuntimeError(
+                f"cannot open tantivy index at {path}: {exc}. If the field schema changed, "
+                "move this directory away and re-index."
+            ) from exc
+        self.schema = schema
+        self.writer: tantivy.IndexWriter | None = self.index.writer(heap_size, 1)
+
+    def commit(self) -> None:
+        assert self.writer is not None, "index is closed"
+        self.writer.commit()
+        self.index.reload()  # visible to searchers on return
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.wait_merging_threads()  # consumes the writer, releases the lock
+            self.writer = None
+
+
+class TantivyIndex:
+    """The ``Index`` port on local tantivy indexes (the embedded, no-server default)."""
+
+    def __init__(self, path: Path, *, heap_size: int = 64_000_000, read_threads: int = 4) -> None:
+        self._path = Path(path)
+        self._heap_size = heap_size
+        self._read_threads = read_threads
+        self._flows: _Store | None = None
+        self._captures: _Store | None = None
+        self._writes: ThreadPoolExecutor | None = None
+        self._reads: ThreadPoolExecutor | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._writes is not None:
+            return
+        self._writes = ThreadPoolExecutor(1, thread_name_prefix="tantivy-write")
+        self._reads = ThreadPoolExecutor(self._read_threads, thread_name_prefix="tantivy-read")
+        try:
+            self._flows, self._captures = await self._write(self._open)
+        except BaseException:
+            await self.close()
+            raise
+
+    def _open(self) -> tuple[_Store, _Store]:
+        flows = _Store(self._path / "flows", tantivy_schema(), self._heap_size)
+        try:
+            captures = _Store(self._path / "captures", captures_schema(), self._heap_size)
+        except BaseException:
+            flows.close()
+            raise
+        return flows, captures
+
+    async def close(self) -> None:
+        writes, reads = self._writes, self._reads
+        if writes is None or reads is None:
+            return
+        stores = [s for s in (self._flows, self._captures) if s is not None]
+        await asyncio.get_running_loop().run_in_executor(
+            writes, lambda: [s.close() for s in stores]
+        )
+        self._flows = self._captures = None
+        self._writes = self._reads = None
+        writes.shutdown(wait=True)
+        reads.shutdown(wait=True)
+
+    async def ping(self) -> bool:
+        if self._flows is None:
+            return False
+        flows = self._flows
+        await self._read(lambda: flows.index.searcher().num_docs)
+        return True
+
+    # -- captures -------------------------------------------------------------------------------
+
+    async def put_capture(self, doc: dict[str, Any]) -> None:
+        store = self._store(self._captures)
+
+        def write() -> None:
+            tdoc = capture_document(doc)
+            assert store.writer is not None
+            store.writer.delete_documents_by_term("id", doc["id"])
+            store.writer.add_document(tdoc)
+            store.commit()
+
+        await self._write(write)
+
+    async def get_capture(self, capture_id: str) -> dict[str, Any] | None:
+        store = self._store(self._captures)
+        return await self._read(lambda: _get_one(store, "id", capture_id))
+
+    async def find_captures(
+        self, statuses: Sequence[str] | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        store = self._store(self._captures)
+        if limit <= 0 or (statuses is not None and not statuses):
+            return []
+
+        def read() -> list[dict[str, Any]]:
+            query = _Q.all_query()
+            if statuses is not None:
+                query = _Q.term_set_query(store.schema, "status", list(statuses))
+            searcher = store.index.searcher()
+            result = searcher.search(
+                query, limit, count=False, order_by_field="created", order=tantivy.Order.Desc
+            )
+            return [_load(searcher, address) for _, address in result.hits]
+
+        return await self._read(read)
+
+    # -- flows ----------------------------------------------------------------------------------
+
+    async def add_flows(self, docs: Sequence[dict[str, Any]]) -> None:
+        store = self._store(self._flows)
+        if not docs:
+            return
+
+        def write() -> None:
+            tdocs = [flow_document(d) for d in docs]  # all-or-nothing: convert before writing
+            assert store.writer is not None
+            for doc, tdoc in zip(docs, tdocs, strict=True):
+                # a delete only hits documents added before it, so duplicates in one batch
+                # still leave exactly the last one
+                store.writer.delete_documents_by_term(ID, doc[ID])
+                store.writer.add_document(tdoc)
+            store.commit()
+
+        await self._write(write)
+
+    async def delete_flows(self, capture_id: str) -> None:
+        store = self._store(self._flows)
+
+        def write() -> None:
+            assert store.writer is not None
+            store.writer.delete_documents_by_term(CAPTURE_FIELD, capture_id)
+            store.commit()
+
+        await self._write(write)
+
+    async def get_flow(self, doc_id: str) -> dict[str, Any] | None:
+        store = self._store(self._flows)
+        return await self._read(lambda: _get_one(store, ID, doc_id))
+
+    async def search_flows(
+        self,
+        query: ValidatedQuery,
+        *,
+        capture_id: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> SearchResult:
+        store = self._store(self._flows)
+        compiled = compile_query(query, store.schema)  # QueryError surfaces before any I/O
+        if capture_id is not None:
+            restrict = _Q.term_query(store.schema, CAPTURE_FIELD, capture_id)
+            compiled = _Q.boolean_query([(_O.Must, compiled), (_O.Must, restrict)])
+        final = compiled
+        return await self._read(lambda: _search(store, final, max(limit, 0), max(offset, 0)))
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    def _store(self, store: _Store | None) -> _Store:
+        if store is None:
+            raise RuntimeError("TantivyIndex is not started (call start() first)")
+        return store
+
+    async def _write(self, fn: Callable[[], T]) -> T:
+        if self._writes is None:
+            raise RuntimeError("TantivyIndex is not started (call start() first)")
+        return await asyncio.get_running_loop().run_in_executor(self._writes, fn)
+
+    async def _read(self, fn: Callable[[], T]) -> T:
+        if self._reads is None:
+            raise RuntimeError("TantivyIndex is not started (call start() first)")
+        return await asyncio.get_running_loop().run_in_executor(self._reads, fn)
+
+
+def _get_one(store: _Store, field: str, value: str) -> dict[str, Any] | None:
+    searcher = store.index.searcher()
+    result = searcher.search(_Q.term_query(store.schema, field, value), 1, count=False)
+    return _load(searcher, result.hits[0][1]) if result.hits else None
+
+
+def _search(store: _Store, query: tantivy.Query, limit: int, offset: int) -> SearchResult:
+    searcher = store.index.searcher()  # one snapshot for every step below
+    if limit == 0:  # tantivy refuses a zero limit
+        return SearchResult(total=searcher.search(query, 1, count=True).count, hits=[])
+    total, addresses = _ordered_page(store, searcher, query, limit, offset)
+    return SearchResult(total=total, hits=[_load(searcher, a) for a in addresses])
+
+
+def _ordered_page(
+    store: _Store, searcher: tantivy.Searcher, query: tantivy.Query, limit: int, offset: int
+) -> tuple[int, list[tantivy.DocAddress]]:
+    """Addresses of hits ``offset .. offset+limit`` ordered by (event.start, _id).
+
+    tantivy sorts by one fast field. Sort by event.start, then re-query each run of equal
+    start times that overlaps the page sorted by _id. Only runs of two or more (or the run cut
+    by the page end) need that, so the usual cost is one extra query per page.
+    """
+    end = offset + limit
+    result = searcher.search(
+        query, end, count=True, order_by_field=SORT_FIELD, order=tantivy.Order.Asc
+    )
+    total = result.count if result.count is not None else 0
+    hits = result.hits
+    page: list[tantivy.DocAddress] = []
+    i = 0
+    while i < len(hits):
+        j = i
+        while j < len(hits) and hits[j][0] == hits[i][0]:
+            j += 1
+        lo, hi = max(i, offset), min(j, end)
+        cut = j == len(hits) and len(hits) == end  # the run may go on past what we fetched
+        if lo < hi:
+            if j - i == 1 and not cut:
+                page.append(hits[i][1])
+            else:
+                same = _same_start(store, hits[i][0])
+                run = _Q.boolean_query([(_O.Must, query), (_O.Must, same)])
+                sub = searcher.search(
+                    run,
+                    hi - lo,
+                    count=False,
+                    order_by_field=ID,
+                    order=tantivy.Order.Asc,
+                    offset=lo - i,
+                )
+                page.extend(address for _, address in sub.hits)
+        i = j
+    return total, page
+
+
+def _same_start(store: _Store, value: Any) -> tantivy.Query:
+    if value is None:  # documents without event.start sort last
+        return _Q.boolean_query([(_O.Must, _Q.all_query()), (_O.MustNot, _Q.exists_query(SORT_FIELD))])
+    return _Q.range_query(store.schema, SORT_FIELD, tantivy.FieldType.Integer, value, value)
