@@ -144,7 +144,9 @@ class FlowBuilder:
                 continue
             header = "ip.proto" if ip.version == 4 else "ipv6.nxt"
             number = payload_number(ip, row.at(header, ip.occurrence))
-            if number in (6, 17):  # a fragment (or a header cut short): no tcp/udp layer
+            # TCP/UDP without a tcp/udp layer is a fragment (or a header cut short); 44 is an
+            # IPv6 fragment whose payload tshark has not reassembled yet
+            if number in (6, 17, 44):
                 self._hold_fragment(row, ip, frame_len, ts_ns)
                 continue
             src, dst = _ip_addrs(row, ip)

@@ -18,15 +18,15 @@ from pathlib import Path
 from pcaptotal.ports import BlobInfo, BlobNotFound
 
 _META_SUFFIX = ".meta.json"
-# mkstemp makes 0600 files; blobs get the usual umask-derived mode like their metadata
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-_FILE_MODE = 0o666 & ~_UMASK
 
 
 class FileBlobStore:
     def __init__(self, root: Path) -> None:
         self._root = root.resolve()
+        # mkstemp makes 0600 files; blobs get the umask-derived mode their metadata gets
+        umask = os.umask(0o022)
+        os.umask(umask)
+        self._mode = 0o666 & ~umask
 
     async def start(self) -> None:
         await asyncio.to_thread(self._root.mkdir, parents=True, exist_ok=True)
@@ -56,7 +56,7 @@ class FileBlobStore:
         os.close(fd)
         try:
             shutil.copyfile(src, tmp)
-            os.chmod(tmp, _FILE_MODE)
+            os.chmod(tmp, self._mode)
             os.replace(tmp, dest)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -70,7 +70,7 @@ class FileBlobStore:
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
-            os.chmod(tmp, _FILE_MODE)
+            os.chmod(tmp, self._mode)
             os.replace(tmp, dest)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
