@@ -81,6 +81,20 @@ FLOW_FIELDS: tuple[Field, ...] = (
     Field("tls.server.x509.issuer.distinguished_name", _F.KEYWORD, multi=True),
     Field("tls.server.x509.not_before", _F.DATE, multi=True),
     Field("tls.server.x509.not_after", _F.DATE, multi=True),
+    # threat intel hits (the full hit objects are kept, unindexed, in ``threat.enrichments``)
+    Field("threat.indicator.name", _F.KEYWORD, multi=True, description="indicator value that matched"),
+    Field("threat.indicator.type", _F.KEYWORD, multi=True, description="ipv4-addr, domain-name, url, ja3, ..."),
+    Field("threat.indicator.provider", _F.KEYWORD, multi=True, description="feed that named the indicator"),
+    Field("threat.indicator.confidence", _F.KEYWORD, multi=True, description="Low | Medium | High"),
+    Field("threat.software.name", _F.KEYWORD, multi=True, description="malware family named by a feed"),
+    Field("threat.enrichments.matched.field", _F.KEYWORD, multi=True, description="flow field that matched"),
+    Field("tags", _F.KEYWORD, multi=True),
+    # verdicts and heuristic findings
+    Field("pcaptotal.verdict", _F.KEYWORD, description="clean | suspicious | malicious"),
+    Field("event.risk_score", _F.FLOAT, description="0-100 score behind the verdict"),
+    Field("pcaptotal.finding.name", _F.KEYWORD, multi=True, description="heuristic findings on the flow"),
+    Field("pcaptotal.finding.severity", _F.KEYWORD, multi=True),
+    # --- fields added by later work go above this line, in the group they belong to ---
 )
 
 FLOW_FIELDS_BY_NAME: dict[str, Field] = {f.name: f for f in FLOW_FIELDS}
