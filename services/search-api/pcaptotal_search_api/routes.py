@@ -78,7 +78,7 @@ def create_router() -> APIRouter:
         q: Annotated[str, Query(description="Lucene query on the fields of GET /v1/fields")] = "",
         capture: Annotated[str | None, Query(description="restrict to one capture id")] = None,
         limit: Annotated[int, Query(ge=0, le=10000)] = 50,
-        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+        offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
     ) -> SearchResponse:
         try:
             query = parse_query(q)

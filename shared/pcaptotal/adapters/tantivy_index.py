@@ -223,9 +223,12 @@ class TantivyIndex:
         if writes is None or reads is None:
             return
         stores = [s for s in (self._flows, self._captures) if s is not None]
-        await asyncio.get_running_loop().run_in_executor(
-            writes, lambda: [s.close() for s in stores]
-        )
+
+        def close_all() -> None:
+            for store in stores:
+                store.close()
+
+        await asyncio.get_running_loop().run_in_executor(writes, close_all)
         self._flows = self._captures = None
         self._writes = self._reads = None
         writes.shutdown(wait=True)
@@ -351,7 +354,7 @@ def _get_one(store: _Store, field: str, value: str) -> dict[str, Any] | None:
 def _search(store: _Store, query: tantivy.Query, limit: int, offset: int) -> SearchResult:
     searcher = store.index.searcher()  # one snapshot for every step below
     if limit == 0:  # tantivy refuses a zero limit
-        return SearchResult(total=searcher.search(query, 1, count=True).count, hits=[])
+        return SearchResult(total=_count(searcher.search(query, 1, count=True)), hits=[])
     total, addresses = _ordered_page(store, searcher, query, limit, offset)
     return SearchResult(total=total, hits=[_load(searcher, a) for a in addresses])
 
@@ -369,7 +372,7 @@ def _ordered_page(
     result = searcher.search(
         query, end, count=True, order_by_field=SORT_FIELD, order=tantivy.Order.Asc
     )
-    total = result.count if result.count is not None else 0
+    total = _count(result)
     hits = result.hits
     page: list[tantivy.DocAddress] = []
     i = 0
@@ -400,5 +403,12 @@ def _ordered_page(
 
 def _same_start(store: _Store, value: Any) -> tantivy.Query:
     if value is None:  # documents without event.start sort last
-        return _Q.boolean_query([(_O.Must, _Q.all_query()), (_O.MustNot, _Q.exists_query(SORT_FIELD))])
+        return _Q.boolean_query(
+            [(_O.Must, _Q.all_query()), (_O.MustNot, _Q.exists_query(SORT_FIELD))]
+        )
     return _Q.range_query(store.schema, SORT_FIELD, tantivy.FieldType.Integer, value, value)
+
+
+def _count(result: tantivy.SearchResult) -> int:
+    count: int | None = result.count  # type: ignore[attr-defined]  # missing from the stub
+    return count or 0

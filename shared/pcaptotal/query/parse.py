@@ -123,9 +123,9 @@ class _Resolver:
         if isinstance(item, lt.OrOperation):
             return ir.Or(tuple(self.node(c, f) for c in item.children))
         if isinstance(item, (lt.Not, lt.Prohibit)):
-            if isinstance(item, lt.Prohibit) and f is not None and f.type in _NUMERIC:
-                if isinstance(item.a, lt.Word):  # ``port:-1`` is a negative number
-                    return self._value(f, "-" + item.a.value, pos, quoted=False)
+            negative_number = isinstance(item, lt.Prohibit) and isinstance(item.a, lt.Word)
+            if f is not None and f.type in _NUMERIC and negative_number:
+                return self._value(f, "-" + item.a.value, pos, quoted=False)  # ``port:-1``
             return ir.Not(self.node(item.a, f))
         if isinstance(item, lt.Plus):
             return self.node(item.a, f)
@@ -134,7 +134,7 @@ class _Resolver:
         if isinstance(item, lt.Boost):
             return self.node(item.expr, f)  # scoring is irrelevant: hits are time-ordered
         if isinstance(item, lt.Proximity):
-            raise QueryError("proximity searches (\"...\"~N) are not supported", pos)
+            raise QueryError('proximity searches ("..."~N) are not supported', pos)
         if isinstance(item, (lt.Range, lt.From, lt.To)):
             if f is None:
                 raise QueryError("a range needs a field, e.g. destination.port:[1 TO 1023]", pos)
@@ -204,7 +204,9 @@ class _Resolver:
             lowered = tuple((k, t.lower()) for k, t in parts)
             return ir.Wildcard(f, lowered)
         why = "; use CIDR, e.g. 10.0.0.0/8" if f.type is FieldType.IP else ""
-        raise QueryError(f"wildcards work on keyword fields only, not {f.type.value} field '{f.name}'{why}", pos)
+        raise QueryError(
+            f"wildcards work on keyword fields only, not {f.type.value} field '{f.name}'{why}", pos
+        )
 
     def _leaf(self, f: Field | None, text: str, pos: int | None, *, quoted: bool) -> ir.Node:
         if f is not None:
@@ -276,9 +278,19 @@ class _Resolver:
             low, high = self._bound(item.low, f, pos), self._bound(item.high, f, pos)
             inc_low, inc_high = bool(item.include_low), bool(item.include_high)
         elif isinstance(item, lt.From):
-            low, high, inc_low, inc_high = self._bound(item.a, f, pos), None, bool(item.include), True
+            low, high, inc_low, inc_high = (
+                self._bound(item.a, f, pos),
+                None,
+                bool(item.include),
+                True,
+            )
         else:
-            low, high, inc_low, inc_high = None, self._bound(item.a, f, pos), True, bool(item.include)
+            low, high, inc_low, inc_high = (
+                None,
+                self._bound(item.a, f, pos),
+                True,
+                bool(item.include),
+            )
         if low is None and high is None:
             return ir.Exists(f)
         # ``>x`` is past everything x names; ``>=x`` starts at its first instant (ES rounding).
@@ -288,7 +300,9 @@ class _Resolver:
 
     def _fuzzy(self, item: Any, f: Field, pos: int | None) -> ir.Node:
         if f.type is not FieldType.KEYWORD or not isinstance(item.term, lt.Word):
-            raise QueryError(f"fuzzy search (~) works on keyword terms only, not on '{f.name}'", pos)
+            raise QueryError(
+                f"fuzzy search (~) works on keyword terms only, not on '{f.name}'", pos
+            )
         degree = 2 if item._implicit_degree else item.degree
         if degree not in (0, 1, 2):
             raise QueryError(f"fuzzy edit distance must be 0, 1 or 2, got {degree}", pos)
@@ -296,7 +310,9 @@ class _Resolver:
 
     def _regex(self, pattern: str, f: Field, pos: int | None) -> ir.Node:
         if f.type is not FieldType.KEYWORD:
-            raise QueryError(f"regular expressions work on keyword fields only, not '{f.name}'", pos)
+            raise QueryError(
+                f"regular expressions work on keyword fields only, not '{f.name}'", pos
+            )
         problem = _regex_problem(pattern)
         if problem:
             raise QueryError(f"bad regular expression /{pattern}/: {problem}", pos)

@@ -114,19 +114,12 @@ class _Compiler:
         return _Q.term_query(self.schema, n.field.name, value)
 
     def _range(self, n: ir.Range) -> tantivy.Query:
-        field_type, low, high = _range_type(n.field), n.low, n.high
-        if n.field.type is FieldType.DATE:
-            low = None if low is None else to_micros(_dt(low))
-            high = None if high is None else to_micros(_dt(high))
-        elif n.field.type is FieldType.IP:
-            low = None if low is None else str(low)
-            high = None if high is None else str(high)
         return _Q.range_query(
             self.schema,
             n.field.name,
-            field_type,
-            low,
-            high,
+            _range_type(n.field),
+            _range_value(n.field, n.low),
+            _range_value(n.field, n.high),
             include_lower=n.include_low,
             include_upper=n.include_high,
         )
@@ -141,10 +134,14 @@ class _Compiler:
         return _Q.boolean_query(terms)
 
 
-def _dt(value: object) -> datetime:
-    if not isinstance(value, datetime):
-        raise QueryError(f"expected a date, got {value!r}")
-    return value
+def _range_value(f: Field, value: ir.RangeValue | None) -> int | float | str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return to_micros(value)  # dates are stored as µs, see module doc
+    if isinstance(value, (int, float)):
+        return value
+    return str(value)  # ip address
 
 
 _RANGE_TYPES = {

@@ -1,0 +1,109 @@
+"""What a feed yields: indicators, their shared metadata, and the per-feed load report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class IndicatorType(StrEnum):
+    """Indicator kinds; also the values of ``threat.indicator.type`` on a matched flow.
+
+    IP types follow STIX (``ipv4-addr`` covers a CIDR too); hash kinds are split because a
+    32-hex value means different things for a file, a TLS client and a TLS server.
+    """
+
+    IPV4 = "ipv4-addr"
+    IPV6 = "ipv6-addr"
+    DOMAIN = "domain-name"
+    URL = "url"
+    MD5 = "file-md5"
+    SHA1 = "file-sha1"
+    SHA256 = "file-sha256"
+    X509_SHA1 = "x509-sha1"
+    JA3 = "ja3"
+    JA3S = "ja3s"
+    USER_AGENT = "user-agent"
+
+
+class Confidence(StrEnum):
+    LOW = "Low"
+    MEDIUM = "Medium"
+    HIGH = "High"
+
+
+def confidence_from_score(score: object, default: Confidence = Confidence.MEDIUM) -> Confidence:
+    """Map a 0-100 score (STIX, ThreatFox) onto the STIX 'None/Low/Med/High' scale.
+
+    STIX 2.1 appendix A: 1-29 Low, 30-69 Med, 70-100 High; 0 ("None") is treated as Low here
+    because the publisher still listed the indicator.
+    """
+    try:
+        value = int(str(score).strip())
+    except (TypeError, ValueError):
+        return default
+    if value >= 70:
+        return Confidence.HIGH
+    if value >= 30:
+        return Confidence.MEDIUM
+    return Confidence.LOW
+
+
+@dataclass(frozen=True, slots=True)
+class IndicatorMeta:
+    """Everything about an indicator except its value.
+
+    Interned by the IndicatorSet: a feed of a million IPs with one family shares one object,
+    which is what keeps a million indicators well under the memory budget.
+    """
+
+    type: IndicatorType
+    feed: str
+    family: str | None = None
+    tags: tuple[str, ...] = ()
+    confidence: Confidence = Confidence.MEDIUM
+
+
+@dataclass(frozen=True, slots=True)
+class Indicator:
+    value: str  # normalised (see normalize.py)
+    meta: IndicatorMeta
+
+    @property
+    def type(self) -> IndicatorType:
+        return self.meta.type
+
+
+MAX_REPORTED_ERRORS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class LineError:
+    line: int  # 1-based line number, or item index for JSON feeds
+    reason: str
+
+
+@dataclass(slots=True)
+class FeedStats:
+    """The load report of one feed: what was taken, what was refused and why."""
+
+    name: str
+    format: str = "unknown"
+    indicators: int = 0
+    by_type: dict[str, int] = field(default_factory=dict)
+    malformed: int = 0
+    errors: list[LineError] = field(default_factory=list)  # the first few malformed lines
+    skipped: dict[str, int] = field(default_factory=dict)  # reason -> count
+    error: str | None = None  # the whole feed could not be read (e.g. invalid JSON)
+
+    def bad(self, line: int, reason: str) -> None:
+        self.malformed += 1
+        if len(self.errors) < MAX_REPORTED_ERRORS:
+            self.errors.append(LineError(line, reason))
+
+    def skip(self, reason: str, count: int = 1) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + count
+
+    def took(self, indicator_type: IndicatorType) -> None:
+        self.indicators += 1
+        self.by_type[indicator_type.value] = self.by_type.get(indicator_type.value, 0) + 1

@@ -1,0 +1,489 @@
+"""Contract suite of the Index port: every adapter must give these exact answers.
+
+Add an adapter by adding one entry to ``ADAPTERS`` (a factory from a scratch directory to an
+unstarted ``Index``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pcaptotal.adapters.tantivy_index import TantivyIndex, flow_document, tantivy_schema
+from pcaptotal.fields import FLOW_FIELDS, FieldType
+from pcaptotal.ports import Index
+from pcaptotal.query import parse_query
+
+ADAPTERS: dict[str, Callable[[Path], Index]] = {
+    "tantivy": lambda path: TantivyIndex(path / "index"),
+}
+
+C1 = hashlib.sha256(b"capture one").hexdigest()
+C2 = hashlib.sha256(b"capture two").hexdigest()
+
+
+def flow(capture: str, key: str, **fields: Any) -> dict[str, Any]:
+    doc = {"_id": f"{capture}-{key}", "pcaptotal.capture_id": capture, "pcaptotal.flow_key": key}
+    doc.update({k.replace("__", "."): v for k, v in fields.items()})
+    return doc
+
+
+# Short names -> documents: two captures, IPv4 and IPv6, tcp/udp/icmp/gre, dns/http/tls/ssh.
+DOCS: dict[str, dict[str, Any]] = {
+    "http": flow(
+        C1,
+        "tcp-0",
+        **{
+            "source.ip": "192.168.1.10",
+            "source.port": 49152,
+            "source.bytes": 400,
+            "destination.ip": "93.184.216.34",
+            "destination.port": 80,
+            "destination.bytes": 1100,
+            "network.type": "ipv4",
+            "network.transport": "tcp",
+            "network.iana_number": 6,
+            "network.protocol": ["http"],
+            "network.bytes": 1500,
+            "network.packets": 10,
+            "network.community_id": "1:LQU9qZlK+B5F3KDmev6m5PMibrg=",
+            "pcaptotal.tcp_flags": ["SYN", "ACK", "PSH", "FIN"],
+            "event.start": "2009-11-18T16:43:00.123456+00:00",
+            "event.end": "2009-11-18T16:43:00.523456+00:00",
+            "event.duration": 400_000_000,
+            "http.request.method": ["GET"],
+            "url.domain": ["example.com"],
+            "url.original": ["/index.html"],
+            "user_agent.original": ["Mozilla/5.0 (X11; Linux x86_64)"],
+            "http.response.status_code": [200],
+            "http.response.mime_type": ["text/html"],
+        },
+    ),
+    "dns": flow(
+        C1,
+        "udp-1",
+        **{
+            "source.ip": "192.168.1.10",
+            "source.port": 53211,
+            "destination.ip": "8.8.8.8",
+            "destination.port": 53,
+            "network.type": "ipv4",
+            "network.transport": "udp",
+            "network.iana_number": 17,
+            "network.protocol": ["dns"],
+            "network.bytes": 180,
+            "event.start": "2009-11-18T16:43:00.900000+00:00",
+            "dns.question.name": ["en.wikipedia.org"],
+            "dns.question.type": ["A"],
+            "dns.answers.data": ["208.80.154.224"],
+            "dns.response_code": ["NOERROR"],
+        },
+    ),
+    "tls": flow(
+        C1,
+        "tcp-2",
+        **{
+            "source.ip": "192.168.1.10",
+            "source.port": 49153,
+            "destination.ip": "208.80.154.224",
+            "destination.port": 443,
+            "network.type": "ipv4",
+            "network.transport": "tcp",
+            "network.protocol": ["tls"],
+            "network.bytes": 54000,
+            "event.start": "2009-11-18T16:43:01+00:00",
+            "tls.version": ["1.2"],
+            "tls.client.server_name": ["en.wikipedia.org"],
+            "tls.client.ja3": ["769,47-53-5-10-49161,0-10-11,23-24,0"],
+            "tls.server.x509.subject.common_name": ["*.wikipedia.org"],
+            "tls.server.x509.not_before": ["2009-01-01T00:00:00+00:00"],
+            "tls.server.x509.not_after": ["2010-01-01T00:00:00+00:00"],
+        },
+    ),
+    "icmp": flow(
+        C1,
+        "icmp-3",
+        **{
+            "source.ip": "192.168.1.10",
+            "destination.ip": "10.0.0.1",
+            "network.type": "ipv4",
+            "network.transport": "icmp",
+            "network.iana_number": 1,
+            "network.bytes": 98,
+            "event.start": "2009-11-18T16:44:00+00:00",
+        },
+    ),
+    "dns6": flow(
+        C1,
+        "udp-4",
+        **{
+            "source.ip": "2001:db8::10",
+            "source.port": 5353,
+            "destination.ip": "2001:db8::53",
+            "destination.port": 53,
+            "network.type": "ipv6",
+            "network.transport": "udp",
+            "network.protocol": ["dns"],
+            "network.bytes": 120,
+            "event.start": "2009-11-18T16:45:00+00:00",
+            "dns.question.name": ["www.wikipedia.org"],
+        },
+    ),
+    "tls6": flow(
+        C2,
+        "tcp-0",
+        **{
+            "source.ip": "2001:db8:1::5",
+            "source.port": 50000,
+            "destination.ip": "2606:4700::1111",
+            "destination.port": 443,
+            "network.type": "ipv6",
+            "network.transport": "tcp",
+            "network.protocol": ["tls"],
+            "network.bytes": 7000,
+            "event.start": "2010-01-01T00:00:00+00:00",
+            "tls.version": ["1.3"],
+            "tls.client.server_name": ["cloudflare-dns.com"],
+        },
+    ),
+    "ssh": flow(
+        C2,
+        "tcp-1",
+        **{
+            "source.ip": "10.1.2.3",
+            "source.port": 51000,
+            "destination.ip": "10.9.9.9",
+            "destination.port": 22,
+            "network.type": "ipv4",
+            "network.transport": "tcp",
+            "network.protocol": ["ssh"],
+            "network.bytes": 250_000,
+            "pcaptotal.tcp_flags": ["SYN", "ACK", "RST"],
+            "event.start": "2010-01-01T00:00:00+00:00",  # same start as tls6: ties go by _id
+        },
+    ),
+    "gre": flow(  # no event.start: sorts last
+        C2,
+        "ip-2",
+        **{
+            "source.ip": "172.16.0.1",
+            "destination.ip": "172.16.0.2",
+            "network.type": "ipv4",
+            "network.transport": "gre",
+            "network.iana_number": 47,
+            "network.bytes": 600,
+            "pcaptotal.outer.source.ip": ["198.51.100.1"],
+            "pcaptotal.outer.destination.ip": ["198.51.100.2"],
+        },
+    ),
+}
+BY_ID = {doc["_id"]: name for name, doc in DOCS.items()}
+ORDER = ["http", "dns", "tls", "icmp", "dns6", "tls6", "ssh", "gre"]  # event.start, then _id
+ALL = set(ORDER)
+
+
+@pytest.fixture(params=list(ADAPTERS))
+async def index(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Index]:
+    idx = ADAPTERS[request.param](tmp_path)
+    await idx.start()
+    try:
+        yield idx
+    finally:
+        await idx.close()
+
+
+@pytest.fixture
+async def loaded(index: Index) -> Index:
+    await index.add_flows(list(DOCS.values())[:5])  # two batches: more than one segment
+    await index.add_flows(list(DOCS.values())[5:])
+    return index
+
+
+async def names(index: Index, text: str, **kw: Any) -> list[str]:
+    result = await index.search_flows(parse_query(text), limit=100, **kw)
+    assert result.total == len(result.hits)
+    return [BY_ID[h["_id"]] for h in result.hits]
+
+
+QUERIES: list[tuple[str, set[str]]] = [
+    ("", ALL),
+    ("*", ALL),
+    # terms, phrases, case
+    ("network.transport:tcp", {"http", "tls", "tls6", "ssh"}),
+    ("network.transport:TCP", set()),
+    ('dns.question.name:"en.wikipedia.org"', {"dns"}),
+    ('user_agent.original:"Mozilla/5.0 (X11; Linux x86_64)"', {"http"}),
+    ("http.response.status_code:200", {"http"}),
+    ("pcaptotal.tcp_flags:RST", {"ssh"}),
+    ("network.protocol:dns", {"dns", "dns6"}),
+    # bare terms: every keyword field, and ip fields for addresses
+    ("en.wikipedia.org", {"dns", "tls"}),
+    ("208.80.154.224", {"dns", "tls"}),  # dns.answers.data and destination.ip
+    ('"2001:db8::53"', {"dns6"}),
+    # boolean logic
+    ("network.transport:tcp AND destination.port:443", {"tls", "tls6"}),
+    ("network.transport:tcp destination.port:443", {"tls", "tls6"}),
+    ("network.transport:udp OR network.transport:icmp", {"dns", "dns6", "icmp"}),
+    ("network.transport:(udp OR icmp)", {"dns", "dns6", "icmp"}),
+    ("NOT network.transport:tcp", {"dns", "icmp", "dns6", "gre"}),
+    ("-network.transport:tcp", {"dns", "icmp", "dns6", "gre"}),
+    ("network.transport:tcp -destination.port:443", {"http", "ssh"}),
+    ("network.transport:tcp AND NOT (destination.port:443 OR destination.port:22)", {"http"}),
+    (
+        "(network.transport:tcp AND destination.port:22) OR dns.question.name:www.wikipedia.org",
+        {"ssh", "dns6"},
+    ),
+    ("NOT *", set()),
+    # numeric ranges
+    ("destination.port:[1 TO 80]", {"http", "dns", "dns6", "ssh"}),
+    ("destination.port:{53 TO 443}", {"http"}),
+    ("destination.port:[53 TO 443}", {"http", "dns", "dns6"}),
+    ("destination.port:>=443", {"tls", "tls6"}),
+    ("destination.port:>53", {"http", "tls", "tls6"}),
+    ("destination.port:<53", {"ssh"}),
+    ("network.bytes:>10000", {"tls", "ssh"}),
+    ("network.bytes:[100 TO 1000]", {"dns", "dns6", "gre"}),
+    ("network.bytes:[* TO *]", ALL),
+    # dates (sub-second precision, ES-style rounding of coarse values)
+    ("event.start:[2009-11-18T16:43:00.5 TO 2009-11-18T16:44:00]", {"dns", "tls", "icmp"}),
+    ("event.start:<2009-11-18T16:43:00.5", {"http"}),
+    ('event.start:"2009-11-18T16:43:00.123456Z"', {"http"}),
+    ("event.start:2009-11-18T16:43:00", {"http", "dns"}),
+    ("event.start:2009-11-18", {"http", "dns", "tls", "icmp", "dns6"}),
+    ("event.start:>2009-11-18", {"tls6", "ssh"}),
+    ('event.start:>="2010-01-01T01:00:00+01:00"', {"tls6", "ssh"}),
+    ("event.start:>=now-1d", set()),
+    ("tls.server.x509.not_after:<2010-06-01", {"tls"}),
+    # ip: exact, CIDR v4 and v6, ranges
+    ("source.ip:192.168.1.10", {"http", "dns", "tls", "icmp"}),
+    ('source.ip:"2001:db8::10"', {"dns6"}),
+    ('destination.ip:"10.0.0.0/8"', {"icmp", "ssh"}),
+    ("destination.ip:10.0.0.0/8", {"icmp", "ssh"}),
+    ("destination.ip:0.0.0.0/0", {"http", "dns", "tls", "icmp", "ssh", "gre"}),
+    ('source.ip:"2001:db8::/32"', {"dns6", "tls6"}),
+    ('destination.ip:"2001:db8::/48"', {"dns6"}),
+    ("destination.ip:[10.0.0.0 TO 10.0.0.255]", {"icmp"}),
+    ("pcaptotal.outer.source.ip:198.51.100.0/24", {"gre"}),
+    # wildcards, regex, fuzzy
+    ("dns.question.name:*.wikipedia.org", {"dns", "dns6"}),
+    ("dns.question.name:www.*", {"dns6"}),
+    ("tls.client.server_name:*wiki*", {"tls"}),
+    ("*wiki*", {"dns", "tls", "dns6"}),
+    ("user_agent.original:Mozilla*", {"http"}),
+    ("url.domain:exa?ple.com", {"http"}),
+    ('tls.server.x509.subject.common_name:"*.wikipedia.org"', {"tls"}),
+    (r"tls.server.x509.subject.common_name:\*.wikipedia.org", {"tls"}),
+    ("dns.question.name:/.*wiki.*/", {"dns", "dns6"}),
+    ("url.domain:exampel.com~1", {"http"}),
+    # exists
+    ("_exists_:tls.version", {"tls", "tls6"}),
+    ("dns.question.name:*", {"dns", "dns6"}),
+    ("NOT _exists_:event.start", {"gre"}),
+    ("_exists_:source.port AND NOT _exists_:network.protocol", set()),
+    ("_exists_:pcaptotal.outer.destination.ip", {"gre"}),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), QUERIES, ids=[q or "<empty>" for q, _ in QUERIES])
+async def test_query_hits(loaded: Index, text: str, expected: set[str]) -> None:
+    assert set(await names(loaded, text)) == expected
+
+
+async def test_hits_are_the_documents_in_time_order(loaded: Index) -> None:
+    result = await loaded.search_flows(parse_query(""), limit=100)
+    assert result.total == len(DOCS)
+    assert [BY_ID[h["_id"]] for h in result.hits] == ORDER
+    assert result.hits == [DOCS[n] for n in ORDER]
+
+
+async def test_capture_restriction(loaded: Index) -> None:
+    assert await names(loaded, "*", capture_id=C2) == ["tls6", "ssh", "gre"]
+    assert await names(loaded, "network.transport:tcp", capture_id=C1) == ["http", "tls"]
+    assert await names(loaded, "*", capture_id="0" * 64) == []
+
+
+@pytest.mark.parametrize(
+    ("limit", "offset", "expected"),
+    [
+        (3, 0, ORDER[:3]),
+        (3, 2, ORDER[2:5]),
+        (2, 4, ["dns6", "tls6"]),  # page boundary inside a run of equal start times
+        (1, 6, ["ssh"]),
+        (5, 6, ["ssh", "gre"]),
+        (10, 8, []),
+        (10, 100, []),
+        (0, 0, []),
+    ],
+)
+async def test_limit_offset_total(
+    loaded: Index, limit: int, offset: int, expected: list[str]
+) -> None:
+    result = await loaded.search_flows(parse_query("*"), limit=limit, offset=offset)
+    assert result.total == len(DOCS)
+    assert [BY_ID[h["_id"]] for h in result.hits] == expected
+
+
+async def test_total_counts_all_matches_not_the_page(loaded: Index) -> None:
+    result = await loaded.search_flows(parse_query("network.transport:tcp"), limit=1, offset=1)
+    assert result.total == 4
+    assert [BY_ID[h["_id"]] for h in result.hits] == ["tls"]
+
+
+async def test_get_flow(loaded: Index) -> None:
+    assert await loaded.get_flow(DOCS["tls6"]["_id"]) == DOCS["tls6"]
+    assert await loaded.get_flow(f"{C1}-tcp-999") is None
+
+
+async def test_upsert_is_idempotent(loaded: Index) -> None:
+    await loaded.add_flows([DOCS["http"]])
+    await loaded.add_flows([DOCS["http"], DOCS["dns"]])
+    assert (await loaded.search_flows(parse_query(""), limit=100)).total == len(DOCS)
+    changed = {**DOCS["http"], "destination.port": 8080}
+    await loaded.add_flows([changed])
+    assert await names(loaded, "destination.port:8080") == ["http"]
+    assert await names(loaded, "destination.port:80") == []
+    assert await loaded.get_flow(changed["_id"]) == changed
+
+
+async def test_duplicate_ids_in_one_batch_keep_the_last(index: Index) -> None:
+    first = DOCS["ssh"]
+    second = {**first, "destination.port": 2222}
+    await index.add_flows([first, second])
+    assert await names(index, "*") == ["ssh"]
+    assert await index.get_flow(first["_id"]) == second
+
+
+async def test_add_nothing(index: Index) -> None:
+    await index.add_flows([])
+    assert (await index.search_flows(parse_query(""))).total == 0
+
+
+async def test_delete_flows_of_one_capture(loaded: Index) -> None:
+    await loaded.delete_flows(C1)
+    assert await names(loaded, "*") == ["tls6", "ssh", "gre"]
+    assert await loaded.get_flow(DOCS["http"]["_id"]) is None
+    await loaded.delete_flows(C1)  # idempotent
+    await loaded.delete_flows(C2)
+    assert await names(loaded, "*") == []
+
+
+def capture(cid: str, status: str, created: str) -> dict[str, Any]:
+    return {
+        "id": cid,
+        "status": status,
+        "error": None,
+        "warnings": [],
+        "size": 1234,
+        "filename": "x.pcap",
+        "created": created,
+        "updated": created,
+        "summary": {"packets": 10, "flows": {"tcp": 1, "udp": 0, "other": 0}},
+        "status_times": {status: created},
+    }
+
+
+async def test_captures_put_get_find(index: Index) -> None:
+    c3 = hashlib.sha256(b"capture three").hexdigest()
+    one = capture(C1, "done", "2024-01-01T00:00:00+00:00")
+    two = capture(C2, "parsing", "2024-01-02T00:00:00+00:00")
+    three = capture(c3, "failed", "2024-01-03T00:00:00.5+00:00")
+    for doc in (one, two, three):
+        await index.put_capture(doc)
+    assert await index.get_capture(C1) == one
+    assert await index.get_capture("f" * 64) is None
+    assert await index.find_captures() == [three, two, one]  # newest first
+    assert await index.find_captures(limit=2) == [three, two]
+    assert await index.find_captures(["done"]) == [one]
+    assert await index.find_captures(["parsing", "failed"]) == [three, two]
+    assert await index.find_captures(["enriching"]) == []
+    assert await index.find_captures([]) == []
+
+    updated = {**two, "status": "done", "updated": "2024-01-02T00:01:00+00:00"}
+    await index.put_capture(updated)  # upsert by id
+    assert await index.get_capture(C2) == updated
+    assert await index.find_captures(["done"]) == [updated, one]
+    assert await index.find_captures(["parsing"]) == []
+
+
+async def test_data_persists_across_close_and_start(loaded: Index) -> None:
+    await loaded.put_capture(capture(C1, "done", "2024-01-01T00:00:00+00:00"))
+    await loaded.close()
+    await loaded.start()
+    assert await names(loaded, "*") == ORDER
+    assert (await loaded.get_capture(C1) or {})["status"] == "done"
+    await loaded.add_flows([{**DOCS["gre"], "network.bytes": 1}])  # writable again
+    assert await names(loaded, "network.bytes:1") == ["gre"]
+
+
+async def test_ping(index: Index) -> None:
+    assert await index.ping() is True
+
+
+# -- tantivy specifics ----------------------------------------------------------------------------
+
+
+SAMPLE_VALUES = {
+    FieldType.KEYWORD: "v",
+    FieldType.TEXT: "some words",
+    FieldType.IP: "2001:db8::1",
+    FieldType.LONG: 7,
+    FieldType.FLOAT: 0.5,
+    FieldType.DATE: "2009-11-18T16:43:00.123456+00:00",
+    FieldType.BOOL: True,
+}
+
+
+def test_tantivy_schema_indexes_every_declared_field() -> None:
+    tantivy_schema()  # builds from FLOW_FIELDS
+    doc = {"_id": "x", **{f.name: SAMPLE_VALUES[f.type] for f in FLOW_FIELDS}}
+    indexed = flow_document(doc).to_dict()
+    assert set(indexed) == {f.name for f in FLOW_FIELDS} | {"_id", "_source"}
+    assert indexed["event.start"] == [1258562580123456]  # µs since the epoch
+    multi = flow_document({"_id": "x", "dns.question.name": ["a", "b"], "source.ip": None})
+    assert multi.to_dict()["dns.question.name"] == ["a", "b"]
+    assert "source.ip" not in multi.to_dict()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("source.ip", "not-an-ip"), ("destination.port", "80"), ("event.start", "yesterday")],
+)
+def test_tantivy_rejects_bad_values_naming_the_field(field: str, value: str) -> None:
+    with pytest.raises(ValueError, match=f"flow x: bad .* value '{value}' for '{field}'"):
+        flow_document({"_id": "x", field: value})
+
+
+async def test_tantivy_bad_batch_writes_nothing(tmp_path: Path) -> None:
+    idx = TantivyIndex(tmp_path)
+    await idx.start()
+    try:
+        with pytest.raises(ValueError, match=r"destination\.port"):
+            await idx.add_flows([DOCS["http"], {**DOCS["dns"], "destination.port": "x"}])
+        assert (await idx.search_flows(parse_query(""))).total == 0
+    finally:
+        await idx.close()
+
+
+async def test_tantivy_reopen_with_a_new_instance(tmp_path: Path) -> None:
+    first = TantivyIndex(tmp_path)
+    await first.start()
+    await first.add_flows([DOCS["http"]])
+    await first.close()
+    second = TantivyIndex(tmp_path)
+    await second.start()
+    try:
+        assert await second.get_flow(DOCS["http"]["_id"]) == DOCS["http"]
+        assert (tmp_path / "flows").is_dir() and (tmp_path / "captures").is_dir()
+    finally:
+        await second.close()
+
+
+async def test_tantivy_not_started(tmp_path: Path) -> None:
+    idx = TantivyIndex(tmp_path)
+    assert await idx.ping() is False
+    with pytest.raises(RuntimeError, match="not started"):
+        await idx.get_flow("x")
+    await idx.close()  # closing an unstarted index is harmless
