@@ -33,9 +33,18 @@ _F = FieldType
 FLOW_FIELDS: tuple[Field, ...] = (
     # identity
     Field("pcaptotal.capture_id", _F.KEYWORD, description="SHA-256 of the capture the flow is in"),
-    Field("pcaptotal.flow_key", _F.KEYWORD, description="flow key inside the capture (tcp-N, udp-N, ip-...)"),
+    Field(
+        "pcaptotal.flow_key",
+        _F.KEYWORD,
+        description="flow key inside the capture (tcp-N, udp-N, ip-...)",
+    ),
     Field("pcaptotal.stream", _F.LONG, description="tshark tcp.stream / udp.stream index"),
-    Field("pcaptotal.tcp_flags", _F.KEYWORD, multi=True, description="TCP flags seen (SYN, ACK, FIN, RST, PSH, URG)"),
+    Field(
+        "pcaptotal.tcp_flags",
+        _F.KEYWORD,
+        multi=True,
+        description="TCP flags seen (SYN, ACK, FIN, RST, PSH, URG)",
+    ),
     Field("network.community_id", _F.KEYWORD, description="Community ID v1 flow hash"),
     # endpoints
     Field("source.ip", _F.IP, description="initiator address (innermost IP header)"),
@@ -46,12 +55,27 @@ FLOW_FIELDS: tuple[Field, ...] = (
     Field("destination.port", _F.LONG),
     Field("destination.bytes", _F.LONG),
     Field("destination.packets", _F.LONG),
-    Field("pcaptotal.outer.source.ip", _F.IP, multi=True, description="tunnel / encapsulation outer source addresses"),
-    Field("pcaptotal.outer.destination.ip", _F.IP, multi=True, description="tunnel outer destination addresses"),
+    Field(
+        "pcaptotal.outer.source.ip",
+        _F.IP,
+        multi=True,
+        description="tunnel / encapsulation outer source addresses",
+    ),
+    Field(
+        "pcaptotal.outer.destination.ip",
+        _F.IP,
+        multi=True,
+        description="tunnel outer destination addresses",
+    ),
     Field("network.type", _F.KEYWORD, description="ipv4 or ipv6"),
     Field("network.transport", _F.KEYWORD, description="tcp, udp, icmp, ipv6-icmp, ... "),
     Field("network.iana_number", _F.LONG, description="IP protocol number"),
-    Field("network.protocol", _F.KEYWORD, multi=True, description="application protocols seen (dns, http, tls, ...)"),
+    Field(
+        "network.protocol",
+        _F.KEYWORD,
+        multi=True,
+        description="application protocols seen (dns, http, tls, ...)",
+    ),
     Field("network.bytes", _F.LONG),
     Field("network.packets", _F.LONG),
     Field("network.vlan.id", _F.KEYWORD, multi=True),
@@ -82,17 +106,41 @@ FLOW_FIELDS: tuple[Field, ...] = (
     Field("tls.server.x509.not_before", _F.DATE, multi=True),
     Field("tls.server.x509.not_after", _F.DATE, multi=True),
     # threat intel hits (the full hit objects are kept, unindexed, in ``threat.enrichments``)
-    Field("threat.indicator.name", _F.KEYWORD, multi=True, description="indicator value that matched"),
-    Field("threat.indicator.type", _F.KEYWORD, multi=True, description="ipv4-addr, domain-name, url, ja3, ..."),
-    Field("threat.indicator.provider", _F.KEYWORD, multi=True, description="feed that named the indicator"),
+    Field(
+        "threat.indicator.name", _F.KEYWORD, multi=True, description="indicator value that matched"
+    ),
+    Field(
+        "threat.indicator.type",
+        _F.KEYWORD,
+        multi=True,
+        description="ipv4-addr, domain-name, url, ja3, ...",
+    ),
+    Field(
+        "threat.indicator.provider",
+        _F.KEYWORD,
+        multi=True,
+        description="feed that named the indicator",
+    ),
     Field("threat.indicator.confidence", _F.KEYWORD, multi=True, description="Low | Medium | High"),
-    Field("threat.software.name", _F.KEYWORD, multi=True, description="malware family named by a feed"),
-    Field("threat.enrichments.matched.field", _F.KEYWORD, multi=True, description="flow field that matched"),
+    Field(
+        "threat.software.name", _F.KEYWORD, multi=True, description="malware family named by a feed"
+    ),
+    Field(
+        "threat.enrichments.matched.field",
+        _F.KEYWORD,
+        multi=True,
+        description="flow field that matched",
+    ),
     Field("tags", _F.KEYWORD, multi=True),
     # verdicts and heuristic findings
     Field("pcaptotal.verdict", _F.KEYWORD, description="clean | suspicious | malicious"),
     Field("event.risk_score", _F.FLOAT, description="0-100 score behind the verdict"),
-    Field("pcaptotal.finding.name", _F.KEYWORD, multi=True, description="heuristic findings on the flow"),
+    Field(
+        "pcaptotal.finding.name",
+        _F.KEYWORD,
+        multi=True,
+        description="heuristic findings on the flow",
+    ),
     Field("pcaptotal.finding.severity", _F.KEYWORD, multi=True),
     # --- fields added by later work go above this line, in the group they belong to ---
 )

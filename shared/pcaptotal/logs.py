@@ -12,7 +12,9 @@ def configure_logging(level: str = "INFO") -> None:
     lvl = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     logging.basicConfig(level=lvl, format="%(message)s", stream=sys.stderr)
     renderer: structlog.typing.Processor = (
-        structlog.dev.ConsoleRenderer() if sys.stderr.isatty() else structlog.processors.JSONRenderer()
+        structlog.dev.ConsoleRenderer()
+        if sys.stderr.isatty()
+        else structlog.processors.JSONRenderer()
     )
     structlog.configure(
         processors=[

@@ -18,7 +18,9 @@ def _now() -> datetime:
 class Envelope(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    id: uuid.UUID = Field(default_factory=uuid.uuid4, description="unique message id (AMQP message_id)")
+    id: uuid.UUID = Field(
+        default_factory=uuid.uuid4, description="unique message id (AMQP message_id)"
+    )
     type: str
     schema_version: int = SCHEMA_VERSION
     time: datetime = Field(default_factory=_now)

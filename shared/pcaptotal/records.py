@@ -43,7 +43,7 @@ async def iter_records(
     blobs: BlobStore, key: str, tmp_dir: Path, batch_size: int = 2000
 ) -> AsyncIterator[list[dict[str, Any]]]:
     """Yield the records of blob ``key`` in batches, decoding off the event loop."""
-    tmp_dir.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(tmp_dir.mkdir, parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=tmp_dir) as d:
         path = Path(d) / "records.ndjson.zst"
         await blobs.get_to_file(key, path)

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-
 from pcaptotal.adapters.file_blobstore import FileBlobStore
 from pcaptotal.ports import BlobNotFound, BlobStore
 

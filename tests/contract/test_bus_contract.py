@@ -8,7 +8,6 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
-
 from pcaptotal.adapters.memory_bus import MemoryBus, topic_matches
 from pcaptotal.messages import CaptureFailed, CaptureStored, Envelope
 from pcaptotal.ports import Bus, Delivery
@@ -53,8 +52,8 @@ async def make_bus(request: pytest.FixtureRequest) -> AsyncIterator[BusFactory]:
         await bus.close()
 
 
-async def _eventually(cond: Callable[[], bool], timeout: float = 10) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def _eventually(cond: Callable[[], bool], within: float = 10) -> None:
+    deadline = asyncio.get_running_loop().time() + within
     while not cond():
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not met in time")

@@ -71,7 +71,10 @@ def _expected(analysed: dict[str, dict[str, Any]], per_capture: Any) -> set[tupl
 @pytest.mark.parametrize(
     ("query", "oracle"),
     [
-        ("dns.question.name:*.wikipedia.org", lambda p: search_oracle.dns_suffix(p, ".wikipedia.org")),
+        (
+            "dns.question.name:*.wikipedia.org",
+            lambda p: search_oracle.dns_suffix(p, ".wikipedia.org"),
+        ),
         ("destination.port:8080", lambda p: search_oracle.destination_port(p, 8080)),
         ('tls.client.server_name:"google.de"', lambda p: search_oracle.sni_equals(p, "google.de")),
         (

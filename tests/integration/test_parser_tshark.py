@@ -126,7 +126,7 @@ async def test_tls_facts(tmp_path: Path, tshark: str) -> None:
         not_after.replace(" (UTC)", "+00:00").replace(" ", "T")
     ]
     assert doc["network.protocol"] == ["tls"]
-    assert doc["pcaptotal.tcp_flags"][:2] == ["FIN", "SYN"]
+    assert {"SYN", "ACK"} <= set(doc["pcaptotal.tcp_flags"])
 
 
 async def test_tls13_version_from_supported_versions(tmp_path: Path, tshark: str) -> None:
@@ -153,11 +153,11 @@ async def test_dns_facts(tmp_path: Path, tshark: str) -> None:
     docs = flows_of(await parse(path, tmp_path))
     names = {n for d in docs for n in d.get("dns.question.name", [])}
     assert names == set(field_values(path, "dns.qry.name"))
-    assert any(n.endswith("wikipedia.org") for n in names)
+    assert {"upload.wikimedia.org", "meta.wikimedia.org"} <= names
     codes = {c for d in docs for c in d.get("dns.response_code", [])}
     assert codes == {"NOERROR", "NXDOMAIN"}
     types = {t for d in docs for t in d.get("dns.question.type", [])}
-    assert types <= {"A", "AAAA"} and types
+    assert {"A", "AAAA"} <= types and not any(t.isdigit() for t in types)  # named, not numbers
     answers = {a for d in docs for a in d.get("dns.answers.data", [])}
     assert "208.80.152.3" in answers
     for doc in docs:
@@ -176,11 +176,15 @@ async def test_tcp_initiator_is_the_syn_sender(tmp_path: Path, tshark: str) -> N
 
 async def test_teredo_outer_and_inner_flows(tmp_path: Path, tshark: str) -> None:
     docs = flows_of(await parse(PCAPS / "zeek_teredo-tunnel.pcap", tmp_path))
-    inner_tcp = [d for d in docs if d["network.transport"] == "tcp" and d["network.type"] == "ipv6"]
-    assert inner_tcp and all("pcaptotal.outer.source.ip" in d for d in inner_tcp)
     outer = [d for d in docs if "teredo" in d.get("network.protocol", [])]
     assert outer and all(d["network.type"] == "ipv4" for d in outer)
-    assert any("http" in d.get("network.protocol", []) for d in inner_tcp)
+    assert all("pcaptotal.outer.source.ip" not in d for d in outer)
+    inner = [d for d in docs if d["network.type"] == "ipv6"]
+    assert {d["network.transport"] for d in inner} == {"ipv6-icmp", "ipv6-nonxt"}
+    tunnel_ends = {d["source.ip"] for d in outer} | {d["destination.ip"] for d in outer}
+    for doc in inner:  # the inner packets also counted toward the outer UDP flows
+        assert set(doc["pcaptotal.outer.source.ip"]) <= tunnel_ends
+        assert set(doc["pcaptotal.outer.destination.ip"]) <= tunnel_ends
 
 
 async def test_vlan_ids(tmp_path: Path, tshark: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import hashlib
 import os
@@ -65,7 +66,7 @@ class Harness:
     events: list[Event] = field(default_factory=list)
 
     async def settled_events(self) -> list[Event]:
-        await self.bus.wait_idle(5)
+        await asyncio.wait_for(self.bus.wait_idle(), 5)
         return self.events
 
     async def assert_nothing_stored(self) -> None:

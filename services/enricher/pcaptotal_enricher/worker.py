@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import structlog
-
 from pcaptotal.captures import Status
 from pcaptotal.context import Context
 from pcaptotal.failures import fail_capture
 from pcaptotal.messages import CaptureAnalyzed, CaptureParsed
 from pcaptotal.ports import BlobNotFound, Delivery
 from pcaptotal.records import iter_records
+
 from pcaptotal_enricher.enrich import Enrichment, apply_enrichments
 
 log = structlog.get_logger(__name__)
@@ -33,15 +33,20 @@ class EnricherWorker:
             await self._enrich(event)
         except BlobNotFound:
             await fail_capture(
-                self._ctx, event.capture_id, "enrich",
-                f"parsed records {event.parsed_key} are missing from the blob store; re-analyse the capture",
+                self._ctx,
+                event.capture_id,
+                "enrich",
+                f"parsed records {event.parsed_key} are missing from the blob store; "
+                "re-analyse the capture",
             )
         except Exception as exc:
             if not delivery.is_last_attempt:
                 log.warning("enrich attempt failed", capture_id=event.capture_id, error=repr(exc))
                 raise
             log.exception("enrich failed", capture_id=event.capture_id)
-            await fail_capture(self._ctx, event.capture_id, "enrich", f"internal error in enricher: {exc!r}")
+            await fail_capture(
+                self._ctx, event.capture_id, "enrich", f"internal error in enricher: {exc!r}"
+            )
 
     async def _enrich(self, event: CaptureParsed) -> None:
         ctx = self._ctx
@@ -63,7 +68,10 @@ class EnricherWorker:
         )
         await ctx.bus.publish(
             CaptureAnalyzed(
-                capture_id=cid, summary=event.summary, flows_indexed=indexed, warnings=event.warnings
+                capture_id=cid,
+                summary=event.summary,
+                flows_indexed=indexed,
+                warnings=event.warnings,
             )
         )
         log.info("capture analysed", capture_id=cid, flows=indexed)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uvicorn
-
 from pcaptotal.logs import configure_logging
 from pcaptotal.settings import Settings
+
 from pcaptotal_runner.app import create_app
 
 

@@ -11,7 +11,6 @@ from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI
-
 from pcaptotal.adapters.factory import close_context, make_context, start_context
 from pcaptotal.captures import UNFINISHED
 from pcaptotal.context import Context
@@ -36,10 +35,14 @@ async def resume_unfinished(ctx: Context) -> int:
         key = capture_key(cid)
         info = await ctx.blobs.stat(key)
         if info is None:
-            await fail_capture(ctx, cid, "resume", "capture bytes are missing from the blob store; upload it again")
+            await fail_capture(
+                ctx, cid, "resume", "capture bytes are missing from the blob store; upload it again"
+            )
             continue
         await ctx.bus.publish(
-            CaptureStored(capture_id=cid, blob_key=key, size=info.size, filename=doc.get("filename"))
+            CaptureStored(
+                capture_id=cid, blob_key=key, size=info.size, filename=doc.get("filename")
+            )
         )
         resumed += 1
     return resumed

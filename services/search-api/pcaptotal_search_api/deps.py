@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import Request
-
 from pcaptotal.context import Context
 
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from pcaptotal.messages import CaptureSummary
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class CaptureView(BaseModel):

@@ -8,12 +8,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import JSONResponse, StreamingResponse
-
 from pcaptotal.captures import Status
 from pcaptotal.context import Context
 from pcaptotal.fields import FLOW_FIELDS
 from pcaptotal.keys import capture_key
 from pcaptotal.query import QueryError, parse_query
+
 from pcaptotal_search_api.deps import get_ctx
 from pcaptotal_search_api.models import (
     CaptureList,
@@ -29,7 +29,9 @@ CtxDep = Annotated[Context, Depends(get_ctx)]
 
 def _check_id(capture_id: str) -> str:
     if not _SHA256.fullmatch(capture_id):
-        raise HTTPException(400, f"capture id must be 64 lowercase hex digits (SHA-256), got {capture_id!r}")
+        raise HTTPException(
+            400, f"capture id must be 64 lowercase hex digits (SHA-256), got {capture_id!r}"
+        )
     return capture_id
 
 
@@ -115,6 +117,8 @@ def create_router() -> APIRouter:
         except Exception:
             checks["blobstore"] = False
         ok = all(checks.values())
-        return JSONResponse({"status": "ready" if ok else "not ready", "checks": checks}, 200 if ok else 503)
+        return JSONResponse(
+            {"status": "ready" if ok else "not ready", "checks": checks}, 200 if ok else 503
+        )
 
     return router

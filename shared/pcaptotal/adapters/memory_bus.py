@@ -51,8 +51,11 @@ class MemoryBus:
         self._queues: dict[str, _Queue] = {}
         self._max_attempts = max_attempts
         self._inflight = 0
-        self._idle = asyncio.Event()
+        self._idle = asyncio.Event()  # no handler runs and every queue is empty
         self._idle.set()
+        self._no_inflight = asyncio.Event()
+        self._no_inflight.set()
+        self._stopping = False
         self.dead_letters: list[tuple[str, bytes, str]] = []
 
     async def start(self) -> None:
@@ -80,7 +83,12 @@ class MemoryBus:
     async def _consume(self, q: _Queue, handler: Handler) -> None:
         while True:
             body, attempt = await q.items.get()
+            if self._stopping:
+                q.items.put_nowait((body, attempt))
+                q.items.task_done()
+                return
             self._inflight += 1
+            self._no_inflight.clear()
             try:
                 event = decode(body)
                 await handler(Delivery(event, attempt, self._max_attempts))
@@ -95,19 +103,21 @@ class MemoryBus:
                     self.dead_letters.append((q.name, body, repr(exc)))
             finally:
                 self._inflight -= 1
+                if self._inflight == 0:
+                    self._no_inflight.set()
                 q.items.task_done()
                 if self._inflight == 0 and all(x.items.empty() for x in self._queues.values()):
                     self._idle.set()
 
-    async def wait_idle(self, timeout: float = 60.0) -> None:
-        """Wait until every queue is drained and no handler runs (tests, graceful stop)."""
-        await asyncio.wait_for(self._idle.wait(), timeout)
+    async def wait_idle(self) -> None:
+        """Wait until every queue is drained and no handler runs (tests)."""
+        await self._idle.wait()
 
     async def stop_consuming(self) -> None:
         # Let in-flight handlers finish; undelivered messages stay queued (lost on exit,
         # which is why the runner re-queues unfinished captures on start).
-        while self._inflight:
-            await asyncio.sleep(0.05)
+        self._stopping = True
+        await self._no_inflight.wait()
         for q in self._queues.values():
             for task in q.consumers:
                 task.cancel()

@@ -52,6 +52,8 @@ class RabbitBus:
         self._channels: list[AbstractChannel] = []
         self._declared: list[str] = []
         self._inflight = 0
+        self._no_inflight = asyncio.Event()
+        self._no_inflight.set()
         self._pub_lock = asyncio.Lock()
 
     async def start(self) -> None:
@@ -91,7 +93,9 @@ class RabbitBus:
         exchange = await channel.declare_exchange(
             self._exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
         )
-        dlx = await channel.declare_exchange(self._dlx_name, aio_pika.ExchangeType.DIRECT, durable=True)
+        dlx = await channel.declare_exchange(
+            self._dlx_name, aio_pika.ExchangeType.DIRECT, durable=True
+        )
         name = self._prefix + queue
         dead = await channel.declare_queue(
             f"{name}.dead", durable=True, arguments={"x-queue-type": "quorum"}
@@ -111,6 +115,7 @@ class RabbitBus:
 
         async def on_message(message: AbstractIncomingMessage) -> None:
             self._inflight += 1
+            self._no_inflight.clear()
             try:
                 headers = message.headers or {}
                 count = headers.get("x-delivery-count", 0)
@@ -124,12 +129,16 @@ class RabbitBus:
                 try:
                     await handler(Delivery(event, attempt, self._max_attempts))
                 except Exception as exc:
-                    log.warning("handler failed; redelivering", queue=name, attempt=attempt, error=repr(exc))
+                    log.warning(
+                        "handler failed; redelivering", queue=name, attempt=attempt, error=repr(exc)
+                    )
                     await message.nack(requeue=True)
                     return
                 await message.ack()
             finally:
                 self._inflight -= 1
+                if self._inflight == 0:
+                    self._no_inflight.set()
 
         tag = await q.consume(on_message)
         self._consumers.append((q, tag))
@@ -139,8 +148,7 @@ class RabbitBus:
             with contextlib.suppress(Exception):
                 await q.cancel(tag)
         self._consumers.clear()
-        while self._inflight:
-            await asyncio.sleep(0.05)
+        await self._no_inflight.wait()
 
     async def delete_declared_queues(self) -> None:
         """Remove the queues this bus declared (tests use a unique queue prefix)."""

@@ -28,13 +28,19 @@ TIMEOUT_S = 30.0
 def parse_s3_url(url: str) -> dict[str, Any]:
     u = urlparse(url)
     if u.scheme != "s3" or not u.hostname or not u.path.strip("/"):
-        raise ValueError(f"blob URL must look like s3://[key:secret@]host[:port]/bucket, got {url!r}")
+        raise ValueError(
+            f"blob URL must look like s3://[key:secret@]host[:port]/bucket, got {url!r}"
+        )
     opts = {k: v[-1] for k, v in parse_qs(u.query).items()}
     return {
         "endpoint": f"{u.hostname}:{u.port}" if u.port else u.hostname,
         "bucket": u.path.strip("/"),
-        "access_key": unquote(u.username) if u.username else os.environ.get("AWS_ACCESS_KEY_ID", ""),
-        "secret_key": unquote(u.password) if u.password else os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
+        "access_key": unquote(u.username)
+        if u.username
+        else os.environ.get("AWS_ACCESS_KEY_ID", ""),
+        "secret_key": unquote(u.password)
+        if u.password
+        else os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
         "secure": opts.get("secure", "false").lower() in ("1", "true", "yes"),
         "region": opts.get("region"),
     }
@@ -46,7 +52,9 @@ class S3BlobStore:
         self._bucket: str = cfg["bucket"]
         http = urllib3.PoolManager(
             timeout=urllib3.Timeout(connect=10.0, read=TIMEOUT_S),
-            retries=urllib3.Retry(total=3, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
+            retries=urllib3.Retry(
+                total=3, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]
+            ),
             maxsize=16,
         )
         self._client = Minio(
@@ -88,7 +96,11 @@ class S3BlobStore:
     ) -> None:
         self._check_key(key)
         await asyncio.to_thread(
-            self._client.fput_object, self._bucket, key, str(path), metadata=self._encode_meta(metadata)
+            self._client.fput_object,
+            self._bucket,
+            key,
+            str(path),
+            metadata=self._encode_meta(metadata),
         )
 
     async def put_bytes(
