@@ -58,7 +58,8 @@ def first_packets(path: Path, transport: str) -> dict[str, dict[str, str]]:
 
 
 def dns_suffix(path: Path, suffix: str) -> set[str]:
-    rx = re.escape(suffix) + "$"
+    # display-filter strings need their backslashes escaped too
+    rx = (re.escape(suffix) + "$").replace("\\", "\\\\")
     return streams_matching(path, f'dns.qry.name matches "{rx}"')
 
 

@@ -10,23 +10,32 @@ from pcaptotal_parser.flows import FlowBuilder, iso_from_ns, parse_epoch_ns
 from pcaptotal_parser.x509 import parse_certificate
 
 CID = "a" * 64
+_BY_KEY = {name.replace(".", "_"): name for name in FIELDS}
 
 
 def row(**values: str | list[str]) -> str:
-    """A tshark output line from ``field_name_with_underscores=value``."""
-    mapping = {k.replace("__", ".").replace("_", "."): v for k, v in values.items()}
+    """A tshark output line from ``field_name_with_dots_as_underscores=value``."""
     cols = [""] * len(FIELDS)
-    for name, value in mapping.items():
-        cols[FIELDS.index(name)] = value if isinstance(value, str) else AGGREGATOR.join(value)
+    for key, value in values.items():
+        text = value if isinstance(value, str) else AGGREGATOR.join(value)
+        cols[FIELDS.index(_BY_KEY[key])] = text
     return SEPARATOR.join(cols)
 
 
 def tcp(ts: str, src: str, sport: int, dst: str, dport: int, flags: str, **extra: Any) -> str:
     return row(
-        frame_time_epoch=ts, frame_len="60", frame_protocols="eth:ethertype:ip:tcp",
-        ip_src=src, ip_dst=dst, ip_proto="6", tcp_stream="0", tcp_srcport=str(sport),
-        tcp_dstport=str(dport), tcp_flags=flags, **extra,
-    )  # fmt: skip
+        frame_time_epoch=ts,
+        frame_len="60",
+        frame_protocols="eth:ethertype:ip:tcp",
+        ip_src=src,
+        ip_dst=dst,
+        ip_proto="6",
+        tcp_stream="0",
+        tcp_srcport=str(sport),
+        tcp_dstport=str(dport),
+        tcp_flags=flags,
+        **extra,
+    )
 
 
 def build(*lines: str) -> tuple[FlowBuilder, list[dict[str, Any]]]:
@@ -64,8 +73,15 @@ def test_tcp_flow_initiator_is_syn_sender_even_if_seen_second() -> None:
 
 def test_other_ip_flow_per_unordered_pair_and_protocol() -> None:
     def icmp(src: str, dst: str) -> str:
-        return row(frame_time_epoch="1.0", frame_len="98", frame_protocols="eth:ethertype:ip:icmp:data",
-                   ip_src=src, ip_dst=dst, ip_proto="1")  # fmt: skip
+        protocols = "eth:ethertype:ip:icmp:data"
+        return row(
+            frame_time_epoch="1.0",
+            frame_len="98",
+            frame_protocols=protocols,
+            ip_src=src,
+            ip_dst=dst,
+            ip_proto="1",
+        )
 
     builder, docs = build(
         icmp("1.1.1.1", "2.2.2.2"), icmp("2.2.2.2", "1.1.1.1"), icmp("1.1.1.1", "3.3.3.3")
@@ -87,7 +103,7 @@ def test_ipv6_extension_header_resolves_to_icmpv6() -> None:
             ipv6_src="fe80::1",
             ipv6_dst="ff02::16",
             ipv6_nxt="0",
-        )  # fmt: skip
+        )
     )
     assert doc["network.iana_number"] == 58 and doc["network.transport"] == "ipv6-icmp"
 
@@ -105,7 +121,7 @@ def test_icmp_error_quote_creates_flow_without_packets() -> None:
             udp_srcport="4000",
             udp_dstport="53",
             dns_qry_name="x.example",
-        )  # fmt: skip
+        )
     )
     summary = builder.summary()
     assert (summary.flows.udp, summary.flows.other) == (1, 1)
@@ -117,56 +133,30 @@ def test_icmp_error_quote_creates_flow_without_packets() -> None:
 
 
 def test_teredo_packet_counts_toward_outer_and_inner_flows() -> None:
-    _, docs = (
-        build(
-            row(
-                frame_time_epoch="1",
-                frame_len="120",
-                frame_protocols="eth:ethertype:ip:udp:teredo:ipv6:tcp:http",
-                ip_src="192.168.1.2",
-                ip_dst="65.55.1.1",
-                ip_proto="17",
-                udp_stream="0",
-                udp_srcport="3544",
-                udp_dstport="3544",
-                ipv6_src="2001::1",
-                ipv6_dst="2001::2",
-                ipv6_nxt="6",
-                tcp_stream="0",
-                tcp_srcport="1111",
-                tcp_dstport="80",
-                tcp_flags="0x0018",
-                http_request="1",
-                http_request_method="GET",
-                http_host="example.com:8080",
-                user_agent="x",
-            ).replace("user.agent", "")  # fmt: skip
-        )
-        if False
-        else build(
-            row(
-                frame_time_epoch="1",
-                frame_len="120",
-                frame_protocols="eth:ethertype:ip:udp:teredo:ipv6:tcp:http",
-                ip_src="192.168.1.2",
-                ip_dst="65.55.1.1",
-                ip_proto="17",
-                udp_stream="0",
-                udp_srcport="3544",
-                udp_dstport="3544",
-                ipv6_src="2001::1",
-                ipv6_dst="2001::2",
-                ipv6_nxt="6",
-                tcp_stream="0",
-                tcp_srcport="1111",
-                tcp_dstport="80",
-                tcp_flags="0x0018",
-                http_request="1",
-                http_request_method="GET",
-                http_host="example.com:8080",
-            )  # fmt: skip
+    _, docs = build(
+        row(
+            frame_time_epoch="1",
+            frame_len="120",
+            frame_protocols="eth:ethertype:ip:udp:teredo:ipv6:tcp:http",
+            ip_src="192.168.1.2",
+            ip_dst="65.55.1.1",
+            ip_proto="17",
+            udp_stream="0",
+            udp_srcport="3544",
+            udp_dstport="3544",
+            ipv6_src="2001::1",
+            ipv6_dst="2001::2",
+            ipv6_nxt="6",
+            tcp_stream="0",
+            tcp_srcport="1111",
+            tcp_dstport="80",
+            tcp_flags="0x0018",
+            http_request="1",
+            http_request_method="GET",
+            http_host="example.com:8080",
         )
     )
+
     by_key = {d["pcaptotal.flow_key"]: d for d in docs}
     outer, inner = by_key["udp-0"], by_key["tcp-0"]
     assert outer["network.protocol"] == ["teredo"] and "http.request.method" not in outer
@@ -178,13 +168,31 @@ def test_teredo_packet_counts_toward_outer_and_inner_flows() -> None:
 
 
 def test_ipv4_fragments_join_the_reassembled_udp_flow() -> None:
-    frag = row(frame_time_epoch="1", frame_len="1514", frame_protocols="eth:ethertype:ip:data",
-               ip_src="1.1.1.1", ip_dst="2.2.2.2", ip_proto="17", ip_id="0xd0fe",
-               ip_flags_mf="1", ip_frag_offset="0")  # fmt: skip
-    last = row(frame_time_epoch="2", frame_len="300", frame_protocols="eth:ethertype:ip:udp:dns",
-               ip_src="1.1.1.1", ip_dst="2.2.2.2", ip_proto="17", ip_id="0xd0fe",
-               ip_flags_mf="0", ip_frag_offset="1480", udp_stream="0", udp_srcport="53",
-               udp_dstport="5353")  # fmt: skip
+    frag = row(
+        frame_time_epoch="1",
+        frame_len="1514",
+        frame_protocols="eth:ethertype:ip:data",
+        ip_src="1.1.1.1",
+        ip_dst="2.2.2.2",
+        ip_proto="17",
+        ip_id="0xd0fe",
+        ip_flags_mf="1",
+        ip_frag_offset="0",
+    )
+    last = row(
+        frame_time_epoch="2",
+        frame_len="300",
+        frame_protocols="eth:ethertype:ip:udp:dns",
+        ip_src="1.1.1.1",
+        ip_dst="2.2.2.2",
+        ip_proto="17",
+        ip_id="0xd0fe",
+        ip_flags_mf="0",
+        ip_frag_offset="1480",
+        udp_stream="0",
+        udp_srcport="53",
+        udp_dstport="5353",
+    )
     builder, (doc,) = build(frag, last)
     assert doc["network.packets"] == 2 and doc["network.bytes"] == 1814
     assert builder.summary().flows.other == 0 and builder.unreassembled_fragments == 0
@@ -192,14 +200,30 @@ def test_ipv4_fragments_join_the_reassembled_udp_flow() -> None:
 
 def test_summary_definitions() -> None:
     builder, _ = build(
-        row(frame_time_epoch="1", frame_len="100", frame_protocols="eth:ethertype:ip:udp:mdns",
-            ip_src="1.1.1.1", ip_dst="224.0.0.251", ip_proto="17", udp_stream="4",
-            dns_flags_response="0", dns_qry_name=["a.local", "b.local"]),
-        row(frame_time_epoch="2", frame_len="100", frame_protocols="eth:ethertype:ip:udp:mdns",
-            ip_src="1.1.1.2", ip_dst="224.0.0.251", ip_proto="17", udp_stream="4",
-            dns_flags_response="1", dns_qry_name="c.local"),
+        row(
+            frame_time_epoch="1",
+            frame_len="100",
+            frame_protocols="eth:ethertype:ip:udp:mdns",
+            ip_src="1.1.1.1",
+            ip_dst="224.0.0.251",
+            ip_proto="17",
+            udp_stream="4",
+            dns_flags_response="0",
+            dns_qry_name=["a.local", "b.local"],
+        ),
+        row(
+            frame_time_epoch="2",
+            frame_len="100",
+            frame_protocols="eth:ethertype:ip:udp:mdns",
+            ip_src="1.1.1.2",
+            ip_dst="224.0.0.251",
+            ip_proto="17",
+            udp_stream="4",
+            dns_flags_response="1",
+            dns_qry_name="c.local",
+        ),
         row(frame_time_epoch="3", frame_len="50", frame_protocols="eth:ethertype:arp"),
-    )  # fmt: skip
+    )
     summary = builder.summary()
     assert (summary.packets, summary.bytes) == (3, 250)
     assert summary.dns_query_names == 2  # names in responses do not count
@@ -223,7 +247,7 @@ def test_dns_http_tls_facts() -> None:
             dns_qry_type="16",
             dns_flags_rcode="3",
             dns_txt="v=spf1, -all",
-        )  # fmt: skip
+        )
     )
     assert doc["dns.question.type"] == ["TXT"]
     assert doc["dns.response_code"] == ["NXDOMAIN"]

@@ -1,0 +1,171 @@
+"""All loaded indicators, indexed for constant-time lookups.
+
+Layout (chosen for a million indicators in a few hundred MB and ~µs lookups):
+- single addresses: ``dict[int, group]`` per IP version (ints are smaller than strings);
+- networks: one ``pytricia`` prefix tree per IP version (longest match, then ``parent`` for the
+  enclosing networks — every feed's network that contains the address is a hit);
+- everything else: ``dict[str, group]`` per indicator type, keyed by the normalised value;
+  domains also answer "subdomain of" by walking the queried name's label suffixes.
+A *group* is the tuple of ``IndicatorMeta`` of every feed entry with that value. Metas and
+groups are interned, so a million entries of one feed share a single group object.
+The set is built once and then only read (the FeedStore swaps whole sets), so readers need no
+lock.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytricia
+
+from pcaptotal_enricher.intel.load import iter_feed
+from pcaptotal_enricher.intel.model import FeedStats, Indicator, IndicatorMeta, IndicatorType
+from pcaptotal_enricher.intel.normalize import parse_ip
+
+if TYPE_CHECKING:
+    from pcaptotal_enricher.intel.matching import Hit
+
+Group = tuple[IndicatorMeta, ...]
+_T = IndicatorType
+_MISS: list[tuple[str, Group]] = []  # shared empty result; callers never mutate it
+_DOMAIN = IndicatorType.DOMAIN.value
+_EXACT_TYPES = tuple(t for t in IndicatorType if t not in (_T.IPV4, _T.IPV6))
+
+
+class IndicatorSet:
+    def __init__(self) -> None:
+        self._ips: dict[int, dict[int, Group]] = {4: {}, 6: {}}
+        self._nets: dict[int, Any] = {4: pytricia.PyTricia(32), 6: pytricia.PyTricia(128)}
+        self._has_nets = {4: False, 6: False}
+        # Keyed by the plain-str type value: hashing a StrEnum member runs Python code.
+        self._exact: dict[str, dict[str, Group]] = {t.value: {} for t in _EXACT_TYPES}
+        self._groups: dict[Group, Group] = {}
+        self._metas: dict[IndicatorMeta, IndicatorMeta] = {}
+        self.feeds: dict[str, FeedStats] = {}
+        self._active: frozenset[str] | None = None
+
+    # -- building -------------------------------------------------------------------------
+
+    def _grouped(self, old: Group | None, meta: IndicatorMeta) -> Group:
+        meta = self._metas.setdefault(meta, meta)
+        if old is not None and meta in old:
+            return old  # the same entry listed twice
+        group = (*old, meta) if old else (meta,)
+        return self._groups.setdefault(group, group)
+
+    def add(self, indicator: Indicator) -> None:
+        meta, value = indicator.meta, indicator.value
+        self._active = None
+        if meta.type in (_T.IPV4, _T.IPV6):
+            version = 4 if meta.type is _T.IPV4 else 6
+            if "/" in value:
+                tree = self._nets[version]
+                tree[value] = self._grouped(tree.get(value) if value in tree else None, meta)
+                self._has_nets[version] = True
+                return
+            parsed = parse_ip(value)
+            if parsed is None:  # loaders normalise; a bad value here is a programming error
+                raise ValueError(f"not a canonical address: {value!r}")
+            table = self._ips[parsed[0]]
+            table[parsed[1]] = self._grouped(table.get(parsed[1]), meta)
+            return
+        table_s = self._exact[meta.type.value]
+        table_s[value] = self._grouped(table_s.get(value), meta)
+
+    def add_all(self, indicators: Iterable[Indicator]) -> None:
+        for indicator in indicators:
+            self.add(indicator)
+
+    def add_feed(
+        self,
+        path: Path,
+        name: str | None = None,
+        hash_kinds: tuple[IndicatorType, ...] | None = None,
+    ) -> FeedStats:
+        """Load one feed file/directory into the set; its report is kept in ``feeds``."""
+        stats = FeedStats(name or path.name)
+        self.add_all(iter_feed(path, stats, hash_kinds))
+        self.feeds[stats.name] = stats
+        return stats
+
+    # -- lookups (hot path) -----------------------------------------------------------------
+
+    def __len__(self) -> int:
+        nets = sum(len(tree) for tree in self._nets.values())
+        return nets + sum(map(len, self._ips.values())) + sum(map(len, self._exact.values()))
+
+    def lookup_ip(self, text: str) -> list[tuple[str, Group]]:
+        """The address itself and every listed network containing it (empty on a miss)."""
+        parsed = parse_ip(text)
+        if parsed is None:
+            return _MISS
+        version, number = parsed
+        group = self._ips[version].get(number)
+        found = _MISS if group is None else [(_ip_text(version, number), group)]
+        if self._has_nets[version]:
+            tree = self._nets[version]
+            # pytricia parses the text itself (faster than formatting the int back) unless
+            # the address was rewritten: a zone id or an IPv4-mapped IPv6 address.
+            plain = "%" not in text and (version == 6 or ":" not in text)
+            key = tree.get_key(text if plain else _ip_text(version, number))
+            while key is not None:
+                found = [*found, (key, tree[key])]
+                key = tree.parent(key)
+        return found
+
+    def lookup_domain(self, name: str) -> list[tuple[str, Group]]:
+        """The name and each parent domain: a.b.evil.com → a.b.evil.com, b.evil.com, evil.com."""
+        table = self._exact[_DOMAIN]
+        if not table:
+            return _MISS
+        name = name.lower().rstrip(".")
+        found = _MISS
+        start = 0
+        while True:
+            suffix = name[start:] if start else name
+            group = table.get(suffix)
+            if group is not None:
+                found = [*found, (suffix, group)]
+            start = name.find(".", start) + 1
+            if start == 0 or name.find(".", start) < 0:
+                return found  # no dot left: a bare TLD is never an indicator
+
+    def lookup(self, kind: str, value: str) -> Group | None:
+        """Exact lookup; ``kind`` is an ``IndicatorType`` or its plain-str value."""
+        return self._exact[kind].get(value)
+
+    def active(self) -> frozenset[str]:
+        """Values of the indicator types present (cached, plain str for fast membership tests:
+        the hot path skips fields nothing can match)."""
+        if self._active is None:
+            kinds = {t for t, table in self._exact.items() if table}
+            if self._ips[4] or self._has_nets[4]:
+                kinds.add(_T.IPV4.value)
+            if self._ips[6] or self._has_nets[6]:
+                kinds.add(_T.IPV6.value)
+            self._active = frozenset(kinds)
+        return self._active
+
+    def match_flow(self, flow: dict[str, Any]) -> list[Hit]:
+        from pcaptotal_enricher.intel.matching import match_flow
+
+        return match_flow(self, flow)
+
+
+def _ip_text(version: int, number: int) -> str:
+    if version == 4:
+        return f"{number >> 24}.{(number >> 16) & 255}.{(number >> 8) & 255}.{number & 255}"
+    return str(ipaddress.IPv6Address(number))
+
+
+def build_indicator_set(
+    feeds: Iterable[tuple[str, Path]],
+) -> IndicatorSet:
+    """A fresh set from ``(name, path)`` feeds; each feed's report is in ``.feeds``."""
+    indicators = IndicatorSet()
+    for name, path in feeds:
+        indicators.add_feed(path, name)
+    return indicators
