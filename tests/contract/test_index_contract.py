@@ -1,24 +1,34 @@
 """Contract suite of the Index port: every adapter must give these exact answers.
 
-Add an adapter by adding one entry to ``ADAPTERS`` (a factory from a scratch directory to an
-unstarted ``Index``).
+Add an adapter by adding one entry to ``ADAPTERS`` (a factory from the test request and a
+scratch directory to an unstarted ``Index``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pcaptotal.adapters.es_index import ElasticsearchIndex
 from pcaptotal.adapters.tantivy_index import TantivyIndex, flow_document, tantivy_schema
 from pcaptotal.fields import FLOW_FIELDS, FieldType
 from pcaptotal.ports import Index
 from pcaptotal.query import parse_query
 
-ADAPTERS: dict[str, Callable[[Path], Index]] = {
-    "tantivy": lambda path: TantivyIndex(path / "index"),
+
+def _osmem(request: pytest.FixtureRequest, path: Path) -> Index:
+    # one server per session (fixture es_url), fresh indices per test (dropped after)
+    url = request.getfixturevalue("es_url")
+    return ElasticsearchIndex(url, prefix=f"test-{uuid.uuid4().hex[:12]}")
+
+
+ADAPTERS: dict[str, Callable[[pytest.FixtureRequest, Path], Index]] = {
+    "tantivy": lambda request, path: TantivyIndex(path / "index"),
+    "osmem": _osmem,
 }
 
 C1 = hashlib.sha256(b"capture one").hexdigest()
@@ -187,11 +197,13 @@ ALL = set(ORDER)
 
 @pytest.fixture(params=list(ADAPTERS))
 async def index(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Index]:
-    idx = ADAPTERS[request.param](tmp_path)
+    idx = ADAPTERS[request.param](request, tmp_path)
     await idx.start()
     try:
         yield idx
     finally:
+        if isinstance(idx, ElasticsearchIndex):
+            await idx.delete_indices()
         await idx.close()
 
 

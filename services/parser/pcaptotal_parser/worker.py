@@ -18,10 +18,10 @@ from pcaptotal.captures import Status
 from pcaptotal.context import Context
 from pcaptotal.messages import CaptureFailed, CaptureParsed, CaptureStored
 from pcaptotal.ports import BlobNotFound, Delivery
+from pcaptotal.records import store_records
 from structlog.typing import FilteringBoundLogger as BoundLogger
 
 from pcaptotal_parser.parse import parse_capture
-from pcaptotal_parser.records import store_records
 from pcaptotal_parser.tshark import TsharkError
 
 QUEUE = "parser"

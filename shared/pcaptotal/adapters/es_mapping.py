@@ -4,12 +4,15 @@ Storage conventions (the query compiler ``pcaptotal.query.es_compiler`` relies o
 
 - ``"dynamic": false``: only declared fields are indexed; anything else a document carries
   (``threat.enrichments`` objects, ...) stays in ``_source`` unindexed, as in tantivy.
-- ECS names are dotted, so ES stores them as object paths (``source.ip`` is ``source`` ->
-  ``ip``); documents keep their flat keys in ``_source``, which ES reads the same way.
-- dates: ``date_nanos`` for the flow timestamps (``es_compiler.NANOS_DATE_FIELDS``): ES ``date`` keeps
-  milliseconds only, so ``event.start:>=16:43:00.1235`` would match ``16:43:00.123456``, while
-  tantivy compares microseconds. Other dates (certificate validity: whole seconds, any year,
-  often ``9999-12-31``) are ``date``, whose range (unlike ``date_nanos``' 1970-2262) fits them.
+  One catch: ES reads dotted names as object paths, so a ``threat.enrichments`` list of ECS
+  objects also feeds their ``matched.field`` into the declared
+  ``threat.enrichments.matched.field`` (tantivy indexes only the flat key; the values agree
+  when the enricher writes both).
+- dates: ``date_nanos`` for the flow timestamps (``es_compiler.NANOS_DATE_FIELDS``): ES
+  ``date`` keeps milliseconds only, so ``event.start:>=16:43:00.1235`` would match
+  ``16:43:00.123456``, while tantivy compares microseconds. Other dates (certificate
+  validity: whole seconds, any year, often ``9999-12-31``) are ``date``, whose range (unlike
+  ``date_nanos``' 1970-2262) fits them.
 - ES refuses ``_id`` inside a document and cannot sort on ``_id`` by default, so the id is
   sent as the ``_id`` of the bulk action and copied into the keyword ``_doc_id`` (mapped only
   here, never returned: ``hit_document`` swaps it back to ``_id``) for the ``_id`` tiebreak.

@@ -233,7 +233,11 @@ def lucene_regex(pattern: str) -> str:
         raise _unsupported(pattern, "inline flags other than (?s)")
     items = list(tree)
     # tantivy matches whole terms: ``^`` first and ``$`` last are no-ops there.
-    if items and str(items[0][0]) == "AT" and str(items[0][1]) in ("AT_BEGINNING", "AT_BEGINNING_STRING"):
+    if (
+        items
+        and str(items[0][0]) == "AT"
+        and str(items[0][1]) in ("AT_BEGINNING", "AT_BEGINNING_STRING")
+    ):
         items = items[1:]
     if items and str(items[-1][0]) == "AT" and str(items[-1][1]) in ("AT_END", "AT_END_STRING"):
         items = items[:-1]

@@ -6,8 +6,8 @@ Layout (chosen for a million indicators in a few hundred MB and ~µs lookups):
   enclosing networks — every feed's network that contains the address is a hit);
 - everything else: ``dict[str, group]`` per indicator type, keyed by the normalised value;
   domains also answer "subdomain of" by walking the queried name's label suffixes.
-A *group* is the tuple of ``IndicatorMeta`` of every feed entry with that value. Metas and
-groups are interned, so a million entries of one feed share a single group object.
+A *group* is the tuple of ``IndicatorMeta`` of every feed entry with that value. Groups are
+interned (and loaders intern metas), so a million entries of one feed share one group object.
 The set is built once and then only read (the FeedStore swaps whole sets), so readers need no
 lock.
 """
@@ -22,14 +22,14 @@ from typing import TYPE_CHECKING, Any
 import pytricia
 
 from pcaptotal_enricher.intel.load import iter_feed
-from pcaptotal_enricher.intel.model import FeedStats, Indicator, IndicatorMeta, IndicatorType
+from pcaptotal_enricher.intel.model import FeedStats, Indicator, IndicatorMeta, IndicatorType, Kind
 from pcaptotal_enricher.intel.normalize import parse_ip
 
 if TYPE_CHECKING:
     from pcaptotal_enricher.intel.matching import Hit
 
 Group = tuple[IndicatorMeta, ...]
-_T = IndicatorType
+_T = Kind
 _MISS: list[tuple[str, Group]] = []  # shared empty result; callers never mutate it
 _DOMAIN = IndicatorType.DOMAIN.value
 _EXACT_TYPES = tuple(t for t in IndicatorType if t not in (_T.IPV4, _T.IPV6))
@@ -42,19 +42,28 @@ class IndicatorSet:
         self._has_nets = {4: False, 6: False}
         # Keyed by the plain-str type value: hashing a StrEnum member runs Python code.
         self._exact: dict[str, dict[str, Group]] = {t.value: {} for t in _EXACT_TYPES}
-        self._groups: dict[Group, Group] = {}
-        self._metas: dict[IndicatorMeta, IndicatorMeta] = {}
+        self._singles: dict[int, Group] = {}
+        self._extended: dict[tuple[int, int], tuple[Group, Group]] = {}
         self.feeds: dict[str, FeedStats] = {}
         self._active: frozenset[str] | None = None
 
     # -- building -------------------------------------------------------------------------
 
     def _grouped(self, old: Group | None, meta: IndicatorMeta) -> Group:
-        meta = self._metas.setdefault(meta, meta)
-        if old is not None and meta in old:
+        """``old`` plus ``meta``, interned. Keyed by object ids (int hashing is cheap; hashing
+        a dataclass is not): the values keep the keyed objects alive, so ids stay unique."""
+        if old is None:
+            single = self._singles.get(id(meta))
+            if single is None:
+                single = self._singles[id(meta)] = (meta,)
+            return single
+        if meta in old:
             return old  # the same entry listed twice
-        group = (*old, meta) if old else (meta,)
-        return self._groups.setdefault(group, group)
+        key = (id(old), id(meta))
+        extended = self._extended.get(key)
+        if extended is None:
+            extended = self._extended[key] = (old, (*old, meta))
+        return extended[1]
 
     def add(self, indicator: Indicator) -> None:
         meta, value = indicator.meta, indicator.value
@@ -72,7 +81,7 @@ class IndicatorSet:
             table = self._ips[parsed[0]]
             table[parsed[1]] = self._grouped(table.get(parsed[1]), meta)
             return
-        table_s = self._exact[meta.type.value]
+        table_s = self._exact[meta.type]
         table_s[value] = self._grouped(table_s.get(value), meta)
 
     def add_all(self, indicators: Iterable[Indicator]) -> None:

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from pcaptotal_enricher.intel.indicator_set import Group, IndicatorSet
-from pcaptotal_enricher.intel.model import Confidence, IndicatorType
+from pcaptotal_enricher.intel.model import Confidence, IndicatorType, Kind
 from pcaptotal_enricher.intel.normalize import normalise_url, parse_ip, strip_port
 
-_T = IndicatorType
+_T = Kind
 # Fields compared verbatim (lowercased for hex digests) with one indicator type each.
 # Types as plain str values: hashing a StrEnum member runs Python code (8x slower).
 _EXACT_FIELDS: tuple[tuple[str, str, bool], ...] = (

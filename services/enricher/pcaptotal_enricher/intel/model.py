@@ -13,6 +13,10 @@ class IndicatorType(StrEnum):
     32-hex value means different things for a file, a TLS client and a TLS server.
     """
 
+    # Hash as the str it is: Enum's own __hash__ runs Python code, and these are dict keys on
+    # the load path a million times over. Equal to its plain-str value, so hashes must agree.
+    __hash__ = str.__hash__
+
     IPV4 = "ipv4-addr"
     IPV6 = "ipv6-addr"
     DOMAIN = "domain-name"
@@ -26,7 +30,26 @@ class IndicatorType(StrEnum):
     USER_AGENT = "user-agent"
 
 
+class Kind:
+    """``IndicatorType`` members as plain class attributes, for per-line code: reading
+    ``IndicatorType.URL`` goes through the enum metaclass (~100 ns), this is ~20 ns."""
+
+    IPV4 = IndicatorType.IPV4
+    IPV6 = IndicatorType.IPV6
+    DOMAIN = IndicatorType.DOMAIN
+    URL = IndicatorType.URL
+    MD5 = IndicatorType.MD5
+    SHA1 = IndicatorType.SHA1
+    SHA256 = IndicatorType.SHA256
+    X509_SHA1 = IndicatorType.X509_SHA1
+    JA3 = IndicatorType.JA3
+    JA3S = IndicatorType.JA3S
+    USER_AGENT = IndicatorType.USER_AGENT
+
+
 class Confidence(StrEnum):
+    __hash__ = str.__hash__
+
     LOW = "Low"
     MEDIUM = "Medium"
     HIGH = "High"
@@ -106,4 +129,4 @@ class FeedStats:
 
     def took(self, indicator_type: IndicatorType) -> None:
         self.indicators += 1
-        self.by_type[indicator_type.value] = self.by_type.get(indicator_type.value, 0) + 1
+        self.by_type[indicator_type] = self.by_type.get(indicator_type, 0) + 1

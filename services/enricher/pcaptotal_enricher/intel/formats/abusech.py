@@ -11,10 +11,10 @@ from typing import Any
 
 from pcaptotal_enricher.intel.formats.base import FeedContext, clean_tags, normalise_as, split_tags
 from pcaptotal_enricher.intel.formats.csvfeed import RowBuilder, first, parse_csv_feed
-from pcaptotal_enricher.intel.model import Confidence, Indicator, IndicatorType
+from pcaptotal_enricher.intel.model import Confidence, Indicator, IndicatorType, Kind
 from pcaptotal_enricher.intel.normalize import normalise_ip, normalise_url
 
-_T = IndicatorType
+_T = Kind
 _HIGH = Confidence.HIGH
 
 

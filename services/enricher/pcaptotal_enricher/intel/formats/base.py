@@ -13,6 +13,7 @@ from pcaptotal_enricher.intel.model import (
     Indicator,
     IndicatorMeta,
     IndicatorType,
+    Kind,
 )
 from pcaptotal_enricher.intel.normalize import (
     normalise_domain,
@@ -22,7 +23,7 @@ from pcaptotal_enricher.intel.normalize import (
     normalise_url,
 )
 
-_T = IndicatorType
+_T = Kind
 _MetaKey = tuple[IndicatorType, str | None, tuple[str, ...], Confidence]
 
 

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from pcaptotal_enricher.intel.formats.base import FeedContext, clean_tags, normalise_as
-from pcaptotal_enricher.intel.model import Confidence, Indicator, IndicatorType
+from pcaptotal_enricher.intel.model import Confidence, Indicator, IndicatorType, Kind
 
-_T = IndicatorType
+_T = Kind
 # attribute type → the indicator type of each '|'-separated part (None: not an indicator)
 _PARTS: dict[str, tuple[IndicatorType | None, ...]] = {
     "ip-src": (_T.IPV4,),

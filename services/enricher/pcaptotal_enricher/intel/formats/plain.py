@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Iterator
 
 from pcaptotal_enricher.intel.formats.base import FeedContext
-from pcaptotal_enricher.intel.model import Indicator, IndicatorType
+from pcaptotal_enricher.intel.model import Indicator, IndicatorType, Kind
 from pcaptotal_enricher.intel.normalize import (
     normalise_domain,
     normalise_hash,
@@ -21,7 +21,7 @@ from pcaptotal_enricher.intel.normalize import (
     normalise_url,
 )
 
-_T = IndicatorType
+_T = Kind
 # Inline comments need whitespace before them: a URL may carry a '#fragment'.
 _INLINE_COMMENT = re.compile(r"\s[#;]")
 _HOSTS_LINE = re.compile(r"^\s*(0\.0\.0\.0|127\.0\.0\.1|::1?|::)\s+\S")

@@ -20,9 +20,9 @@ import stix2
 from stix2patterns.v21.pattern import Pattern
 
 from pcaptotal_enricher.intel.formats.base import FeedContext, clean_tags, normalise_as
-from pcaptotal_enricher.intel.model import Indicator, IndicatorType, confidence_from_score
+from pcaptotal_enricher.intel.model import Indicator, IndicatorType, Kind, confidence_from_score
 
-_T = IndicatorType
+_T = Kind
 _HASHES = {
     "sha-256": _T.SHA256,
     "sha256": _T.SHA256,

@@ -16,11 +16,12 @@ from pcaptotal_enricher.intel.model import (
     Confidence,
     Indicator,
     IndicatorType,
+    Kind,
     confidence_from_score,
 )
 from pcaptotal_enricher.intel.normalize import normalise_ip
 
-_T = IndicatorType
+_T = Kind
 _TYPES = {
     "domain": _T.DOMAIN,
     "url": _T.URL,

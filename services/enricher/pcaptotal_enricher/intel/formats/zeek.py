@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from pcaptotal_enricher.intel.formats.base import FeedContext, clean_tags, normalise_as
-from pcaptotal_enricher.intel.model import Indicator, IndicatorType
+from pcaptotal_enricher.intel.model import Indicator, IndicatorType, Kind
 from pcaptotal_enricher.intel.normalize import normalise_hash, normalise_ip
 
-_T = IndicatorType
+_T = Kind
 _TYPES = {
     "Intel::DOMAIN": _T.DOMAIN,
     "Intel::URL": _T.URL,

@@ -1,0 +1,360 @@
+"""The production Index: Elasticsearch (or OpenSearch) through ``elasticsearch[async]``.
+
+Two indices, ``<prefix>-flows`` and ``<prefix>-captures`` (mappings in ``es_mapping``).
+
+Media type: elasticsearch-py 9 rewrites ``Accept``/``Content-Type`` to
+``application/vnd.elasticsearch+json; compatible-with=9`` inside
+``AsyncElasticsearch.perform_request`` (and checks for the ``X-Elastic-Product`` header).
+OpenSearch and osmem-server answer 406 to that media type, and the client has no switch for it,
+so every call goes through ``client.transport.perform_request`` (elastic-transport), which sends
+the headers given: plain ``application/json`` / ``application/x-ndjson``, understood by
+Elasticsearch 7-9 and OpenSearch alike. Retries (connection errors, timeouts, 429/502/503/504)
+and per-call timeouts are the transport's own; every request here is idempotent.
+
+Only core APIs are used (index/bulk/get/search/delete_by_query/refresh/mapping): no
+point-in-time or other Elasticsearch-only calls, so OpenSearch and osmem-server work the same.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+from urllib.parse import parse_qs, quote, urlencode, urlsplit, urlunsplit
+
+from elastic_transport import ApiResponseMeta
+from elasticsearch import AsyncElasticsearch
+from elasticsearch.exceptions import HTTP_EXCEPTIONS, ApiError
+
+from pcaptotal.adapters.es_mapping import (
+    DEFAULT_PREFIX,
+    DOC_ID,
+    capture_index_body,
+    flow_index_body,
+    flow_source,
+    hit_document,
+    index_names,
+)
+from pcaptotal.ports import SearchResult
+from pcaptotal.query import QueryError, ValidatedQuery
+from pcaptotal.query.es_compiler import compile_query
+
+JSON = "application/json"
+NDJSON = "application/x-ndjson"
+SORT_FIELD = "event.start"  # hits come back oldest first, ties by _id (as in tantivy)
+CAPTURE_FIELD = "pcaptotal.capture_id"
+MAX_RESULT_WINDOW = 10_000  # ES's default index.max_result_window: from + size beyond it fails
+_FLOW_SORT = [{SORT_FIELD: {"order": "asc", "missing": "_last"}}, {DOC_ID: {"order": "asc"}}]
+_CAPTURE_SORT = [{"created": {"order": "desc", "missing": "_last"}}, {"id": {"order": "asc"}}]
+
+
+class ElasticsearchIndex:
+    """The ``Index`` port on Elasticsearch / OpenSearch.
+
+    ``url`` is ``http(s)://[user:pass@]host:port[/path][?prefix=NAME]``; ``prefix`` (default
+    ``pcaptotal``) names the indices. ``client_options`` go to ``AsyncElasticsearch`` as they
+    are (``ca_certs``, ``verify_certs``, ``api_key``-less TLS setups, ...).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str | None = None,
+        request_timeout: float = 30.0,
+        bulk_timeout: float = 120.0,
+        max_retries: int = 3,
+        bulk_docs: int = 1000,
+        bulk_bytes: int = 5_000_000,
+        client_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"Elasticsearch URL must be http(s)://host:port, got {url!r}")
+        query = parse_qs(parts.query)
+        self._host = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+        self.prefix = prefix or query.get("prefix", [DEFAULT_PREFIX])[0]
+        self.flows_index, self.captures_index = index_names(self.prefix)
+        self._timeout = request_timeout
+        self._bulk_timeout = bulk_timeout
+        self._max_retries = max_retries
+        self._bulk_docs = max(1, bulk_docs)
+        self._bulk_bytes = max(1, bulk_bytes)
+        self._client_options = dict(client_options or {})
+        self._client: AsyncElasticsearch | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._client is not None:
+            return
+        self._connect()
+        try:
+            await self._ensure_index(self.flows_index, flow_index_body())
+            await self._ensure_index(self.captures_index, capture_index_body())
+        except BaseException:
+            await self.close()
+            raise
+
+    def _connect(self) -> AsyncElasticsearch:
+        if self._client is None:
+            self._client = AsyncElasticsearch(
+                hosts=[self._host],  # user:pass in the URL becomes the node's auth header
+                request_timeout=self._timeout,
+                max_retries=self._max_retries,
+                retry_on_timeout=True,
+                **self._client_options,
+            )
+        return self._client
+
+    async def _ensure_index(self, name: str, body: dict[str, Any]) -> None:
+        """Create the index, or add newly declared fields to it; safe when workers race."""
+        status, resp = await self._call("PUT", f"/{name}", body=body, ok=(400,))
+        if status == 400:
+            if _error_type(resp) != "resource_already_exists_exception":
+                raise RuntimeError(f"cannot create index {name}: {_reason(resp)}")
+            status, resp = await self._call(
+                "PUT", f"/{name}/_mapping", body=body["mappings"], ok=(400,)
+            )
+            if status == 400:
+                raise RuntimeError(
+                    f"index {name} has a mapping that conflicts with the field schema "
+                    f"({_reason(resp)}); re-index into a new prefix"
+                )
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.close()
+
+    async def ping(self) -> bool:
+        if self._client is None:
+            return False
+        try:
+            await self._call("GET", "/", retries=0)
+        except Exception:
+            return False
+        return True
+
+    async def delete_indices(self) -> None:
+        """Drop both indices (tests and tooling; not part of the port)."""
+        opened = self._client is None
+        self._connect()
+        try:
+            for name in (self.flows_index, self.captures_index):
+                await self._call("DELETE", f"/{name}", ok=(404,))
+        finally:
+            if opened:
+                await self.close()
+
+    # -- captures -------------------------------------------------------------------------------
+
+    async def put_capture(self, doc: dict[str, Any]) -> None:
+        capture_id = doc.get("id")
+        if not isinstance(capture_id, str) or not capture_id:
+            raise ValueError(f"capture document without a string id: {str(doc)[:200]}")
+        path = f"/{self.captures_index}/_doc/{_quote(capture_id)}"
+        status, resp = await self._call(
+            "PUT", path, body=doc, params={"refresh": "wait_for"}, ok=(400,)
+        )
+        if status == 400:
+            raise ValueError(f"capture {capture_id}: {_reason(resp)}")
+
+    async def get_capture(self, capture_id: str) -> dict[str, Any] | None:
+        return await self._get(self.captures_index, capture_id)
+
+    async def find_captures(
+        self, statuses: Sequence[str] | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        if limit <= 0 or (statuses is not None and not statuses):
+            return []
+        query: dict[str, Any] = {"match_all": {}}
+        if statuses is not None:
+            query = {"terms": {"status": list(statuses)}}
+        body = {"query": query, "size": min(limit, MAX_RESULT_WINDOW), "sort": _CAPTURE_SORT}
+        _, resp = await self._call("POST", f"/{self.captures_index}/_search", body=body)
+        return [dict(h["_source"]) for h in resp["hits"]["hits"]]
+
+    # -- flows ----------------------------------------------------------------------------------
+
+    async def add_flows(self, docs: Sequence[dict[str, Any]]) -> None:
+        self._require()
+        if not docs:
+            return
+        # Check every document first (all-or-nothing for bad values, as in tantivy); the last
+        # of several with one _id wins, as a sequential upsert would have it.
+        latest = dict(flow_source(d) for d in docs)
+        chunks = list(self._chunks(latest))
+        for i, chunk in enumerate(chunks):
+            # One chunk: wait for the periodic refresh; several: one explicit refresh at the end.
+            params = {"refresh": "wait_for"} if len(chunks) == 1 else None
+            _, resp = await self._call(
+                "POST",
+                f"/{self.flows_index}/_bulk",
+                body=chunk,
+                ndjson=True,
+                params=params,
+                seconds=self._bulk_timeout,
+            )
+            if resp.get("errors"):
+                _raise_bulk_errors(resp, done=i)
+        if len(chunks) > 1:
+            await self._call("POST", f"/{self.flows_index}/_refresh")
+
+    def _chunks(self, docs: dict[str, dict[str, Any]]) -> Iterator[bytes]:
+        lines: list[bytes] = []
+        size = 0
+        for doc_id, body in docs.items():
+            action = _dump({"index": {"_id": doc_id}})
+            source = _dump(body)
+            lines += [action, source]
+            size += len(action) + len(source)
+            if len(lines) >= 2 * self._bulk_docs or size >= self._bulk_bytes:
+                yield b"".join(lines)
+                lines, size = [], 0
+        if lines:
+            yield b"".join(lines)
+
+    async def delete_flows(self, capture_id: str) -> None:
+        body = {"query": {"term": {CAPTURE_FIELD: capture_id}}}
+        params = {"refresh": "true", "conflicts": "proceed"}
+        _, resp = await self._call(
+            "POST",
+            f"/{self.flows_index}/_delete_by_query",
+            body=body,
+            params=params,
+            seconds=self._bulk_timeout,
+        )
+        if resp.get("failures"):
+            raise RuntimeError(f"deleting flows of {capture_id}: {resp['failures'][:3]}")
+
+    async def get_flow(self, doc_id: str) -> dict[str, Any] | None:
+        source = await self._get(self.flows_index, doc_id)
+        return None if source is None else hit_document(doc_id, source)
+
+    async def search_flows(
+        self,
+        query: ValidatedQuery,
+        *,
+        capture_id: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> SearchResult:
+        compiled = compile_query(query)  # QueryError surfaces before any I/O
+        if capture_id is not None:
+            compiled = {"bool": {"filter": [compiled, {"term": {CAPTURE_FIELD: capture_id}}]}}
+        limit, offset = max(limit, 0), max(offset, 0)
+        if limit and offset + limit > MAX_RESULT_WINDOW:
+            raise QueryError(
+                f"cannot page past the first {MAX_RESULT_WINDOW} hits; narrow the query"
+            )
+        body: dict[str, Any] = {"query": compiled, "track_total_hits": True, "size": limit}
+        if limit:
+            body.update({"from": offset, "sort": _FLOW_SORT})
+        status, resp = await self._call(
+            "POST", f"/{self.flows_index}/_search", body=body, ok=(400,)
+        )
+        if status == 400:  # e.g. a regex too complex for Lucene
+            raise QueryError(f"cannot run query: {_reason(resp)}")
+        hits = resp["hits"]
+        return SearchResult(
+            total=int(hits["total"]["value"]),
+            hits=[hit_document(h["_id"], h["_source"]) for h in hits["hits"]],
+        )
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    def _require(self) -> AsyncElasticsearch:
+        if self._client is None:
+            raise RuntimeError("ElasticsearchIndex is not started (call start() first)")
+        return self._client
+
+    async def _get(self, index: str, doc_id: str) -> dict[str, Any] | None:
+        status, resp = await self._call("GET", f"/{index}/_doc/{_quote(doc_id)}", ok=(404,))
+        if status == 404 or not resp.get("found"):
+            return None
+        source: dict[str, Any] = resp["_source"]
+        return source
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: Mapping[str, str] | None = None,
+        ndjson: bool = False,
+        ok: Sequence[int] = (),
+        seconds: float | None = None,
+        retries: int | None = None,
+    ) -> tuple[int, Any]:
+        """One request with plain JSON media types (see module doc); raises ``ApiError``
+        for any status that is neither 2xx nor in ``ok``."""
+        client = self._require()
+        headers = {"accept": JSON}
+        if body is not None:
+            headers["content-type"] = NDJSON if ndjson else JSON
+        target = f"{path}?{urlencode(params)}" if params else path
+        resp = await client.transport.perform_request(
+            method,
+            target,
+            headers=headers,
+            body=body,
+            request_timeout=self._timeout if seconds is None else seconds,
+            max_retries=self._max_retries if retries is None else retries,
+            retry_on_timeout=True,
+        )
+        status = resp.meta.status
+        if 200 <= status < 300 or status in ok:
+            return status, resp.body
+        raise _api_error(status, resp.body, resp.meta)
+
+
+def _quote(doc_id: str) -> str:
+    return quote(doc_id, safe="")
+
+
+def _dump(doc: Any) -> bytes:
+    # default=str as the tantivy adapter's _source does; one document per ndjson line
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), default=str).encode() + b"\n"
+
+
+def _error_type(resp: Any) -> str:
+    error = resp.get("error") if isinstance(resp, dict) else None
+    return str(error.get("type", "")) if isinstance(error, dict) else ""
+
+
+def _reason(resp: Any) -> str:
+    error = resp.get("error") if isinstance(resp, dict) else resp
+    if isinstance(error, dict):
+        root = (error.get("root_cause") or [error])[0]
+        caused = error.get("caused_by") or {}
+        reason = f"{root.get('type')}: {root.get('reason')}"
+        if isinstance(caused, dict) and caused.get("reason"):
+            reason += f" ({caused.get('reason')})"
+        return reason
+    return str(error)[:500]
+
+
+def _api_error(status: int, body: Any, meta: ApiResponseMeta) -> ApiError:
+    cls = HTTP_EXCEPTIONS.get(status, ApiError)
+    return cls(message=_reason(body), meta=meta, body=body)
+
+
+def _raise_bulk_errors(resp: dict[str, Any], done: int) -> None:
+    failed = [
+        (item.get("_id"), item.get("status"), item.get("error"))
+        for entry in resp.get("items", [])
+        for item in entry.values()
+        if item.get("error")
+    ]
+    if not failed:
+        return
+    doc_id, _, error = failed[0]
+    what = _reason({"error": error})
+    msg = f"{len(failed)} flow(s) not indexed, first {doc_id}: {what}"
+    if done:
+        msg += f" (after {done} earlier bulk request(s) were written)"
+    if all(s == 400 for _, s, _ in failed):
+        raise ValueError(msg)  # bad documents: retrying cannot help
+    raise RuntimeError(msg)  # rejections / shard trouble: the caller's retry may
