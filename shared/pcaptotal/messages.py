@@ -59,11 +59,37 @@ class CaptureParsed(Envelope):
     warnings: list[str] = Field(default_factory=list)
 
 
+Verdict = Literal["clean", "suspicious", "malicious"]
+
+
 class CaptureAnalyzed(Envelope):
     type: Literal["capture.analyzed"] = "capture.analyzed"
     summary: CaptureSummary
     flows_indexed: int
     warnings: list[str] = Field(default_factory=list)
+    verdict: Verdict = "clean"
+    score: float = Field(default=0.0, ge=0, le=100, description="risk score behind the verdict")
+    reasons: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list, description="malware families named by feeds")
+
+
+class FlowsEnriched(Envelope):
+    """A bounded batch of enriched flow documents of one capture, all with one verdict.
+
+    Published with routing key ``flows.enriched.<verdict>``; ``seq`` counts the batches of a
+    capture and verdict from 0 and ``last`` marks the final one, so a subscriber knows it has
+    them all.
+    """
+
+    type: Literal["flows.enriched"] = "flows.enriched"
+    verdict: Verdict
+    seq: int = Field(ge=0)
+    last: bool
+    flows: list[dict[str, Any]] = Field(description="flat flow documents (ECS field names)")
+
+    @property
+    def routing_key(self) -> str:
+        return f"flows.enriched.{self.verdict}"
 
 
 class CaptureFailed(Envelope):
@@ -73,10 +99,26 @@ class CaptureFailed(Envelope):
 
 
 Event = Annotated[
-    CaptureStored | CaptureParsed | CaptureAnalyzed | CaptureFailed,
+    CaptureStored | CaptureParsed | CaptureAnalyzed | CaptureFailed | FlowsEnriched,
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+EVENT_MODELS: tuple[type[Envelope], ...] = (
+    CaptureStored,
+    CaptureParsed,
+    CaptureAnalyzed,
+    CaptureFailed,
+    FlowsEnriched,
+)
+
+
+def routing_key(event: Envelope) -> str:
+    """The topic an event is published under (``flows.enriched.<verdict>`` for flow batches)."""
+    if isinstance(event, FlowsEnriched):
+        return event.routing_key
+    return event.type
 
 
 def encode(event: Envelope) -> bytes:

@@ -14,8 +14,7 @@ from pcaptotal.adapters.es_mapping import (
     index_names,
 )
 from pcaptotal.fields import FLOW_FIELDS, FLOW_FIELDS_BY_NAME
-from pcaptotal.query import QueryError, parse_query
-from pcaptotal.query import ir
+from pcaptotal.query import QueryError, ir, parse_query
 from pcaptotal.query.es_compiler import compile_query, lucene_regex
 
 

@@ -1,4 +1,4 @@
-"""Choose adapters by URL scheme: ``memory://`` | ``amqp://``, ``file:///`` | ``s3://``, ``tantivy:///``."""
+"""Choose adapters by URL scheme: ``memory://`` | ``amqp://``, ``file:///`` | ``s3://``, ``tantivy:///`` | ``http(s)://`` (Elasticsearch/OpenSearch)."""
 
 from __future__ import annotations
 
@@ -55,7 +55,13 @@ def make_index(url: str, settings: Settings) -> Index:
         from pcaptotal.adapters.tantivy_index import TantivyIndex
 
         return TantivyIndex(_local_path(url))
-    raise UnsupportedURL(f"PCAPTOTAL_INDEX_URL: unsupported scheme {scheme!r} (use tantivy:///...)")
+    if scheme in ("http", "https"):
+        from pcaptotal.adapters.es_index import ElasticsearchIndex
+
+        return ElasticsearchIndex(url)
+    raise UnsupportedURL(
+        f"PCAPTOTAL_INDEX_URL: unsupported scheme {scheme!r} (use tantivy:///... or http(s)://...)"
+    )
 
 
 def make_context(settings: Settings) -> Context:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from pcaptotal.messages import Envelope, decode, encode
+from pcaptotal.messages import routing_key as default_routing_key
 from pcaptotal.ports import Delivery, Handler
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ class MemoryBus:
         return None
 
     async def publish(self, event: Envelope, routing_key: str | None = None) -> None:
-        key = routing_key or event.type
+        key = routing_key or default_routing_key(event)
         body = encode(event)  # serialise like the wire so both adapters see the same bytes
         for q in self._queues.values():
             if any(topic_matches(b, key) for b in q.bindings):

@@ -24,6 +24,7 @@ from aio_pika.abc import (
 )
 
 from pcaptotal.messages import Envelope, decode, encode
+from pcaptotal.messages import routing_key as default_routing_key
 from pcaptotal.ports import Delivery, Handler
 
 log = structlog.get_logger(__name__)
@@ -80,7 +81,7 @@ class RabbitBus:
         # Confirmed publish: returns once the broker has the message.
         async with self._pub_lock:
             await self._exchange.publish(
-                message, routing_key=routing_key or event.type, timeout=PUBLISH_TIMEOUT_S
+                message, routing_key=routing_key or default_routing_key(event), timeout=PUBLISH_TIMEOUT_S
             )
 
     async def subscribe(
