@@ -15,6 +15,7 @@ from pcaptotal.adapters.factory import close_context, make_context, start_contex
 from pcaptotal.captures import UNFINISHED
 from pcaptotal.context import Context
 from pcaptotal.failures import fail_capture
+from pcaptotal.health import create_health_router
 from pcaptotal.keys import capture_key
 from pcaptotal.messages import CaptureStored
 from pcaptotal.settings import Settings
@@ -78,4 +79,5 @@ def create_app(settings: Settings, *, workers: bool = True) -> FastAPI:
     )
     app.include_router(ingest_router())
     app.include_router(search_router())
+    app.include_router(create_health_router())
     return app

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 from pcaptotal.captures import Status
 from pcaptotal.context import Context
 from pcaptotal.fields import FLOW_FIELDS
@@ -98,27 +98,6 @@ def create_router() -> APIRouter:
                 FieldView(name=f.name, type=f.type.value, multi=f.multi, description=f.description)
                 for f in FLOW_FIELDS
             ]
-        )
-
-    @router.get("/healthz", tags=["health"])
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @router.get("/readyz", tags=["health"], response_model=None)
-    async def readyz(ctx: CtxDep) -> JSONResponse:
-        checks = {"index": False, "blobstore": False}
-        try:
-            checks["index"] = await ctx.index.ping()
-        except Exception:
-            checks["index"] = False
-        try:
-            await ctx.blobs.stat("healthz/probe")
-            checks["blobstore"] = True
-        except Exception:
-            checks["blobstore"] = False
-        ok = all(checks.values())
-        return JSONResponse(
-            {"status": "ready" if ok else "not ready", "checks": checks}, 200 if ok else 503
         )
 
     return router

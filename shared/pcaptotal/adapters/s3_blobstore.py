@@ -81,7 +81,9 @@ class S3BlobStore:
         return None
 
     @staticmethod
-    def _encode_meta(metadata: dict[str, str] | None) -> dict[str, str]:
+    def _encode_meta(
+        metadata: dict[str, str] | None,
+    ) -> dict[str, str | list[str] | tuple[str]]:
         # S3 user metadata must be ASCII: percent-encode values (file names may be anything).
         return {k.lower(): quote(v, safe="") for k, v in (metadata or {}).items()}
 

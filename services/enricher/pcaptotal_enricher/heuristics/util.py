@@ -1,0 +1,163 @@
+"""Defensive accessors over flat flow documents (multi-valued fields are lists)."""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from collections import Counter
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+FlowDoc = dict[str, Any]
+IpAddr = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def values(flow: FlowDoc, field: str) -> list[Any]:
+    """The values of ``field`` as a list (absent → empty, scalar → one-element list)."""
+    v = flow.get(field)
+    if v is None:
+        return []
+    return list(v) if isinstance(v, list | tuple) else [v]
+
+
+def strs(flow: FlowDoc, field: str) -> list[str]:
+    return [str(v) for v in values(flow, field) if v is not None and str(v) != ""]
+
+
+def num(flow: FlowDoc, field: str, default: float = 0.0) -> float:
+    v = flow.get(field)
+    if isinstance(v, list):
+        v = v[0] if v else None
+    if isinstance(v, bool) or v is None:
+        return default
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return default
+
+
+def port(flow: FlowDoc, side: str = "destination") -> int | None:
+    v = flow.get(f"{side}.port")
+    return int(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+
+def flow_id(flow: FlowDoc) -> str:
+    return str(flow.get("_id") or flow.get("pcaptotal.flow_key") or id(flow))
+
+
+def protocols(flow: FlowDoc) -> set[str]:
+    return {p.lower() for p in strs(flow, "network.protocol")}
+
+
+def flags(flow: FlowDoc) -> set[str]:
+    return {f.upper() for f in strs(flow, "pcaptotal.tcp_flags")}
+
+
+def transport(flow: FlowDoc) -> str:
+    return str(flow.get("network.transport") or "").lower()
+
+
+def start_s(flow: FlowDoc) -> float | None:
+    """``event.start`` as POSIX seconds (ISO-8601 string, datetime or epoch number)."""
+    return _to_seconds(flow.get("event.start"))
+
+
+def _to_seconds(v: Any) -> float | None:
+    if isinstance(v, list):
+        v = v[0] if v else None
+    if isinstance(v, datetime):
+        return v.timestamp()
+    if isinstance(v, int | float) and not isinstance(v, bool):
+        return float(v) / 1000.0 if v > 1e11 else float(v)  # epoch millis or seconds
+    if isinstance(v, str) and v:
+        try:
+            return datetime.fromisoformat(v.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return None
+    return None
+
+
+def date_s(v: Any) -> float | None:
+    return _to_seconds(v)
+
+
+def duration_s(flow: FlowDoc) -> float:
+    """``event.duration`` is nanoseconds (ECS)."""
+    return num(flow, "event.duration") / 1e9
+
+
+@lru_cache(maxsize=65536)
+def parse_ip(text: str) -> IpAddr | None:
+    try:
+        addr = ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    return addr
+
+
+def is_public(text: str | None) -> bool:
+    """Globally routable unicast (not private, loopback, link-local, multicast, reserved)."""
+    addr = parse_ip(text) if text else None
+    return addr is not None and addr.is_global and not addr.is_multicast
+
+
+def is_multicast_or_broadcast(text: str | None) -> bool:
+    addr = parse_ip(text) if text else None
+    if addr is None:
+        return False
+    if addr.is_multicast:
+        return True
+    if isinstance(addr, ipaddress.IPv4Address):
+        if addr == ipaddress.IPv4Address("255.255.255.255"):
+            return True
+        return addr.is_private and str(addr).endswith(".255")  # a /24 broadcast
+    return False
+
+
+def is_loopback(text: str | None) -> bool:
+    addr = parse_ip(text) if text else None
+    return addr is not None and (addr.is_loopback or addr.is_unspecified)
+
+
+def is_ip_literal(host: str) -> bool:
+    h = host.strip()
+    if h.startswith("[") and "]" in h:
+        h = h[1 : h.index("]")]
+    elif h.count(":") == 1:  # host:port
+        h = h.split(":", 1)[0]
+    return parse_ip(h) is not None
+
+
+def strip_port(host: str) -> str:
+    h = host.strip().lower().rstrip(".")
+    if h.startswith("[") and "]" in h:
+        return h[1 : h.index("]")]
+    if h.count(":") == 1:
+        return h.split(":", 1)[0]
+    return h
+
+
+def entropy(text: str) -> float:
+    """Shannon entropy in bits per character."""
+    if not text:
+        return 0.0
+    n = len(text)
+    return -sum(c / n * math.log2(c / n) for c in Counter(text).values())
+
+
+def endpoint(flow: FlowDoc) -> str:
+    dst = str(flow.get("destination.ip") or "?")
+    p = port(flow)
+    shown = f"[{dst}]" if ":" in dst else dst
+    return f"{shown}:{p}" if p is not None else dst
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if abs(n) < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"

@@ -1,0 +1,34 @@
+"""Liveness and readiness endpoints every HTTP service exposes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+
+def create_health_router() -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz", response_model=None)
+    async def readyz(request: Request) -> JSONResponse:
+        ctx = getattr(request.app.state, "ctx", None)
+        checks = {"index": False, "blobstore": False}
+        if ctx is not None:
+            try:
+                checks["index"] = await ctx.index.ping()
+            except Exception:
+                checks["index"] = False
+            try:
+                await ctx.blobs.stat("healthz/probe")
+                checks["blobstore"] = True
+            except Exception:
+                checks["blobstore"] = False
+        ok = all(checks.values())
+        body = {"status": "ready" if ok else "not ready", "checks": checks}
+        return JSONResponse(body, 200 if ok else 503)
+
+    return router

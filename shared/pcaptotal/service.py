@@ -1,0 +1,84 @@
+"""Process entry points shared by every service when it runs on its own (containers, k8s).
+
+Workers: start adapters, subscribe, and on SIGTERM/SIGINT stop consuming, let in-flight work
+finish, then close. HTTP services: one FastAPI app whose lifespan owns the Context.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import structlog
+import uvicorn
+from fastapi import APIRouter, FastAPI
+
+from pcaptotal.adapters.factory import close_context, make_context, start_context
+from pcaptotal.context import Context
+from pcaptotal.health import create_health_router
+from pcaptotal.logs import configure_logging
+from pcaptotal.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+StartWorker = Callable[[Context], Awaitable[None]]
+
+
+async def _run_worker(name: str, settings: Settings, start: StartWorker) -> None:
+    settings.tmp_dir.mkdir(parents=True, exist_ok=True)
+    ctx = make_context(settings)
+    await start_context(ctx)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await start(ctx)
+        log.info("worker started", service=name)
+        await stop.wait()
+        log.info("worker stopping: finishing in-flight work", service=name)
+        await ctx.bus.stop_consuming()
+    finally:
+        await close_context(ctx)
+    log.info("worker stopped", service=name)
+
+
+def run_worker(name: str, start: StartWorker) -> None:
+    settings = Settings()
+    configure_logging(settings.log_level)
+    asyncio.run(_run_worker(name, settings, start))
+
+
+def create_http_app(
+    title: str, settings: Settings, routers: list[APIRouter], *, on_start: StartWorker | None = None
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.tmp_dir.mkdir(parents=True, exist_ok=True)
+        ctx = make_context(settings)
+        await start_context(ctx)
+        app.state.ctx = ctx
+        if on_start is not None:
+            await on_start(ctx)
+        try:
+            yield
+        finally:
+            await ctx.bus.stop_consuming()
+            await close_context(ctx)
+
+    app = FastAPI(title=title, version="0.1.0", lifespan=lifespan)
+    for router in [*routers, create_health_router()]:
+        app.include_router(router)
+    return app
+
+
+def serve_http(app: FastAPI, settings: Settings) -> None:
+    uvicorn.run(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=30,
+    )
