@@ -119,8 +119,9 @@ def write_feeds(directory: Path, total: int, g: Gen) -> dict[str, list[str]]:
         f.write("# id,dateadded,url,url_status,last_online,threat,tags,urlhaus_link,reporter\n")
         for i in range(n["url"]):
             u = keep("url", g.url())
+            tags, link = f"exe,{g.r.choice(FAMILIES)}", f"https://urlhaus.abuse.ch/url/{i}/"
             f.write(f'"{i}","2026-08-27 10:00:00","{u}","online","","malware_download",'
-                    f'"exe,{g.r.choice(FAMILIES)}","https://urlhaus.abuse.ch/url/{i}/","r"\n')  # fmt: skip
+                    f'"{tags}","{link}","r"\n')  # fmt: skip
     with (directory / "file-hashes.txt").open("w") as f:
         f.writelines(keep("sha256", g.hexdigest(64)) + "\n" for _ in range(n["sha256"]))
         f.writelines(keep("md5", g.hexdigest(32)) + "\n" for _ in range(n["md5"]))

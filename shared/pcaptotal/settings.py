@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -19,6 +20,8 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     bus_url: str = Field(default="memory://", description="amqp://... or memory://")
+    bus_exchange: str = Field(default="pcaptotal.events", description="AMQP topic exchange")
+    bus_queue_prefix: str = Field(default="", description="prefix of worker queue names")
     blob_url: str = Field(
         default="", description="s3://... or file:///...; default <data_dir>/blobs"
     )
@@ -35,6 +38,30 @@ class Settings(BaseSettings):
     tshark_memory_limit_mb: int = Field(default=4096, description="address-space limit per tshark")
     max_delivery_attempts: int = Field(
         default=3, description="tries before a message is dead-lettered"
+    )
+    # --- heuristics and verdicts (pcaptotal_enricher.verdict / .heuristics.config) ---
+    verdict_suspicious_score: float = Field(
+        default=30.0, description="risk score (0-100) from which a flow/capture is suspicious"
+    )
+    verdict_malicious_score: float = Field(
+        default=70.0, description="risk score (0-100) from which a flow/capture is malicious"
+    )
+    verdict_malicious_min_confidence: Literal["High", "Medium"] = Field(
+        default="High", description="weakest feed-hit confidence that alone means malicious"
+    )
+    beacon_min_connections: int = Field(
+        default=6, description="check-ins to one destination:port needed to call it beaconing"
+    )
+    beacon_max_jitter: float = Field(
+        default=0.25, description="largest coefficient of variation of beacon intervals"
+    )
+    scan_min_ports: int = Field(default=15, description="distinct ports on one host = port scan")
+    sweep_min_hosts: int = Field(default=15, description="distinct hosts on one port = host sweep")
+    long_connection_s: float = Field(
+        default=3600.0, description="TCP connection to a public address longer than this is long"
+    )
+    large_outbound_bytes: int = Field(
+        default=50_000_000, description="bytes sent in one flow that count as a large upload"
     )
     log_level: str = "INFO"
 

@@ -48,8 +48,11 @@ async def test_put_get_roundtrip_bytes_and_file(blobs: BlobStore, tmp_path: Path
 
     src = tmp_path / "src.bin"
     src.write_bytes(b"hello")
-    await blobs.put_file("parsed/abc.ndjson.zst", src)
+    meta = {"content-type": "application/x-ndjson", "content-encoding": "zstd", "records": "3"}
+    await blobs.put_file("parsed/abc.ndjson.zst", src, metadata=meta)
     assert await blobs.get_bytes("parsed/abc.ndjson.zst") == b"hello"
+    info = await blobs.stat("parsed/abc.ndjson.zst")
+    assert info is not None and {k.lower(): v for k, v in info.metadata.items()} == meta
 
 
 async def test_overwrite_and_delete(blobs: BlobStore) -> None:

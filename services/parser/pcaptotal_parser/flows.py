@@ -16,10 +16,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pcaptotal import keys
+from pcaptotal.fields import FLOW_FIELDS_BY_NAME
 from pcaptotal.messages import CaptureSummary
 
 from pcaptotal_parser.columns import Row
-from pcaptotal_parser.facts import packet_facts
+from pcaptotal_parser.community_id import ICMP, ICMP6, community_id
+from pcaptotal_parser.facts import SIDE, dns_transactions, packet_facts
+from pcaptotal_parser.facts.services import ecs_mac
 from pcaptotal_parser.layers import IpLayer, Layers, payload_number, transport_name, walk
 from pcaptotal_parser.summary import SummaryCounter
 
@@ -65,6 +68,13 @@ class _Flow:
     vlans: dict[str, None] = field(default_factory=dict)
     outer_src: dict[str, None] = field(default_factory=dict)
     outer_dst: dict[str, None] = field(default_factory=dict)
+    macs: list[str | None] = field(default_factory=lambda: [None, None])  # of a, of b
+    # facts whose name depends on who sent them: (name template, sent by b) -> values
+    sided: dict[tuple[str, bool], dict[Any, None]] = field(default_factory=dict)
+    community_ids: dict[str, None] = field(default_factory=dict)  # other-IP flows, per packet
+    icmp_counts: dict[str, int] = field(default_factory=dict)  # "type/code" -> packets
+    dns_pending: dict[str, None] = field(default_factory=dict)  # query ids not yet answered
+    dns_queries: int = 0
 
     def touch(self, ts_ns: int) -> None:
         if self.first_ns is None or ts_ns < self.first_ns:
@@ -86,6 +96,19 @@ class _Flow:
         values = self.facts.setdefault(name, {})
         if len(values) < MAX_VALUES_PER_FIELD:
             values[value] = None
+
+    def add_sided_fact(self, template: str, from_b: bool, value: Any) -> None:
+        values = self.sided.setdefault((template, from_b), {})
+        if len(values) < MAX_VALUES_PER_FIELD:
+            values[value] = None
+
+    def dns_message(self, transaction: str, response: bool) -> None:
+        if response:
+            self.dns_pending.pop(transaction, None)
+        else:
+            self.dns_queries += 1
+            if len(self.dns_pending) < MAX_VALUES_PER_FIELD:
+                self.dns_pending[transaction] = None
 
 
 class FlowBuilder:
@@ -114,20 +137,30 @@ class FlowBuilder:
         ts_ns = parse_epoch_ns(row.raw("frame.time_epoch") or "0")
         layers = walk(row.raw("frame.protocols"))
         live_ips = [ip for ip in layers.ips if not ip.quoted]
-        touched: list[tuple[_Flow, IpLayer | None]] = []
+        touched: list[tuple[_Flow, IpLayer | None, bool]] = []
         touched += self._add_other_ip(row, live_ips, frame_len, ts_ns)
         touched += self._add_transports(row, layers, frame_len, ts_ns)
         if not touched:
             return
         # Facts belong to the innermost live transport flow; a packet without one (ICMP) has
         # at most facts of the headers it quotes, which describe another packet.
-        transports = [f for f, _ in touched if not f.key.startswith("ip-")]
+        transports = [(f, r) for f, _, r in touched if not f.key.startswith("ip-")]
         if transports:
+            fact_flow, sent_by_b = transports[-1]
             for name, value in packet_facts(row):
-                transports[-1].add_fact(name, value)
+                if SIDE in name:
+                    fact_flow.add_sided_fact(name, sent_by_b, value)
+                else:
+                    fact_flow.add_fact(name, value)
+            if row.raw("dns.id"):
+                for transaction, response in dns_transactions(row):
+                    fact_flow.dns_message(transaction, response)
+        eth_src = row.first("eth.src")
         vlans = row.values("vlan.id")
         outer_src, outer_dst = _ip_addrs(row, live_ips[0]) if len(live_ips) > 1 else (None, None)
-        for flow, owner in touched:
+        for flow, owner, from_b in touched:
+            if eth_src is not None and flow.macs[from_b] is None:
+                flow.macs[from_b] = eth_src
             for vlan in vlans:
                 flow.vlans[vlan] = None
             # flows of any IP header inside the outermost one are tunnelled
@@ -137,8 +170,8 @@ class FlowBuilder:
 
     def _add_other_ip(
         self, row: Row, live_ips: list[IpLayer], frame_len: int, ts_ns: int
-    ) -> list[tuple[_Flow, IpLayer | None]]:
-        touched: list[tuple[_Flow, IpLayer | None]] = []
+    ) -> list[tuple[_Flow, IpLayer | None, bool]]:
+        touched: list[tuple[_Flow, IpLayer | None, bool]] = []
         for ip in live_ips:
             if ip.payload in ("tcp", "udp"):
                 continue
@@ -159,14 +192,33 @@ class FlowBuilder:
                 flow = _Flow(key, None, transport_name(number), number, f"ipv{ip.version}")
                 self._flows[key] = flow
                 self._other += 1
-            flow.count((src, None), (dst, None), frame_len, ts_ns)
-            touched.append((flow, ip))
+            reverse = flow.count((src, None), (dst, None), frame_len, ts_ns)
+            self._other_ip_ids(row, flow, number, src, dst)
+            touched.append((flow, ip, reverse))
         return touched
+
+    def _other_ip_ids(self, row: Row, flow: _Flow, number: int, src: str, dst: str) -> None:
+        """Community IDs (and ICMP type/code counts) of one packet of a non-TCP/UDP flow."""
+        sport = dport = None
+        if number in (ICMP, ICMP6):
+            prefix = "icmp" if number == ICMP else "icmpv6"
+            itype, icode = row.first(f"{prefix}.type"), row.first(f"{prefix}.code")
+            if itype and itype.isdigit() and icode and icode.isdigit():
+                sport, dport = int(itype), int(icode)
+                label = f"{itype}/{icode}"
+                flow.icmp_counts[label] = flow.icmp_counts.get(label, 0) + 1
+        elif number == 132:  # SCTP has ports
+            sp, dp = row.first("sctp.srcport"), row.first("sctp.dstport")
+            if sp and sp.isdigit() and dp and dp.isdigit():
+                sport, dport = int(sp), int(dp)
+        cid = community_id(number, src, dst, sport, dport)
+        if cid is not None and len(flow.community_ids) < MAX_VALUES_PER_FIELD:
+            flow.community_ids[cid] = None
 
     def _add_transports(
         self, row: Row, layers: Layers, frame_len: int, ts_ns: int
-    ) -> list[tuple[_Flow, IpLayer | None]]:
-        touched: list[tuple[_Flow, IpLayer | None]] = []
+    ) -> list[tuple[_Flow, IpLayer | None, bool]]:
+        touched: list[tuple[_Flow, IpLayer | None, bool]] = []
         for layer in layers.transports:
             flow = self._transport_flow(row, layer.proto, layer.occurrence, layer.ip)
             if flow is None:
@@ -184,7 +236,7 @@ class FlowBuilder:
                 flow.protocols[proto] = None
             if layer.ip is not None:
                 self._attach_fragments(row, layer.ip, flow, sender, receiver)
-            touched.append((flow, layer.ip))
+            touched.append((flow, layer.ip, reverse))
         return touched
 
     # -- helpers -----------------------------------------------------------------------------
@@ -259,6 +311,12 @@ class FlowBuilder:
             doc["pcaptotal.stream"] = flow.stream
         _put_endpoint(doc, "source", a)
         _put_endpoint(doc, "destination", b)
+        src_mac, dst_mac = flow.macs[fwd], flow.macs[rev]
+        if src_mac:
+            doc["source.mac"] = ecs_mac(src_mac)
+        if dst_mac:
+            doc["destination.mac"] = ecs_mac(dst_mac)
+        self._put_community_id(doc, flow, a, b)
         doc["network.type"] = flow.network_type
         doc["network.transport"] = flow.transport
         doc["network.iana_number"] = flow.iana_number
@@ -283,7 +341,35 @@ class FlowBuilder:
             doc["pcaptotal.outer.destination.ip"] = list(flow.outer_dst)
         for name, values in flow.facts.items():
             doc[name] = list(values)
+        for (template, from_b), values in flow.sided.items():
+            side = "client" if from_b == bool(flow.syn_from_b) else "server"
+            name = template.replace(SIDE, side)
+            if name in FLOW_FIELDS_BY_NAME:  # e.g. client certificates: only some are indexed
+                doc.setdefault(name, []).extend(values)
+        if flow.icmp_counts:
+            doc["pcaptotal.icmp.type_code"] = list(flow.icmp_counts)
+            counts = flow.icmp_counts.items()
+            doc["pcaptotal.icmp.type_code_count"] = [f"{k}={n}" for k, n in counts]
+        if flow.dns_queries:
+            doc["pcaptotal.dns.answered"] = not flow.dns_pending
         return doc
+
+    @staticmethod
+    def _put_community_id(
+        doc: dict[str, Any], flow: _Flow, a: Endpoint | None, b: Endpoint | None
+    ) -> None:
+        if flow.stream is None:  # other IP protocols: hashed per packet (ICMP type/code)
+            ids = list(flow.community_ids)
+            if ids:
+                doc["network.community_id"] = ids[0]
+            if len(ids) > 1:
+                doc["pcaptotal.community_ids"] = ids
+            return
+        if a is None or b is None or not a[0] or not b[0]:
+            return
+        cid = community_id(flow.iana_number, a[0], b[0], a[1] or 0, b[1] or 0)
+        if cid is not None:
+            doc["network.community_id"] = cid
 
 
 def _ip_addrs(row: Row, ip: IpLayer) -> tuple[str | None, str | None]:

@@ -1,4 +1,4 @@
-"""Subject, issuer and validity of an X.509 certificate, read from its DER bytes.
+"""Subject, issuer, validity, serial, SANs and fingerprint of an X.509 certificate (DER).
 
 tshark 4.0 prints certificate names as loose ``x509sat.*`` strings that cannot be told apart
 (subject vs issuer, leaf vs chain), so the parser takes the raw leaf certificate
@@ -8,6 +8,8 @@ No ``cryptography`` dependency: this is ~100 lines and never raises on hostile i
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -35,6 +37,11 @@ _TAG_SET = 0x31
 _TAG_OID = 0x06
 _TAG_UTCTIME = 0x17
 _TAG_GENTIME = 0x18
+_TAG_INTEGER = 0x02
+_TAG_EXTENSIONS = 0xA3  # [3] EXPLICIT Extensions
+_OID_SAN = "2.5.29.17"
+_SAN_DNS = 0x82  # [2] dNSName
+_SAN_IP = 0x87  # [7] iPAddress
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +51,10 @@ class CertInfo:
     subject_cn: str | None
     not_before: str | None
     not_after: str | None
+    serial: str = ""  # upper-case hex, as ECS shows it
+    alternative_names: tuple[str, ...] = ()  # DNS names and IP addresses
+    sha1: str = ""  # fingerprint of the whole DER certificate, upper-case hex
+    self_signed: bool = False  # subject equals issuer (the signature is not verified)
 
 
 class _DerError(ValueError):
@@ -146,8 +157,37 @@ def _time(tag: int, raw: bytes) -> str | None:
     return dt.isoformat()
 
 
+def _serial(raw: bytes) -> str:
+    stripped = raw.lstrip(b"\x00") or b"\x00"  # DER adds a 00 byte to keep it positive
+    return stripped.hex().upper()
+
+
+def _alternative_names(der: bytes, start: int, end: int) -> tuple[str, ...]:
+    """DNS names and IP addresses of the subjectAltName extension inside ``[3] Extensions``."""
+    names: list[str] = []
+    outer = _children(der, start, end)
+    if not outer or outer[0][0] != _TAG_SEQUENCE:
+        return ()
+    _, ss, se = outer[0]
+    for _tag, es, ee in _children(der, ss, se):
+        parts = _children(der, es, ee)
+        if len(parts) < 2 or parts[0][0] != _TAG_OID:
+            continue
+        if _oid(der[parts[0][1] : parts[0][2]]) != _OID_SAN:
+            continue
+        _, vs, _end = parts[-1]  # extnValue OCTET STRING (after the optional critical flag)
+        _, gs, ge = _read_tlv(der, vs)
+        for tag, ns, ne in _children(der, gs, ge):
+            value = der[ns:ne]
+            if tag == _SAN_DNS:
+                names.append(value.decode("ascii", "replace"))
+            elif tag == _SAN_IP and len(value) in (4, 16):
+                names.append(str(ipaddress.ip_address(value)))
+    return tuple(names)
+
+
 def parse_certificate(der: bytes) -> CertInfo | None:
-    """Read subject/issuer/validity of one DER certificate; ``None`` when it is malformed."""
+    """Read the indexed fields of one DER certificate; ``None`` when it is malformed."""
     try:
         tag, cs, _end = _read_tlv(der, 0)
         if tag != _TAG_SEQUENCE:
@@ -161,16 +201,34 @@ def parse_certificate(der: bytes) -> CertInfo | None:
         # serialNumber, signature, issuer, validity, subject
         if len(fields) < 5:
             return None
+        serial = _serial(der[fields[0][1] : fields[0][2]]) if fields[0][0] == _TAG_INTEGER else ""
         issuer_dn, _ = _name(der, fields[2][1], fields[2][2])
         validity = _children(der, fields[3][1], fields[3][2])
         subject_dn, cn = _name(der, fields[4][1], fields[4][2])
     except _DerError:
         return None
+    sans: tuple[str, ...] = ()
+    for ext_tag, es, ee in fields[5:]:
+        if ext_tag == _TAG_EXTENSIONS:
+            try:
+                sans = _alternative_names(der, es, ee)
+            except (_DerError, ValueError):
+                sans = ()
     not_before = not_after = None
     if len(validity) >= 2:
         not_before = _time(validity[0][0], der[validity[0][1] : validity[0][2]])
         not_after = _time(validity[1][0], der[validity[1][1] : validity[1][2]])
-    return CertInfo(subject_dn, issuer_dn, cn, not_before, not_after)
+    return CertInfo(
+        subject_dn,
+        issuer_dn,
+        cn,
+        not_before,
+        not_after,
+        serial=serial,
+        alternative_names=sans,
+        sha1=hashlib.sha1(der, usedforsecurity=False).hexdigest().upper(),
+        self_signed=subject_dn == issuer_dn,
+    )
 
 
 def parse_certificate_hex(text: str) -> CertInfo | None:

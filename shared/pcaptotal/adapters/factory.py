@@ -23,7 +23,12 @@ def make_bus(url: str, settings: Settings) -> Bus:
     if scheme in ("amqp", "amqps"):
         from pcaptotal.adapters.rabbitmq_bus import RabbitBus
 
-        return RabbitBus(url, max_attempts=settings.max_delivery_attempts)
+        return RabbitBus(
+            url,
+            exchange=settings.bus_exchange,
+            max_attempts=settings.max_delivery_attempts,
+            queue_prefix=settings.bus_queue_prefix,
+        )
     raise UnsupportedURL(
         f"PCAPTOTAL_BUS_URL: unsupported scheme {scheme!r} (use memory:// or amqp://)"
     )

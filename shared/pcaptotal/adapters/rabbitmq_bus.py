@@ -22,6 +22,8 @@ from aio_pika.abc import (
     AbstractQueue,
     AbstractRobustConnection,
 )
+from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
+from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from pcaptotal.messages import Envelope, decode, encode
 from pcaptotal.messages import routing_key as default_routing_key
@@ -31,6 +33,7 @@ log = structlog.get_logger(__name__)
 
 CONNECT_TIMEOUT_S = 15.0
 PUBLISH_TIMEOUT_S = 15.0
+RETRY_FOR_S = 60.0
 
 
 class RabbitBus:
@@ -55,9 +58,15 @@ class RabbitBus:
         self._inflight = 0
         self._no_inflight = asyncio.Event()
         self._no_inflight.set()
-        self._pub_lock = asyncio.Lock()
 
+    @retry(
+        retry=retry_if_exception_type((OSError, AMQPError, asyncio.TimeoutError)),
+        wait=wait_exponential(multiplier=0.5, max=5),
+        stop=stop_after_delay(RETRY_FOR_S),
+        reraise=True,
+    )
     async def start(self) -> None:
+        # Retried: in a cluster the workers often start before the broker is up.
         self._conn = await aio_pika.connect_robust(self._url, timeout=CONNECT_TIMEOUT_S)
         self._pub_channel = await self._conn.channel(publisher_confirms=True)
         self._exchange = await self._pub_channel.declare_exchange(
@@ -68,7 +77,16 @@ class RabbitBus:
     def _dlx_name(self) -> str:
         return f"{self._exchange_name}.dlx"
 
+    @retry(
+        retry=retry_if_exception_type(
+            (OSError, AMQPError, ChannelInvalidStateError, asyncio.TimeoutError)
+        ),
+        wait=wait_exponential(multiplier=0.2, max=5),
+        stop=stop_after_delay(RETRY_FOR_S),
+        reraise=True,
+    )
     async def publish(self, event: Envelope, routing_key: str | None = None) -> None:
+        # Retried while the robust connection reconnects after a broker restart.
         assert self._exchange is not None, "start() the bus first"
         message = aio_pika.Message(
             body=encode(event),
@@ -79,10 +97,11 @@ class RabbitBus:
             timestamp=event.time,
         )
         # Confirmed publish: returns once the broker has the message.
-        async with self._pub_lock:
-            await self._exchange.publish(
-                message, routing_key=routing_key or default_routing_key(event), timeout=PUBLISH_TIMEOUT_S
-            )
+        await self._exchange.publish(
+            message,
+            routing_key=routing_key or default_routing_key(event),
+            timeout=PUBLISH_TIMEOUT_S,
+        )
 
     async def subscribe(
         self, queue: str, bindings: Sequence[str], handler: Handler, *, prefetch: int = 4

@@ -85,7 +85,9 @@ class S3BlobStore:
         metadata: dict[str, str] | None,
     ) -> dict[str, str | list[str] | tuple[str]]:
         # S3 user metadata must be ASCII: percent-encode values (file names may be anything).
-        return {k.lower(): quote(v, safe="") for k, v in (metadata or {}).items()}
+        # Always user metadata: the SDK would send keys like content-encoding as real headers,
+        # which changes how some servers store and sign the object.
+        return {_META_PREFIX + k.lower(): quote(v, safe="") for k, v in (metadata or {}).items()}
 
     @staticmethod
     def _check_key(key: str) -> None:

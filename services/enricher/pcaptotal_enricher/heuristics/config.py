@@ -35,6 +35,7 @@ class DetectionConfig(BaseModel):
     dga_min_entropy: float = 3.3  # bits per character
     dga_max_consonant_run: int = 5  # a run longer than this counts as unpronounceable
     dga_min_digit_ratio: float = 0.3
+    dga_min_digit_switches: int = 4  # letter↔digit alternations (a1b2c3…)
     dga_many_names: int = 5  # this many distinct DGA-like names (or NXDOMAINs) → high
     # DNS tunnelling (per parent domain)
     tunnel_min_unique_subdomains: int = 30

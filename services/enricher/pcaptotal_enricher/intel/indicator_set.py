@@ -17,16 +17,15 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from socket import AF_INET, inet_pton
+from typing import Any
 
 import pytricia
 
 from pcaptotal_enricher.intel.load import iter_feed
+from pcaptotal_enricher.intel.matching import Hit, match_flow
 from pcaptotal_enricher.intel.model import FeedStats, Indicator, IndicatorMeta, IndicatorType, Kind
 from pcaptotal_enricher.intel.normalize import parse_ip
-
-if TYPE_CHECKING:
-    from pcaptotal_enricher.intel.matching import Hit
 
 Group = tuple[IndicatorMeta, ...]
 _T = Kind
@@ -72,7 +71,8 @@ class IndicatorSet:
             version = 4 if meta.type is _T.IPV4 else 6
             if "/" in value:
                 tree = self._nets[version]
-                tree[value] = self._grouped(tree.get(value) if value in tree else None, meta)
+                # has_key is exact; ``in`` and ``get`` are longest-prefix matches in pytricia
+                tree[value] = self._grouped(tree[value] if tree.has_key(value) else None, meta)
                 self._has_nets[version] = True
                 return
             parsed = parse_ip(value)
@@ -106,12 +106,19 @@ class IndicatorSet:
         nets = sum(len(tree) for tree in self._nets.values())
         return nets + sum(map(len, self._ips.values())) + sum(map(len, self._exact.values()))
 
-    def lookup_ip(self, text: str) -> list[tuple[str, Group]]:
-        """The address itself and every listed network containing it (empty on a miss)."""
-        parsed = parse_ip(text)
-        if parsed is None:
-            return _MISS
-        version, number = parsed
+    def lookup_ip(self, text: str) -> list[tuple[str, Group]] | None:
+        """The address itself and every listed network containing it (empty on a miss; None
+        if ``text`` is not an address)."""
+        if ":" not in text:  # parse_ip's IPv4 branch, inlined: this runs twice per flow
+            try:
+                version, number = 4, int.from_bytes(inet_pton(AF_INET, text), "big")
+            except OSError:
+                return None
+        else:
+            parsed = parse_ip(text)
+            if parsed is None:
+                return None
+            version, number = parsed
         group = self._ips[version].get(number)
         found = _MISS if group is None else [(_ip_text(version, number), group)]
         if self._has_nets[version]:
@@ -159,8 +166,7 @@ class IndicatorSet:
         return self._active
 
     def match_flow(self, flow: dict[str, Any]) -> list[Hit]:
-        from pcaptotal_enricher.intel.matching import match_flow
-
+        """Every indicator the flow touches (see ``matching.match_flow``)."""
         return match_flow(self, flow)
 
 

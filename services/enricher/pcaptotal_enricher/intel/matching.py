@@ -7,11 +7,12 @@ parser does not produce yet (``file.hash.*``, ``tls.server.hash.sha1``) are simp
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pcaptotal_enricher.intel.indicator_set import Group, IndicatorSet
+if TYPE_CHECKING:  # indicator_set imports this module; the types are for annotations only
+    from pcaptotal_enricher.intel.indicator_set import Group, IndicatorSet
 from pcaptotal_enricher.intel.model import Confidence, IndicatorType, Kind
-from pcaptotal_enricher.intel.normalize import normalise_url, parse_ip, strip_port
+from pcaptotal_enricher.intel.normalize import normalise_url, strip_port
 
 _T = Kind
 # Fields compared verbatim (lowercased for hex digests) with one indicator type each.
@@ -79,9 +80,13 @@ def _add(hits: list[Hit], found: list[tuple[str, Group]], field: str, atomic: st
 def _host(indicators: IndicatorSet, field: str, raw: str) -> list[tuple[str, Group]]:
     """A name that may be an address (``Host: 1.2.3.4:8080``, a DNS A answer) or a DNS name."""
     host = strip_port(raw) if field == "url.domain" else raw
-    if host and (host[0].isdigit() or ":" in host) and parse_ip(host) is not None:
-        return indicators.lookup_ip(host)
-    return indicators.lookup_domain(host) if host else []
+    if not host:
+        return []
+    if host[0].isdigit() or ":" in host:
+        found = indicators.lookup_ip(host)
+        if found is not None:
+            return found
+    return indicators.lookup_domain(host)
 
 
 def flow_urls(flow: dict[str, Any]) -> list[str]:
@@ -120,22 +125,23 @@ def match_flow(indicators: IndicatorSet, flow: dict[str, Any]) -> list[Hit]:
         values = raw if isinstance(raw, list) else (raw,)
         role = _ROLES[field]
         if role == _ROLE_IP:
+            # Values are str by the field schema (ip / keyword): no str() on the hot path.
             if _IPV4 in active or _IPV6 in active:
                 for value in values:
-                    found = indicators.lookup_ip(str(value))
+                    found = indicators.lookup_ip(value)
                     if found:
-                        _add(hits, found, field, str(value))
+                        _add(hits, found, field, value)
         elif role == _ROLE_NAME:
             if _DOMAIN in active:
                 for value in values:
-                    found = indicators.lookup_domain(str(value))
+                    found = indicators.lookup_domain(value)
                     if found:
-                        _add(hits, found, field, str(value))
+                        _add(hits, found, field, value)
         elif role == _ROLE_HOST:
             for value in values:
-                found = _host(indicators, field, str(value))
+                found = _host(indicators, field, value)
                 if found:
-                    _add(hits, found, field, str(value))
+                    _add(hits, found, field, value)
         elif role == _ROLE_URL:
             if _URL in active:
                 for url in flow_urls(flow):
@@ -147,10 +153,10 @@ def match_flow(indicators: IndicatorSet, flow: dict[str, Any]) -> list[Hit]:
             kind, lower = _EXACT_FIELDS[field]
             if kind in active:
                 for value in values:
-                    text = str(value).lower() if lower else str(value).strip()
+                    text = value.lower() if lower else value.strip()
                     group = indicators.lookup(kind, text)
                     if group:
-                        _add(hits, [(text, group)], field, str(value))
+                        _add(hits, [(text, group)], field, value)
     if len(hits) > 1:
         hits = sorted(dict.fromkeys(hits), key=_hit_order)
     return hits

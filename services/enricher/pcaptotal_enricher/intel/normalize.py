@@ -51,6 +51,12 @@ def normalise_ip(text: str) -> tuple[IndicatorType, str] | None:
     """
     text = text.strip().strip("[]")
     if "/" not in text:
+        if ":" not in text:
+            try:  # inet_pton takes only the canonical dotted quad (no leading zeros, 4 parts)
+                socket.inet_pton(socket.AF_INET, text)
+            except OSError:
+                return None
+            return _T.IPV4, text
         parsed = parse_ip(text)
         if parsed is None:
             return None

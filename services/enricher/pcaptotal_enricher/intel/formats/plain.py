@@ -80,9 +80,10 @@ def classify(
     if "://" in token:
         url = normalise_url(token)
         return [(_T.URL, url)] if url else "unparseable URL"
-    ip = normalise_ip(token) or _ip_with_port(token)
-    if ip is not None:
-        return [ip]
+    if token[0].isdigit() or token[0] == "[" or ":" in token:  # spare names a failed parse
+        ip = normalise_ip(token) or _ip_with_port(token)
+        if ip is not None:
+            return [ip]
     digest = normalise_hash(token)
     if digest is not None:
         kind, value = digest
@@ -108,7 +109,14 @@ def parse_plain(lines: Iterable[str], feed: FeedContext) -> Iterator[Indicator]:
         md5_kinds = feed.hash_kinds
     for number, line in enumerate(lines, 1):
         problem = None  # a line counts once as malformed, with its first bad value
-        for token in tokens(strip_comment(line)):
+        text = line.strip()
+        if not text or text[0] in "#;":
+            continue
+        if " " in text or "\t" in text or "," in text:
+            words: Iterable[str] = tokens(strip_comment(text))
+        else:
+            words = (text,)  # the common case: one bare value
+        for token in words:
             result = classify(token, md5_kinds, sha1_kinds)
             if isinstance(result, str):
                 problem = problem or f"{result}: {token[:80]!r}"

@@ -1,0 +1,64 @@
+"""Domain-name helpers shared by the DNS heuristics (no public-suffix download)."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterator
+
+from pcaptotal_enricher.heuristics.util import FlowDoc, is_ip_literal, strip_port, strs
+
+_SECOND_LEVEL = {"co", "com", "net", "org", "gov", "ac", "edu", "or", "ne", "go", "gob", "mil"}
+_LOCAL_TLDS = {"local", "arpa", "lan", "home", "internal", "localdomain", "corp", "intranet"}
+_CONSONANTS = re.compile(r"[bcdfghjklmnpqrstvwxz]+")
+_VALID = re.compile(r"^[a-z0-9_-]+(\.[a-z0-9_-]+)+$")
+
+
+def normalise(name: str) -> str | None:
+    """Lower-case, no trailing dot or port; None for IP literals, single labels, local names."""
+    n = strip_port(name)
+    if not n or is_ip_literal(n) or not _VALID.match(n):
+        return None
+    if n.rsplit(".", 1)[-1] in _LOCAL_TLDS:
+        return None
+    return n
+
+
+def registered_domain(name: str) -> str:
+    """``a.b.example.co.uk`` → ``example.co.uk``; ``x.example.com`` → ``example.com``."""
+    labels = name.split(".")
+    if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVEL:
+        return ".".join(labels[-3:])
+    return ".".join(labels[-2:])
+
+
+def longest_consonant_run(label: str) -> int:
+    return max((len(m) for m in _CONSONANTS.findall(label)), default=0)
+
+
+def digit_ratio(label: str) -> float:
+    return sum(c.isdigit() for c in label) / len(label) if label else 0.0
+
+
+def digit_switches(label: str) -> int:
+    """How often the label switches between letters and digits (``a1b2`` → 3)."""
+    kinds = [c.isdigit() for c in label if c.isalnum()]
+    return sum(a != b for a, b in itertools.pairwise(kinds))
+
+
+def flow_names(flow: FlowDoc, *, dns_only: bool = False) -> Iterator[str]:
+    """Normalised names a flow asked for: DNS questions (and HTTP Host, TLS SNI)."""
+    fields = ["dns.question.name"]
+    if not dns_only:
+        fields += ["url.domain", "tls.client.server_name"]
+    seen: set[str] = set()
+    for field in fields:
+        for raw in strs(flow, field):
+            n = normalise(raw)
+            if n and n not in seen:
+                seen.add(n)
+                yield n
+
+
+def under(name: str, suffix: str) -> bool:
+    return name == suffix or name.endswith("." + suffix)

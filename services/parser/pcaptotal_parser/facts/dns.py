@@ -1,0 +1,108 @@
+"""DNS facts: questions (name, type, class), response codes, answers (data, type, TTL)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from pcaptotal_parser.columns import Row
+from pcaptotal_parser.facts.types import Fact
+
+# tshark prints dns.qry.type as a number; names per the IANA DNS parameters registry.
+DNS_TYPES: dict[str, str] = {
+    "1": "A", "2": "NS", "5": "CNAME", "6": "SOA", "12": "PTR", "13": "HINFO", "15": "MX",
+    "16": "TXT", "17": "RP", "18": "AFSDB", "24": "SIG", "25": "KEY", "28": "AAAA",
+    "29": "LOC", "33": "SRV", "35": "NAPTR", "36": "KX", "37": "CERT", "39": "DNAME",
+    "41": "OPT", "43": "DS", "44": "SSHFP", "45": "IPSECKEY", "46": "RRSIG", "47": "NSEC",
+    "48": "DNSKEY", "49": "DHCID", "50": "NSEC3", "51": "NSEC3PARAM", "52": "TLSA",
+    "53": "SMIMEA", "55": "HIP", "59": "CDS", "60": "CDNSKEY", "61": "OPENPGPKEY",
+    "62": "CSYNC", "63": "ZONEMD", "64": "SVCB", "65": "HTTPS", "99": "SPF", "249": "TKEY",
+    "250": "TSIG", "251": "IXFR", "252": "AXFR", "255": "ANY", "256": "URI", "257": "CAA",
+}  # fmt: skip
+
+DNS_RCODES: dict[str, str] = {
+    "0": "NOERROR", "1": "FORMERR", "2": "SERVFAIL", "3": "NXDOMAIN", "4": "NOTIMP",
+    "5": "REFUSED", "6": "YXDOMAIN", "7": "YXRRSET", "8": "NXRRSET", "9": "NOTAUTH",
+    "10": "NOTZONE", "11": "DSOTYPENI",
+}  # fmt: skip
+
+DNS_CLASSES: dict[int, str] = {1: "IN", 3: "CH", 4: "HS", 254: "NONE", 255: "ANY"}
+
+_OPT = "41"  # the EDNS pseudo-record has no TTL field, so tshark prints no dns.resp.ttl for it
+
+_DNS_ANSWER_FIELDS = (
+    "dns.a",
+    "dns.aaaa",
+    "dns.cname",
+    "dns.ns",
+    "dns.ptr.domain_name",
+    "dns.mx.mail_exchange",
+    "dns.txt",
+)
+
+
+def dns_class_name(raw: str) -> str:
+    try:
+        value = int(raw, 0) & 0x7FFF  # mDNS uses the top bit for "unicast response wanted"
+    except ValueError:
+        return raw
+    return DNS_CLASSES.get(value, str(value))
+
+
+def dns_facts(row: Row) -> Iterator[Fact]:
+    for name in row.values("dns.qry.name"):
+        yield "dns.question.name", name
+    for qtype in row.values("dns.qry.type"):
+        yield "dns.question.type", DNS_TYPES.get(qtype, qtype)
+    for qclass in row.values("dns.qry.class"):
+        yield "dns.question.class", dns_class_name(qclass)
+    if "1" in row.values("dns.flags.response"):
+        for rcode in row.values("dns.flags.rcode"):
+            yield "dns.response_code", DNS_RCODES.get(rcode, rcode)
+        yield from _answer_records(row)
+    for name in _DNS_ANSWER_FIELDS:
+        for value in row.values(name):
+            yield "dns.answers.data", value
+
+
+def _answer_records(row: Row) -> Iterator[Fact]:
+    """Type and TTL of the answer-section records of every DNS message in the packet.
+
+    ``dns.resp.type`` lists the records of all sections (answers, authority, additional) of
+    all messages; the per-message counts say which ones are answers.
+    """
+    types = row.values("dns.resp.type")
+    if not types:
+        return
+    ttls = row.values("dns.resp.ttl")
+    answers = row.values("dns.count.answers")
+    auth = row.values("dns.count.auth_rr")
+    additional = row.values("dns.count.add_rr")
+    pos = ttl_pos = 0
+    for i, count in enumerate(answers):
+        n_ans = _int(count)
+        n_all = n_ans + _int(_at(auth, i)) + _int(_at(additional, i))
+        for j, rtype in enumerate(types[pos : pos + n_all]):
+            ttl = None
+            if rtype != _OPT:
+                ttl = _at(ttls, ttl_pos)
+                ttl_pos += 1
+            if j < n_ans:
+                yield "dns.answers.type", DNS_TYPES.get(rtype, rtype)
+                if ttl is not None and ttl.isdigit():
+                    yield "dns.answers.ttl", int(ttl)
+        pos += n_all
+
+
+def dns_transactions(row: Row) -> list[tuple[str, bool]]:
+    """(transaction id, is_response) of each DNS message in the packet."""
+    ids = row.values("dns.id")
+    flags = row.values("dns.flags.response")
+    return [(tid, flag == "1") for tid, flag in zip(ids, flags, strict=False)]
+
+
+def _at(values: list[str], i: int) -> str | None:
+    return values[i] if i < len(values) else None
+
+
+def _int(text: str | None) -> int:
+    return int(text) if text and text.isdigit() else 0

@@ -1,0 +1,120 @@
+"""The services as separate processes over RabbitMQ, S3 (SeaweedFS) and an ES-API index."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aio_pika
+import httpx
+
+from tests.servers import free_port
+
+AMQP_URL = os.environ.get("PCAPTOTAL_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+
+
+@dataclass
+class Cluster:
+    workdir: Path
+    env: dict[str, str]
+    exchange: str
+    queue_prefix: str
+    ingest_url: str = ""
+    search_url: str = ""
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def spawn(self, name: str, module: str, port: int | None = None) -> subprocess.Popen[bytes]:
+        env = {**self.env, "PCAPTOTAL_DATA_DIR": str(self.workdir / name)}
+        if port is not None:
+            env["PCAPTOTAL_HTTP_PORT"] = str(port)
+        log = (self.workdir / f"{name}.log").open("ab")
+        proc = subprocess.Popen([sys.executable, "-m", module], env=env, stdout=log, stderr=log)
+        self.procs[name] = proc
+        return proc
+
+    def log(self, name: str) -> str:
+        return (self.workdir / f"{name}.log").read_text(errors="replace")[-3000:]
+
+    def kill9(self, name: str) -> None:
+        self.procs[name].send_signal(signal.SIGKILL)
+        self.procs[name].wait()
+
+    def stop_all(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], cluster: Cluster, name: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited: {cluster.log(name)}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{name} not ready: {cluster.log(name)}")
+
+
+def start_cluster(workdir: Path, s3_url: str, es_url: str, parsers: int = 2) -> Cluster:
+    run = uuid.uuid4().hex[:10]
+    base_s3 = s3_url.rsplit("/", 1)[0]
+    env = {
+        **os.environ,
+        "PCAPTOTAL_BUS_URL": AMQP_URL,
+        "PCAPTOTAL_BUS_EXCHANGE": f"e2e.{run}",
+        "PCAPTOTAL_BUS_QUEUE_PREFIX": f"e2e.{run}.",
+        "PCAPTOTAL_BLOB_URL": f"{base_s3}/e2e-{run}",
+        "PCAPTOTAL_INDEX_URL": f"{es_url}?prefix=e2e-{run}",
+        "PCAPTOTAL_HTTP_HOST": "127.0.0.1",
+    }
+    cluster = Cluster(workdir, env, f"e2e.{run}", f"e2e.{run}.")
+    ingest_port, search_port = free_port(), free_port()
+    ingest = cluster.spawn("ingest", "pcaptotal_ingest", ingest_port)
+    search = cluster.spawn("search", "pcaptotal_search_api", search_port)
+    for i in range(parsers):
+        cluster.spawn(f"parser{i}", "pcaptotal_parser")
+    cluster.spawn("enricher", "pcaptotal_enricher")
+    cluster.ingest_url = f"http://127.0.0.1:{ingest_port}"
+    cluster.search_url = f"http://127.0.0.1:{search_port}"
+    _wait_ready(cluster.ingest_url, ingest, cluster, "ingest")
+    _wait_ready(cluster.search_url, search, cluster, "search")
+    return cluster
+
+
+async def _delete_queues(cluster: Cluster) -> None:
+    conn = await aio_pika.connect(AMQP_URL, timeout=10)
+    async with conn:
+        channel = await conn.channel()
+        for q in ("parser", "enricher", "events"):
+            for name in (cluster.queue_prefix + q, cluster.queue_prefix + q + ".dead"):
+                try:
+                    await channel.queue_delete(name)
+                except Exception:
+                    channel = await conn.channel()
+        for ex in (cluster.exchange, cluster.exchange + ".dlx"):
+            try:
+                await channel.exchange_delete(ex)
+            except Exception:
+                channel = await conn.channel()
+
+
+def cleanup(cluster: Cluster) -> None:
+    cluster.stop_all()
+    asyncio.run(_delete_queues(cluster))
