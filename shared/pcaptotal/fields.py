@@ -214,6 +214,19 @@ FLOW_FIELDS: tuple[Field, ...] = (
     Field("pcaptotal.dhcp.hostname", _F.KEYWORD, multi=True),
     Field("pcaptotal.dhcp.requested_address", _F.IP, multi=True),
     Field("pcaptotal.dhcp.assigned_address", _F.IP, multi=True),
+    # files carved from the flow (tshark --export-objects), one value per file
+    Field("file.name", _F.KEYWORD, multi=True, description="name tshark gave the object"),
+    Field("file.size", _F.LONG, multi=True),
+    Field("file.mime_type", _F.KEYWORD, multi=True, description="from the content (libmagic)"),
+    Field("file.hash.md5", _F.KEYWORD, multi=True),
+    Field("file.hash.sha1", _F.KEYWORD, multi=True),
+    Field("file.hash.sha256", _F.KEYWORD, multi=True, description="blob key files/<sha256>"),
+    Field(
+        "pcaptotal.file.protocol",
+        _F.KEYWORD,
+        multi=True,
+        description="protocol the file was carved from (http, imf, ftp-data, smb, tftp)",
+    ),
     # --- fields added by later work go above this line, in the group they belong to ---
 )
 

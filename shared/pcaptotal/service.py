@@ -52,7 +52,12 @@ def run_worker(name: str, start: StartWorker) -> None:
 
 
 def create_http_app(
-    title: str, settings: Settings, routers: list[APIRouter], *, on_start: StartWorker | None = None
+    title: str,
+    settings: Settings,
+    routers: list[APIRouter],
+    *,
+    on_start: StartWorker | None = None,
+    on_stop: StartWorker | None = None,
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -66,6 +71,8 @@ def create_http_app(
             yield
         finally:
             await ctx.bus.stop_consuming()
+            if on_stop is not None:
+                await on_stop(ctx)
             await close_context(ctx)
 
     app = FastAPI(title=title, version="0.1.0", lifespan=lifespan)

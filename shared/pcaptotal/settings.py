@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     max_delivery_attempts: int = Field(
         default=3, description="tries before a message is dead-lettered"
     )
+    intel_dir: Path | None = Field(
+        default=None, description="threat-intel feed directory; default <data_dir>/intel"
+    )
+    intel_poll_interval_s: float = Field(
+        default=5.0, description="how often the feed directory is checked for changes"
+    )
     # --- heuristics and verdicts (pcaptotal_enricher.verdict / .heuristics.config) ---
     verdict_suspicious_score: float = Field(
         default=30.0, description="risk score (0-100) from which a flow/capture is suspicious"
@@ -70,6 +76,10 @@ class Settings(BaseSettings):
 
     def resolved_index_url(self) -> str:
         return self.index_url or "tantivy://" + str(self.data_dir.resolve() / "index")
+
+    @property
+    def resolved_intel_dir(self) -> Path:
+        return (self.intel_dir or self.data_dir / "intel").resolve()
 
     @property
     def tmp_dir(self) -> Path:

@@ -90,7 +90,7 @@ def start_cluster(workdir: Path, s3_url: str, es_url: str, parsers: int = 2) -> 
     search = cluster.spawn("search", "pcaptotal_search_api", search_port)
     for i in range(parsers):
         cluster.spawn(f"parser{i}", "pcaptotal_parser")
-    cluster.spawn("enricher", "pcaptotal_enricher")
+    cluster.spawn("enricher", "pcaptotal_enricher", free_port())
     cluster.ingest_url = f"http://127.0.0.1:{ingest_port}"
     cluster.search_url = f"http://127.0.0.1:{search_port}"
     _wait_ready(cluster.ingest_url, ingest, cluster, "ingest")

@@ -135,3 +135,13 @@ def test_fields_and_docs(server: Server) -> None:
     assert {"source.ip", "dns.question.name", "tls.client.ja3"} <= names
     assert httpx.get(f"{server.base_url}/docs", timeout=10).status_code == 200
     assert httpx.get(f"{server.base_url}/openapi.json", timeout=10).status_code == 200
+
+
+def test_verdicts_on_capture_documents(server: Server, analysed: dict[str, dict[str, Any]]) -> None:
+    assert analysed["corelight_asyncrat-c2.pcap"]["verdict"] in ("suspicious", "malicious")
+    assert analysed["slips_iot-telnet-scan.pcap"]["verdict"] in ("suspicious", "malicious")
+    assert analysed["zeek_http-zip-download.pcap"]["verdict"] == "clean"
+    asyncrat = analysed["corelight_asyncrat-c2.pcap"]
+    assert asyncrat["reasons"] and asyncrat["findings"]
+    hits = _search(server, "NOT pcaptotal.verdict:clean", capture=asyncrat["id"])
+    assert hits, "the flows behind a non-clean verdict are searchable"

@@ -6,6 +6,7 @@ import json
 
 from pcaptotal.asyncapi import build_document, render
 from pcaptotal.messages import EVENT_MODELS
+
 from tests.paths import REPO
 
 

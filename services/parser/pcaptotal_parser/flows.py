@@ -19,6 +19,7 @@ from pcaptotal import keys
 from pcaptotal.fields import FLOW_FIELDS_BY_NAME
 from pcaptotal.messages import CaptureSummary
 
+from pcaptotal_parser.carving import object_names
 from pcaptotal_parser.columns import Row
 from pcaptotal_parser.community_id import ICMP, ICMP6, community_id
 from pcaptotal_parser.facts import SIDE, dns_transactions, packet_facts
@@ -75,6 +76,8 @@ class _Flow:
     icmp_counts: dict[str, int] = field(default_factory=dict)  # "type/code" -> packets
     dns_pending: dict[str, None] = field(default_factory=dict)  # query ids not yet answered
     dns_queries: int = 0
+    # names tshark --export-objects would give this flow's objects: (protocol, name) -> count
+    object_names: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def touch(self, ts_ns: int) -> None:
         if self.first_ns is None or ts_ns < self.first_ns:
@@ -155,6 +158,11 @@ class FlowBuilder:
             if row.raw("dns.id"):
                 for transaction, response in dns_transactions(row):
                     fact_flow.dns_message(transaction, response)
+            if row.raw("http.request.uri") or row.raw("imf.subject") or row.raw("ftp-data.command"):
+                names = fact_flow.object_names
+                for key in object_names(row):
+                    if len(names) < MAX_VALUES_PER_FIELD:
+                        names[key] = names.get(key, 0) + 1
         eth_src = row.first("eth.src")
         vlans = row.values("vlan.id")
         outer_src, outer_dst = _ip_addrs(row, live_ips[0]) if len(live_ips) > 1 else (None, None)
@@ -289,6 +297,23 @@ class FlowBuilder:
     @property
     def flow_count(self) -> int:
         return len(self._flows)
+
+    def object_index(self) -> dict[tuple[str, str], list[tuple[str, int]]]:
+        """(export protocol, object name) -> [(flow key, occurrences)] in first-seen order."""
+        index: dict[tuple[str, str], list[tuple[str, int]]] = {}
+        for key, flow in self._flows.items():
+            for name, count in flow.object_names.items():
+                index.setdefault(name, []).append((key, count))
+        return index
+
+    def flows_speaking(self, protocols: tuple[str, ...]) -> list[str]:
+        return [k for k, f in self._flows.items() if any(p in f.protocols for p in protocols)]
+
+    def flow_values(self, flow_key: str, name: str) -> dict[Any, None]:
+        return self._flows[flow_key].facts.get(name, {})
+
+    def add_flow_fact(self, flow_key: str, name: str, value: Any) -> None:
+        self._flows[flow_key].add_fact(name, value)
 
     def summary(self) -> CaptureSummary:
         return self._counter.summary(other_flows=self._other)

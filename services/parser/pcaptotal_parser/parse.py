@@ -1,12 +1,17 @@
-"""One capture file → flow builder + summary + warnings (tshark pass and flow assembly)."""
+"""One capture file → flow builder + summary + carved files + warnings."""
 
 from __future__ import annotations
 
+import asyncio
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pcaptotal.messages import CaptureSummary
 
+from pcaptotal_parser.attribution import attach_files
+from pcaptotal_parser.carving import CarvedFile, collect, export_arguments
 from pcaptotal_parser.flows import FlowBuilder
 from pcaptotal_parser.tshark import TsharkResult, run_tshark
 
@@ -17,6 +22,14 @@ class ParseResult:
     summary: CaptureSummary
     tshark: TsharkResult
     warnings: list[str] = field(default_factory=list)
+    files: list[CarvedFile] = field(default_factory=list)  # content under objects_dir
+    objects_dir: Path | None = None
+
+    async def discard_files(self) -> None:
+        """Remove the carved files' directory (the caller is done uploading them)."""
+        if self.objects_dir is not None:
+            await asyncio.to_thread(shutil.rmtree, self.objects_dir, True)
+            self.objects_dir = None
 
 
 async def parse_capture(
@@ -27,18 +40,36 @@ async def parse_capture(
     timeout_s: float = 900.0,
     memory_limit_mb: int = 4096,
     work_dir: Path | None = None,
+    carve: bool = True,
 ) -> ParseResult:
-    """Run tshark once over ``capture`` and assemble flows; raises ``TsharkError``."""
+    """Run tshark once over ``capture``, assemble flows and carve files; raises ``TsharkError``.
+
+    Carved files are left in a private directory under ``work_dir`` (``result.objects_dir``)
+    for the caller to store; ``discard_files`` (or removing ``work_dir``) cleans them up.
+    """
     builder = FlowBuilder(capture_id)
-    result = await run_tshark(
-        capture,
-        builder.add_line,
-        tshark_path=tshark_path,
-        timeout_s=timeout_s,
-        memory_limit_mb=memory_limit_mb,
-        work_dir=work_dir,
-    )
+    objects_dir: Path | None = None
+    if carve:
+        objects_dir = Path(await asyncio.to_thread(tempfile.mkdtemp, "", "objects-", work_dir))
+    try:
+        result = await run_tshark(
+            capture,
+            builder.add_line,
+            tshark_path=tshark_path,
+            timeout_s=timeout_s,
+            memory_limit_mb=memory_limit_mb,
+            work_dir=work_dir,
+            extra_args=export_arguments(objects_dir) if objects_dir else (),
+        )
+        files = await asyncio.to_thread(collect, objects_dir) if objects_dir else []
+    except BaseException:
+        if objects_dir is not None:
+            await asyncio.to_thread(shutil.rmtree, objects_dir, True)
+        raise
     warnings = list(result.warnings)
+    orphans = attach_files(builder, files)
+    if orphans:
+        warnings.append(f"{len(orphans)} carved files could not be tied to a flow")
     if builder.malformed_rows:
         warnings.append(f"{builder.malformed_rows} packets could not be read from tshark's output")
     if builder.unreassembled_fragments:
@@ -46,4 +77,4 @@ async def parse_capture(
             f"{builder.unreassembled_fragments} IP fragments were never reassembled; "
             "they count in the capture totals but in no flow"
         )
-    return ParseResult(builder, builder.summary(), result, warnings)
+    return ParseResult(builder, builder.summary(), result, warnings, files, objects_dir)

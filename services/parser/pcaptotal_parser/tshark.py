@@ -15,7 +15,7 @@ import resource
 import signal
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,7 +49,7 @@ class TsharkResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def tshark_command(tshark_path: str, capture: Path) -> list[str]:
+def tshark_command(tshark_path: str, capture: Path, extra_args: Sequence[str] = ()) -> list[str]:
     cmd = [
         tshark_path,
         "-n",  # no name resolution: no DNS lookups from the parser, addresses as numbers
@@ -63,7 +63,7 @@ def tshark_command(tshark_path: str, capture: Path) -> list[str]:
     ]  # fmt: skip
     for name in FIELDS:
         cmd += ["-e", name]
-    return cmd
+    return cmd + list(extra_args)
 
 
 def _limits(memory_limit_mb: int, cpu_seconds: int) -> Callable[[], None]:
@@ -112,6 +112,7 @@ async def run_tshark(
     timeout_s: float = 900.0,
     memory_limit_mb: int = 4096,
     work_dir: Path | None = None,
+    extra_args: Sequence[str] = (),
 ) -> TsharkResult:
     """Run tshark over ``capture``, calling ``on_line`` with each output line (no newline).
 
@@ -125,7 +126,7 @@ async def run_tshark(
     cpu_seconds = math.ceil(timeout_s) + 5
     with tempfile.TemporaryDirectory(prefix="tshark-cfg-", dir=work_dir) as config_dir:
         proc = await asyncio.create_subprocess_exec(
-            *tshark_command(tshark_path, capture),
+            *tshark_command(tshark_path, capture, extra_args),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,

@@ -21,6 +21,7 @@ from pcaptotal.ports import BlobNotFound, Delivery
 from pcaptotal.records import store_records
 from structlog.typing import FilteringBoundLogger as BoundLogger
 
+from pcaptotal_parser.files_store import store_files
 from pcaptotal_parser.parse import parse_capture
 from pcaptotal_parser.tshark import TsharkError
 
@@ -78,6 +79,8 @@ class ParserWorker:
                 memory_limit_mb=settings.tshark_memory_limit_mb,
                 work_dir=work,
             )
+            await store_files(ctx.blobs, parsed.files)
+            await parsed.discard_files()
             parsed_key, count = await store_records(
                 ctx.blobs, capture_id, parsed.flows.flows(), tmp_dir=work
             )
@@ -104,6 +107,7 @@ class ParserWorker:
             seconds=round(tshark.seconds, 3),
             packets_per_s=round(summary.packets / tshark.seconds) if tshark.seconds else None,
             warnings=len(parsed.warnings),
+            files=len(parsed.files),
         )
 
     async def _fail(self, capture_id: str, reason: str) -> None:

@@ -8,7 +8,6 @@ No ``cryptography`` dependency: this is ~100 lines and never raises on hostile i
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -53,7 +52,6 @@ class CertInfo:
     not_after: str | None
     serial: str = ""  # upper-case hex, as ECS shows it
     alternative_names: tuple[str, ...] = ()  # DNS names and IP addresses
-    sha1: str = ""  # fingerprint of the whole DER certificate, upper-case hex
     self_signed: bool = False  # subject equals issuer (the signature is not verified)
 
 
@@ -226,15 +224,18 @@ def parse_certificate(der: bytes) -> CertInfo | None:
         not_after,
         serial=serial,
         alternative_names=sans,
-        sha1=hashlib.sha1(der, usedforsecurity=False).hexdigest().upper(),
         self_signed=subject_dn == issuer_dn,
     )
 
 
-def parse_certificate_hex(text: str) -> CertInfo | None:
+def der_from_hex(text: str) -> bytes | None:
     """tshark prints FT_BYTES as plain hex (sometimes with ``:`` separators)."""
     try:
-        der = bytes.fromhex(text.replace(":", ""))
+        return bytes.fromhex(text.replace(":", ""))
     except ValueError:
         return None
-    return parse_certificate(der)
+
+
+def parse_certificate_hex(text: str) -> CertInfo | None:
+    der = der_from_hex(text)
+    return None if der is None else parse_certificate(der)

@@ -19,7 +19,8 @@ from pcaptotal.health import create_health_router
 from pcaptotal.keys import capture_key
 from pcaptotal.messages import CaptureStored
 from pcaptotal.settings import Settings
-from pcaptotal_enricher.worker import EnricherWorker
+from pcaptotal_enricher.app import start_enricher
+from pcaptotal_enricher.intel import create_intel_router
 from pcaptotal_ingest import create_router as ingest_router
 from pcaptotal_parser.worker import ParserWorker
 from pcaptotal_search_api.routes import create_router as search_router
@@ -59,7 +60,7 @@ def create_app(settings: Settings, *, workers: bool = True) -> FastAPI:
         app.state.ctx = ctx
         if workers:
             await ParserWorker(ctx).start()
-            await EnricherWorker(ctx).start()
+            app.state.intel = await start_enricher(ctx)
             resumed = await resume_unfinished(ctx)
             if resumed:
                 log.info("resumed unfinished captures", count=resumed)
@@ -69,6 +70,8 @@ def create_app(settings: Settings, *, workers: bool = True) -> FastAPI:
         finally:
             # Graceful: stop taking work, let in-flight stages finish, then close adapters.
             await ctx.bus.stop_consuming()
+            if workers:
+                await app.state.intel.stop()
             await close_context(ctx)
 
     app = FastAPI(
@@ -79,5 +82,6 @@ def create_app(settings: Settings, *, workers: bool = True) -> FastAPI:
     )
     app.include_router(ingest_router())
     app.include_router(search_router())
+    app.include_router(create_intel_router())
     app.include_router(create_health_router())
     return app

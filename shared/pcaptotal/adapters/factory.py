@@ -1,4 +1,8 @@
-"""Choose adapters by URL scheme: ``memory://`` | ``amqp://``, ``file:///`` | ``s3://``, ``tantivy:///`` | ``http(s)://`` (Elasticsearch/OpenSearch)."""
+"""Choose adapters by URL scheme.
+
+Bus ``memory://`` | ``amqp://``; blobs ``file:///`` | ``s3://``; index ``tantivy:///`` |
+``http(s)://`` (Elasticsearch / OpenSearch).
+"""
 
 from __future__ import annotations
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 
 from pcaptotal_parser.columns import Row
 from pcaptotal_parser.facts.cipher_names import CIPHER_SUITES
 from pcaptotal_parser.facts.types import Fact
 from pcaptotal_parser.ja4 import ja4
-from pcaptotal_parser.x509 import parse_certificate_hex
+from pcaptotal_parser.x509 import der_from_hex, parse_certificate
 
 TLS_VERSIONS: dict[int, str] = {
     0x0300: "3.0",
@@ -121,17 +122,24 @@ def _server_hello(row: Row, types: list[str]) -> Iterator[Fact]:
 
 
 def certificate_facts(row: Row) -> Iterator[Fact]:
-    """The sender's chain: the first certificate of a Certificate message is its own (leaf)."""
-    certs = row.values("tls.handshake.certificate")
-    for position, text in enumerate(certs):
-        cert = parse_certificate_hex(text)
+    """The sender's chain: the first certificate of a Certificate message is its own (leaf).
+
+    A certificate too broken to read still has a fingerprint worth indexing.
+    """
+    for position, text in enumerate(row.values("tls.handshake.certificate")):
+        der = der_from_hex(text)
+        if der is None:
+            continue
+        sha1 = hashlib.sha1(der, usedforsecurity=False).hexdigest().upper()
+        yield "pcaptotal.tls.{side}.chain.hash.sha1", sha1
+        if not position:
+            yield "tls.{side}.hash.sha1", sha1
+        cert = parse_certificate(der)
         if cert is None:
             continue
         yield "pcaptotal.tls.{side}.chain.subject", cert.subject_dn
-        yield "pcaptotal.tls.{side}.chain.hash.sha1", cert.sha1
         if position:
             continue
-        yield "tls.{side}.hash.sha1", cert.sha1
         yield "tls.{side}.x509.subject.distinguished_name", cert.subject_dn
         yield "tls.{side}.x509.issuer.distinguished_name", cert.issuer_dn
         if cert.subject_cn:

@@ -1,0 +1,161 @@
+"""Files carved by tshark's ``--export-objects`` in the same pass, hashed and tied to flows.
+
+tshark writes every exported object into one directory per protocol when the pass ends, naming
+it after the request URI's last segment (HTTP), the mail subject + ``.eml`` (IMF) or the
+transferred file (FTP-DATA, SMB, TFTP). Its name massaging replaces ``/``, ``\\``, ``:``,
+``?`` and other reserved or control characters with ``%xx`` and appends ``(n)`` before the
+extension for a repeated name, so a written file can never lie outside its directory; we still
+open only regular files found by ``scandir`` without following links, and never use a name from
+the capture as a path. Content is only read and hashed, never executed.
+
+Which flow a file came from: tshark does not say, so the parser records, per flow, the names
+tshark would give the objects of that flow (``object_names``) while reading the rows. A file
+whose name (without the ``(n)`` suffix) was seen on exactly one flow belongs to it; when a name
+was seen on several flows (``/`` on many HTTP connections) and the counts agree, the n-th file
+goes with the n-th occurrence; otherwise it is attached to every flow that could have sent it.
+A file with no candidate goes to the single flow of its protocol if there is one, else to none
+(reported in the warnings).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote
+
+from pcaptotal_parser.columns import Row
+
+# tshark --export-objects protocol → the dissector names that carry it in frame.protocols
+PROTOCOLS: dict[str, tuple[str, ...]] = {
+    "http": ("http",),
+    "imf": ("imf",),
+    "ftp-data": ("ftp-data",),
+    "smb": ("smb", "smb2"),
+    "tftp": ("tftp",),
+}
+_RESERVED = set('<>:"/\\|?*') | {chr(c) for c in range(1, 32)} | {"\x7f"}
+_DUP = re.compile(r"^(?P<stem>.*)\((?P<n>\d+)\)(?P<ext>\.[^.()]*)?$")
+MAX_NAME = 255
+READ_CHUNK = 1 << 20
+
+
+@dataclass(slots=True)
+class CarvedFile:
+    protocol: str  # tshark's export-objects protocol
+    path: Path  # inside the private export directory
+    written_name: str  # tshark's (massaged, de-duplicated) name
+    base_name: str  # without the (n) suffix: what object_names hold
+    name: str  # for people: the percent-escapes undone
+    size: int
+    md5: str
+    sha1: str
+    sha256: str
+    mime_type: str
+
+
+def massage(name: str) -> str:
+    """tshark's file-name massaging (epan export_object: eo_massage_str) without the suffix."""
+    out = "".join(f"%{ord(ch):02x}" if ch in _RESERVED else ch for ch in name)
+    return out[:MAX_NAME]
+
+
+def path_basename(path: str) -> str:
+    """GLib's ``g_path_get_basename`` (tshark names HTTP objects with it)."""
+    if not path:
+        return "."
+    stripped = path.rstrip("/")
+    if not stripped:
+        return "/"
+    return stripped.rsplit("/", 1)[-1]
+
+
+def object_names(row: Row) -> list[tuple[str, str]]:
+    """(export protocol, massaged name) of objects this packet may make tshark export."""
+    out: list[tuple[str, str]] = []
+    for uri in row.values("http.request.uri"):
+        out.append(("http", massage(path_basename(uri))))
+    for subject in row.values("imf.subject"):
+        out.append(("imf", massage(f"{subject}.eml")))
+    for command in row.values("ftp-data.command"):
+        _verb, _, arg = command.partition(" ")
+        if arg:
+            out.append(("ftp-data", massage(path_basename(arg))))
+    return out
+
+
+def split_written_name(written: str) -> str:
+    """``a(1).crl`` → ``a.crl``: the name before tshark de-duplicated it."""
+    match = _DUP.match(written)
+    if match is None:
+        return written
+    return match["stem"] + (match["ext"] or "")
+
+
+def _mime(head: bytes) -> str:
+    import magic  # libmagic (Debian libmagic1): the MIME type from the content, never the name
+
+    try:
+        return str(magic.from_buffer(head, mime=True))
+    except Exception:  # libmagic refuses some inputs; the type is then unknown
+        return "application/octet-stream"
+
+
+def hash_file(protocol: str, path: Path, written: str) -> CarvedFile:
+    md5, sha1, sha256 = hashlib.md5(usedforsecurity=False), hashlib.sha1(), hashlib.sha256()
+    size = 0
+    head = b""
+    with path.open("rb") as fh:
+        while chunk := fh.read(READ_CHUNK):
+            if not head:
+                head = chunk[:65536]
+            md5.update(chunk)
+            sha1.update(chunk)
+            sha256.update(chunk)
+            size += len(chunk)
+    base = split_written_name(written)
+    return CarvedFile(
+        protocol=protocol,
+        path=path,
+        written_name=written,
+        base_name=base,
+        name=unquote(base),
+        size=size,
+        md5=md5.hexdigest(),
+        sha1=sha1.hexdigest(),
+        sha256=sha256.hexdigest(),
+        mime_type=_mime(head) if size else "application/x-empty",
+    )
+
+
+def export_arguments(objects_dir: Path) -> list[str]:
+    args: list[str] = []
+    for protocol in PROTOCOLS:
+        args += ["--export-objects", f"{protocol},{objects_dir / protocol}"]
+    return args
+
+
+def collect(objects_dir: Path) -> list[CarvedFile]:
+    """Hash every regular file tshark wrote (blocking: run it in a thread)."""
+    root = objects_dir.resolve()
+    files: list[CarvedFile] = []
+    for protocol in PROTOCOLS:
+        directory = root / protocol
+        if not directory.is_dir():
+            continue
+        with os.scandir(directory) as entries:
+            written = sorted(e.name for e in entries if e.is_file(follow_symlinks=False))
+        for name in written:
+            path = directory / name
+            if path.resolve().parent != directory:  # belt and braces: never leave the dir
+                continue
+            files.append(hash_file(protocol, path, name))
+    return files
+
+
+def sort_key(file: CarvedFile) -> tuple[str, str, int]:
+    """Files of one base name in tshark's order: the plain name, then (1), (2), ..."""
+    match = _DUP.match(file.written_name)
+    return file.protocol, file.base_name, int(match["n"]) if match else 0

@@ -1,0 +1,81 @@
+"""Carved files against the files ``tshark --export-objects`` writes on its own."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from pathlib import Path
+
+import pytest
+from pcaptotal_parser.carving import PROTOCOLS
+from pcaptotal_parser.parse import parse_capture
+
+from tests.paths import PCAPS
+from tests.tshark_oracle import TSHARK
+
+pytestmark = pytest.mark.integration
+
+CAPTURES = sorted(
+    p for p in (PCAPS.iterdir() if PCAPS.is_dir() else []) if p.suffix in (".pcap", ".pcapng")
+)
+
+
+def tshark_exported(path: Path, out: Path) -> set[str]:
+    """sha256 of every object tshark exports for ``path`` (one protocol per run)."""
+    digests: set[str] = set()
+    for protocol in PROTOCOLS:
+        target = out / protocol
+        subprocess.run(
+            [TSHARK, "-n", "-r", str(path), "-Q", "--export-objects", f"{protocol},{target}"],
+            capture_output=True,
+            check=False,
+        )
+        if target.is_dir():
+            digests |= {hashlib.sha256(f.read_bytes()).hexdigest() for f in target.iterdir()}
+    return digests
+
+
+@pytest.mark.parametrize("path", CAPTURES, ids=lambda p: p.name)
+async def test_carved_files_equal_tshark_export_objects(
+    path: Path, tmp_path: Path, tshark: str
+) -> None:
+    expected = tshark_exported(path, tmp_path / "oracle")
+    result = await parse_capture(path, "c" * 64, work_dir=tmp_path, timeout_s=120)
+    docs = list(result.flows.flows())
+    on_flows = {s for d in docs for s in d.get("file.hash.sha256", [])}
+    assert {f.sha256 for f in result.files} == expected
+    assert on_flows == expected  # every file is tied to a flow
+    for file in result.files:
+        assert file.path.resolve().is_relative_to(result.objects_dir.resolve())  # type: ignore[union-attr]
+        data = file.path.read_bytes()
+        assert len(data) == file.size
+        assert hashlib.md5(data).hexdigest() == file.md5
+        assert hashlib.sha1(data).hexdigest() == file.sha1
+    await result.discard_files()
+    assert result.objects_dir is None
+
+
+async def test_file_facts_on_the_download_flow(tmp_path: Path, tshark: str) -> None:
+    path = PCAPS / "zeek_http-zip-download.pcap"
+    result = await parse_capture(path, "c" * 64, work_dir=tmp_path)
+    (doc,) = list(result.flows.flows())
+    assert doc["file.name"] == ["a.zip"]
+    assert doc["file.size"] == [14638]
+    assert doc["file.mime_type"] == ["application/zip"]
+    assert doc["pcaptotal.file.protocol"] == ["http"]
+
+
+async def test_mail_and_ftp_objects(tmp_path: Path, tshark: str) -> None:
+    result = await parse_capture(PCAPS / "zeek_smtp.pcap", "c" * 64, work_dir=tmp_path)
+    names = {n for d in result.flows.flows() for n in d.get("file.name", [])}
+    assert names == {"SMTP.eml", "Re: Bro SMTP CC Header.eml"}  # the subject's ':' restored
+    path = PCAPS / "corelight_agenttesla-ftp-exfil.pcap"
+    result = await parse_capture(path, "c" * 64, work_dir=tmp_path)
+    stolen = [d for d in result.flows.flows() if "ftp-data" in d.get("pcaptotal.file.protocol", [])]
+    assert len(stolen) == 1 and stolen[0]["file.name"][0].startswith("PW_admin-USER-PC")
+
+
+async def test_no_carving_when_disabled(tmp_path: Path, tshark: str) -> None:
+    path = PCAPS / "zeek_http-zip-download.pcap"
+    result = await parse_capture(path, "c" * 64, work_dir=tmp_path, carve=False)
+    assert result.files == [] and result.objects_dir is None
