@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import json
 from collections.abc import AsyncIterator, Sequence
@@ -16,6 +17,7 @@ from pcaptotal.context import Context
 from pcaptotal.messages import CaptureFailed, CaptureParsed, CaptureStored, Envelope
 from pcaptotal.ports import BlobInfo, BlobNotFound, Delivery, Handler
 from pcaptotal.settings import Settings
+from pcaptotal_parser.files_store import file_key
 from pcaptotal_parser.worker import ParserWorker
 
 from tests.paths import PCAPS
@@ -120,6 +122,10 @@ async def test_parses_stores_records_and_publishes(tmp_path: Path, tshark: str) 
     assert second.flow_count == 1 and second.summary.http_requests == 1
     (doc,) = read_records(blobs.data[keys.parsed_key(cid)])
     assert doc["_id"] == keys.flow_doc_id(cid, "tcp-0") and doc["url.original"] == ["/a.zip"]
+    (sha256,) = doc["file.hash.sha256"]
+    carved = blobs.data[file_key(sha256)]  # stored once, content-addressed
+    assert len(carved) == 14638 and hashlib.sha256(carved).hexdigest() == sha256
+    assert [k for k in blobs.data if k.startswith("files/")] == [file_key(sha256)]
     capture = index.captures[cid]
     assert capture["status"] == "parsing" and capture["summary"]["packets"] == 12
     assert not list((tmp_path / "data" / "tmp").iterdir())  # temp files are gone
