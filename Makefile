@@ -34,6 +34,7 @@ run: deps
 	$(PY) -m pcaptotal_runner
 
 test: deps
+	bash scripts/ensure-rabbitmq.sh
 	$(PY) -m pytest tests -q
 
 test-unit: venv
