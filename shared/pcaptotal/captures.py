@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from pcaptotal.messages import CaptureSummary
+from pcaptotal.metrics import CAPTURE_STATUS
 from pcaptotal.ports import Index
 
 
@@ -71,6 +72,8 @@ class CaptureRepository:
                 doc["error"] = None
         doc["updated"] = ts
         await self._index.put_capture(doc)
+        if status is not None:
+            CAPTURE_STATUS.labels(status.value).inc()
         return doc
 
     async def fail(self, capture_id: str, reason: str) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 
 def create_health_router() -> APIRouter:
@@ -30,5 +31,9 @@ def create_health_router() -> APIRouter:
         ok = all(checks.values())
         body = {"status": "ready" if ok else "not ready", "checks": checks}
         return JSONResponse(body, 200 if ok else 503)
+
+    @router.get("/metrics", response_model=None)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -98,8 +99,18 @@ class Index(Protocol):
     async def put_capture(self, doc: dict[str, Any]) -> None: ...
     async def get_capture(self, capture_id: str) -> dict[str, Any] | None: ...
     async def find_captures(
-        self, statuses: Sequence[str] | None = None, limit: int = 100
-    ) -> list[dict[str, Any]]: ...
+        self,
+        statuses: Sequence[str] | None = None,
+        limit: int = 100,
+        *,
+        updated_since: datetime | None = None,
+        verdicts: Sequence[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Newest (by ``created``) first. Each given filter must hold: ``status`` in
+        ``statuses``, ``updated >= updated_since`` (naive datetimes are UTC), ``verdict`` in
+        ``verdicts``; an empty sequence matches nothing."""
+        ...
+
     async def add_flows(self, docs: Sequence[dict[str, Any]]) -> None:
         """Upsert flow documents by ``_id``."""
         ...

@@ -7,12 +7,15 @@ scratch directory to an unstarted ``Index``).
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+import tantivy
 from pcaptotal.adapters.es_index import ElasticsearchIndex
 from pcaptotal.adapters.tantivy_index import TantivyIndex, flow_document, tantivy_schema
 from pcaptotal.fields import FLOW_FIELDS, FieldType
@@ -420,6 +423,35 @@ async def test_captures_put_get_find(index: Index) -> None:
     assert await index.find_captures(["parsing"]) == []
 
 
+async def test_find_captures_by_updated_and_verdict(index: Index) -> None:
+    c3 = hashlib.sha256(b"capture three").hexdigest()
+    one = {**capture(C1, "done", "2024-01-01T00:00:00+00:00"), "verdict": "malicious"}
+    two = {
+        **capture(C2, "done", "2024-01-02T00:00:00+00:00"),
+        "updated": "2024-03-01T12:00:00.250+00:00",
+        "verdict": "suspicious",
+    }
+    three = {**capture(c3, "parsing", "2024-01-03T00:00:00+00:00"), "updated": "2024-02-01"}
+    for doc in (one, two, three):
+        await index.put_capture(doc)
+    since = datetime(2024, 1, 15, tzinfo=UTC)
+    assert await index.find_captures(updated_since=since) == [three, two]
+    assert await index.find_captures(updated_since=datetime(2024, 3, 1, 12)) == [two]  # naive=UTC
+    boundary = datetime(2024, 3, 1, 12, 0, 0, 250_000, tzinfo=UTC)
+    assert await index.find_captures(updated_since=boundary) == [two]  # inclusive
+    assert await index.find_captures(updated_since=datetime(2024, 3, 2, tzinfo=UTC)) == []
+    assert await index.find_captures(verdicts=["malicious", "suspicious"]) == [two, one]
+    assert await index.find_captures(verdicts=["suspicious"]) == [two]
+    assert await index.find_captures(verdicts=[]) == []
+    both = await index.find_captures(["done"], updated_since=since, verdicts=["suspicious"])
+    assert both == [two]
+    assert await index.find_captures(["parsing"], verdicts=["suspicious"]) == []
+    moved = {**one, "updated": "2024-04-01T00:00:00+00:00", "verdict": "clean"}
+    await index.put_capture(moved)  # the filters follow the upserted document
+    assert await index.find_captures(updated_since=since, verdicts=["clean"]) == [moved]
+    assert await index.find_captures(verdicts=["malicious"]) == []
+
+
 async def test_data_persists_across_close_and_start(loaded: Index) -> None:
     await loaded.put_capture(capture(C1, "done", "2024-01-01T00:00:00+00:00"))
     await loaded.close()
@@ -491,6 +523,37 @@ async def test_tantivy_reopen_with_a_new_instance(tmp_path: Path) -> None:
         assert (tmp_path / "flows").is_dir() and (tmp_path / "captures").is_dir()
     finally:
         await second.close()
+
+
+def _entries(path: Path) -> list[str]:
+    return sorted(p.name for p in path.iterdir())
+
+
+async def test_tantivy_rebuilds_a_captures_index_of_an_older_schema(tmp_path: Path) -> None:
+    # captures/ as the schema before ``updated``/``verdict`` were indexed wrote it
+    sb = tantivy.SchemaBuilder()
+    for name in ("id", "status"):
+        sb.add_text_field(name, fast=True, tokenizer_name="raw", index_option="basic")
+    sb.add_integer_field("created", indexed=True, fast=True)
+    sb.add_bytes_field("_source", stored=True)
+    (tmp_path / "captures").mkdir()
+    old = tantivy.Index(sb.build(), path=str(tmp_path / "captures"))
+    writer = old.writer(15_000_000, 1)
+    doc = {**capture(C1, "done", "2024-01-01T00:00:00+00:00"), "verdict": "malicious"}
+    tdoc = tantivy.Document()
+    tdoc.add_text("id", C1)
+    tdoc.add_bytes("_source", json.dumps(doc).encode())
+    writer.add_document(tdoc)
+    writer.commit()
+    writer.wait_merging_threads()
+    idx = TantivyIndex(tmp_path)
+    await idx.start()
+    try:
+        assert await idx.get_capture(C1) == doc
+        assert await idx.find_captures(verdicts=["malicious"]) == [doc]
+        assert _entries(tmp_path) == ["captures", "flows"]
+    finally:
+        await idx.close()
 
 
 async def test_tantivy_not_started(tmp_path: Path) -> None:

@@ -135,6 +135,8 @@ def test_fields_and_docs(server: Server) -> None:
     assert {"source.ip", "dns.question.name", "tls.client.ja3"} <= names
     assert httpx.get(f"{server.base_url}/docs", timeout=10).status_code == 200
     assert httpx.get(f"{server.base_url}/openapi.json", timeout=10).status_code == 200
+    metrics = httpx.get(f"{server.base_url}/metrics", timeout=10).text
+    assert 'pcaptotal_capture_status_transitions_total{status="done"}' in metrics
 
 
 def test_verdicts_on_capture_documents(server: Server, analysed: dict[str, dict[str, Any]]) -> None:

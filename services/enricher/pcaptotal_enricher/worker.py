@@ -11,6 +11,7 @@ from pcaptotal.captures import Status
 from pcaptotal.context import Context
 from pcaptotal.failures import fail_capture
 from pcaptotal.messages import CaptureAnalyzed, CaptureParsed
+from pcaptotal.metrics import STAGE_SECONDS
 from pcaptotal.ports import BlobNotFound, Delivery
 from pcaptotal.records import iter_records
 
@@ -48,7 +49,8 @@ class EnricherWorker:
         if not isinstance(event, CaptureParsed):
             return
         try:
-            await self._enrich(event)
+            with STAGE_SECONDS.labels("enrich").time():
+                await self._enrich(event)
         except BlobNotFound:
             await fail_capture(
                 self._ctx,

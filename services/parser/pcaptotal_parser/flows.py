@@ -20,11 +20,18 @@ from pcaptotal.fields import FLOW_FIELDS_BY_NAME
 from pcaptotal.messages import CaptureSummary
 
 from pcaptotal_parser.carving import object_names
-from pcaptotal_parser.columns import Row
+from pcaptotal_parser.columns import AGGREGATOR, INDEX, SEPARATOR, Row
 from pcaptotal_parser.community_id import ICMP, ICMP6, community_id
 from pcaptotal_parser.facts import SIDE, dns_transactions, packet_facts
 from pcaptotal_parser.facts.services import ecs_mac
-from pcaptotal_parser.layers import IpLayer, Layers, payload_number, transport_name, walk
+from pcaptotal_parser.layers import (
+    IpLayer,
+    Layers,
+    Plan,
+    payload_number,
+    plan,
+    transport_name,
+)
 from pcaptotal_parser.summary import SummaryCounter
 
 MAX_VALUES_PER_FIELD = 1000  # bounds one flow document (an mDNS flow can ask for many names)
@@ -34,6 +41,25 @@ _TCP_FLAG_NAMES = ((0x01, "FIN"), (0x02, "SYN"), (0x04, "RST"), (0x08, "PSH"), (
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 Endpoint = tuple[str, int | None]
+
+N_FIELDS = len(INDEX)
+# column positions the fast path reads directly
+_TIME = INDEX["frame.time_epoch"]
+_LEN = INDEX["frame.len"]
+_PROTOCOLS = INDEX["frame.protocols"]
+_ETH_SRC = INDEX["eth.src"]
+_VLAN = INDEX["vlan.id"]
+_IP_SRC = INDEX["ip.src"]
+_IP_DST = INDEX["ip.dst"]
+_IP6_SRC = INDEX["ipv6.src"]
+_IP6_DST = INDEX["ipv6.dst"]
+_TCP_STREAM = INDEX["tcp.stream"]
+_TCP_SRCPORT = INDEX["tcp.srcport"]
+_TCP_DSTPORT = INDEX["tcp.dstport"]
+_TCP_FLAGS = INDEX["tcp.flags"]
+_UDP_STREAM = INDEX["udp.stream"]
+_UDP_SRCPORT = INDEX["udp.srcport"]
+_UDP_DSTPORT = INDEX["udp.dstport"]
 FragmentKey = tuple[int, str, str, str]
 
 
@@ -58,6 +84,7 @@ class _Flow:
     network_type: str
     a: Endpoint | None = None  # first sender (provisional initiator)
     b: Endpoint | None = None
+    a_raw: tuple[str, str] | None = None  # ``a`` as tshark prints it: compared per packet
     packets: list[int] = field(default_factory=lambda: [0, 0])  # a→b, b→a
     bytes: list[int] = field(default_factory=lambda: [0, 0])
     first_ns: int | None = None
@@ -85,14 +112,44 @@ class _Flow:
         if self.last_ns is None or ts_ns > self.last_ns:
             self.last_ns = ts_ns
 
+    def set_ends(self, sender: Endpoint, receiver: Endpoint) -> None:
+        self.a, self.b = sender, receiver
+        self.a_raw = (sender[0], "" if sender[1] is None else str(sender[1]))
+
     def count(self, sender: Endpoint, receiver: Endpoint, frame_len: int, ts_ns: int) -> bool:
         """Count one packet; returns True when it went b→a."""
         if self.a is None or (self.packets[0] + self.packets[1] == 0 and sender != self.a):
-            self.a, self.b = sender, receiver  # first real packet decides (over ICMP quotes)
+            self.set_ends(sender, receiver)  # first real packet decides (over ICMP quotes)
         reverse = sender != self.a
         self.packets[reverse] += 1
         self.bytes[reverse] += frame_len
         self.touch(ts_ns)
+        return reverse
+
+    def count_raw(
+        self, src: str, sport: str, dst: str, dport: str, frame_len: int, ts_ns: int
+    ) -> bool:
+        """``count`` on tshark's strings (the fast path: no tuples or ints per packet)."""
+        a_raw = self.a_raw
+        packets = self.packets
+        if a_raw is None or (
+            packets[0] + packets[1] == 0 and (src != a_raw[0] or sport != a_raw[1])
+        ):
+            self.set_ends(
+                (src, int(sport) if sport.isdigit() else None),
+                (dst, int(dport) if dport.isdigit() else None),
+            )
+            a_raw = self.a_raw
+            assert a_raw is not None
+        reverse = src != a_raw[0] or sport != a_raw[1]
+        packets[reverse] += 1
+        self.bytes[reverse] += frame_len
+        first = self.first_ns
+        if first is None or ts_ns < first:
+            self.first_ns = ts_ns
+        last = self.last_ns
+        if last is None or ts_ns > last:
+            self.last_ns = ts_ns
         return reverse
 
     def add_fact(self, name: str, value: Any) -> None:
@@ -125,20 +182,93 @@ class FlowBuilder:
         # fragments waiting for the packet that completes their datagram
         self._fragments: dict[FragmentKey, list[tuple[int, int]]] = {}
         self.malformed_rows = 0
+        self.fast = True  # tests turn the fast path off to compare it with the general one
 
     # -- input -------------------------------------------------------------------------------
+    def add_lines(self, lines: list[str]) -> None:
+        add_line = self.add_line
+        for line in lines:
+            add_line(line)
+
     def add_line(self, line: str) -> None:
-        row = Row.parse(line)
-        if row is None:
+        cols = line.split(SEPARATOR)
+        if len(cols) != N_FIELDS:
             self.malformed_rows += 1
             return
-        self.add(row)
+        packet_plan = plan(cols[_PROTOCOLS])
+        if packet_plan.simple and not self._fragments and self.fast:
+            stream_col = _TCP_STREAM if packet_plan.simple == "tcp" else _UDP_STREAM
+            if cols[stream_col].isdigit():
+                self._add_simple(cols, packet_plan)
+                return
+        self.add(Row(cols))
+
+    def _add_simple(self, cols: list[str], packet_plan: Plan) -> None:
+        """One IP header carrying one TCP/UDP header (the bulk of traffic), on raw columns.
+
+        Does what ``add`` does for such a packet, without building layers or endpoints.
+        """
+        counter = self._counter
+        counter.packets += 1
+        flen_text = cols[_LEN]
+        frame_len = int(flen_text) if flen_text.isdigit() else 0
+        counter.bytes += frame_len
+        tcp = packet_plan.simple == "tcp"
+        if tcp:
+            stream, sport, dport = cols[_TCP_STREAM], cols[_TCP_SRCPORT], cols[_TCP_DSTPORT]
+            counter.tcp_streams.add(stream)
+            key = "tcp-" + stream
+        else:
+            stream, sport, dport = cols[_UDP_STREAM], cols[_UDP_SRCPORT], cols[_UDP_DSTPORT]
+            counter.udp_streams.add(stream)
+            key = "udp-" + stream
+        row = Row(cols) if packet_plan.facts else None
+        if row is not None:
+            counter.add_app(row)
+        ts = cols[_TIME]
+        ts_ns = int(ts[:-10] + ts[-9:]) if len(ts) > 10 and ts[-10] == "." else parse_epoch_ns(ts)
+        flow = self._flows.get(key)
+        if flow is None:
+            flow = _Flow(
+                key,
+                int(stream),
+                packet_plan.simple,
+                6 if tcp else 17,
+                "ipv4" if packet_plan.version == 4 else "ipv6",
+            )
+            self._flows[key] = flow
+        if packet_plan.version == 4:
+            src, dst = cols[_IP_SRC], cols[_IP_DST]
+        else:
+            src, dst = cols[_IP6_SRC], cols[_IP6_DST]
+        reverse = flow.count_raw(src, sport, dst, dport, frame_len, ts_ns)
+        if tcp:
+            raw_flags = cols[_TCP_FLAGS]
+            if raw_flags:
+                try:
+                    flags = int(raw_flags, 16)
+                except ValueError:
+                    flags = 0
+                flow.tcp_flags |= flags
+                if flags & 0x12 == 0x02 and flow.syn_from_b is None:
+                    flow.syn_from_b = reverse
+        for app in packet_plan.apps:
+            flow.protocols[app] = None
+        if row is not None:
+            self._packet_facts(row, flow, reverse)
+        eth = cols[_ETH_SRC]
+        if eth and flow.macs[reverse] is None:
+            flow.macs[reverse] = eth.split(AGGREGATOR, 1)[0]
+        vlans = cols[_VLAN]
+        if vlans:
+            for vlan in vlans.split(AGGREGATOR):
+                flow.vlans[vlan] = None
 
     def add(self, row: Row) -> None:
         self._counter.add(row)
         frame_len = int(row.raw("frame.len") or 0)
         ts_ns = parse_epoch_ns(row.raw("frame.time_epoch") or "0")
-        layers = walk(row.raw("frame.protocols"))
+        layers = plan(row.raw("frame.protocols")).layers
         live_ips = [ip for ip in layers.ips if not ip.quoted]
         touched: list[tuple[_Flow, IpLayer | None, bool]] = []
         touched += self._add_other_ip(row, live_ips, frame_len, ts_ns)
@@ -149,20 +279,7 @@ class FlowBuilder:
         # at most facts of the headers it quotes, which describe another packet.
         transports = [(f, r) for f, _, r in touched if not f.key.startswith("ip-")]
         if transports:
-            fact_flow, sent_by_b = transports[-1]
-            for name, value in packet_facts(row):
-                if SIDE in name:
-                    fact_flow.add_sided_fact(name, sent_by_b, value)
-                else:
-                    fact_flow.add_fact(name, value)
-            if row.raw("dns.id"):
-                for transaction, response in dns_transactions(row):
-                    fact_flow.dns_message(transaction, response)
-            if row.raw("http.request.uri") or row.raw("imf.subject") or row.raw("ftp-data.command"):
-                names = fact_flow.object_names
-                for key in object_names(row):
-                    if len(names) < MAX_VALUES_PER_FIELD:
-                        names[key] = names.get(key, 0) + 1
+            self._packet_facts(row, *transports[-1])
         eth_src = row.first("eth.src")
         vlans = row.values("vlan.id")
         outer_src, outer_dst = _ip_addrs(row, live_ips[0]) if len(live_ips) > 1 else (None, None)
@@ -175,6 +292,22 @@ class FlowBuilder:
             if outer_src is not None and outer_dst is not None and owner is not live_ips[0]:
                 flow.outer_src[outer_src] = None
                 flow.outer_dst[outer_dst] = None
+
+    @staticmethod
+    def _packet_facts(row: Row, fact_flow: _Flow, sent_by_b: bool) -> None:
+        for name, value in packet_facts(row):
+            if SIDE in name:
+                fact_flow.add_sided_fact(name, sent_by_b, value)
+            else:
+                fact_flow.add_fact(name, value)
+        if row.raw("dns.id"):
+            for transaction, response in dns_transactions(row):
+                fact_flow.dns_message(transaction, response)
+        if row.raw("http.request.uri") or row.raw("imf.subject") or row.raw("ftp-data.command"):
+            names = fact_flow.object_names
+            for key in object_names(row):
+                if len(names) < MAX_VALUES_PER_FIELD:
+                    names[key] = names.get(key, 0) + 1
 
     def _add_other_ip(
         self, row: Row, live_ips: list[IpLayer], frame_len: int, ts_ns: int
@@ -234,7 +367,7 @@ class FlowBuilder:
             sender, receiver = _endpoints(row, layer.proto, layer.occurrence, layer.ip)
             if layer.quoted:  # an ICMP error's copy of a header: the flow exists, no packet
                 if flow.a is None:
-                    flow.a, flow.b = sender, receiver
+                    flow.set_ends(sender, receiver)
                 flow.touch(ts_ns)
                 continue
             reverse = flow.count(sender, receiver, frame_len, ts_ns)

@@ -64,6 +64,46 @@ class Layers:
     transports: list[TransportLayer]
 
 
+# Protocols that never carry a field the facts or the summary read: a packet made only of
+# these skips the fact extractors altogether (most packets: bare TCP segments and ACKs).
+FACTLESS = frozenset(
+    {"eth", "ethertype", "vlan", "mpls", "sll", "null", "raw", "ip", "ipv6", "tcp", "udp",
+     "data", "ipv6.hopopts", "ipv6.routing", "ipv6.dstopts", "tcp.segments"}
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How the flow builder handles a packet with a given ``frame.protocols`` (cached)."""
+
+    layers: Layers
+    simple: str  # "tcp"/"udp": one IP header carrying one transport, nothing else; or ""
+    version: int  # of that IP header
+    apps: tuple[str, ...]  # application protocols of that transport
+    facts: bool  # some protocol may carry facts or summary fields
+
+
+_PLANS: dict[str, Plan] = {}
+_MAX_PLANS = 100_000  # distinct protocol stacks are few; bound them against hostile input
+
+
+def plan(protocols: str) -> Plan:
+    cached = _PLANS.get(protocols)
+    if cached is not None:
+        return cached
+    layers = walk(protocols)
+    simple, version, apps = "", 0, tuple[str, ...]()
+    if len(layers.ips) == 1 and len(layers.transports) == 1:
+        ip, transport = layers.ips[0], layers.transports[0]
+        if not ip.quoted and not transport.quoted and transport.ip is ip:
+            simple, version, apps = transport.proto, ip.version, transport.protocols
+    names = protocols.split(":") if protocols else []
+    result = Plan(layers, simple, version, apps, any(n not in FACTLESS for n in names))
+    if len(_PLANS) < _MAX_PLANS:
+        _PLANS[protocols] = result
+    return result
+
+
 def walk(protocols: str) -> Layers:
     names = protocols.split(":") if protocols else []
     ips: list[IpLayer] = []

@@ -54,7 +54,7 @@ async def parse_capture(
     try:
         result = await run_tshark(
             capture,
-            builder.add_line,
+            builder.add_lines,
             tshark_path=tshark_path,
             timeout_s=timeout_s,
             memory_limit_mb=memory_limit_mb,

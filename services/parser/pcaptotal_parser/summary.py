@@ -20,35 +20,54 @@ class SummaryCounter:
     def __init__(self) -> None:
         self.packets = 0
         self.bytes = 0
-        self._tcp_streams: set[str] = set()
-        self._udp_streams: set[str] = set()
-        self._dns_names: set[str] = set()
-        self._http_requests = 0
-        self._server_names: set[str] = set()
+        self.tcp_streams: set[str] = set()
+        self.udp_streams: set[str] = set()
+        self.dns_names: set[str] = set()
+        self.http_requests = 0
+        self.server_names: set[str] = set()
+        # streams counted in other parts of a split capture (their numbers restart per part)
+        self.merged_tcp = 0
+        self.merged_udp = 0
 
     def add(self, row: Row) -> None:
         self.packets += 1
         frame_len = row.raw("frame.len")
         if frame_len.isdigit():
             self.bytes += int(frame_len)
-        self._tcp_streams.update(row.values("tcp.stream"))
-        self._udp_streams.update(row.values("udp.stream"))
+        self.tcp_streams.update(row.values("tcp.stream"))
+        self.udp_streams.update(row.values("udp.stream"))
+        self.add_app(row)
+
+    def add_app(self, row: Row) -> None:
+        """The application-layer numbers (only packets with an application protocol)."""
         if "0" in row.values("dns.flags.response"):
             for value in row.values("dns.qry.name"):
-                self._dns_names.update(n for n in value.split(",") if n)
+                self.dns_names.update(n for n in value.split(",") if n)
         if row.raw("http.request"):
-            self._http_requests += 1
+            self.http_requests += 1
         for value in row.values("tls.handshake.extensions_server_name"):
-            self._server_names.update(n for n in value.split(",") if n)
+            self.server_names.update(n for n in value.split(",") if n)
+
+    def merge(self, other: SummaryCounter) -> None:
+        """Add the counts of another part (every stream lies wholly in one part)."""
+        self.packets += other.packets
+        self.bytes += other.bytes
+        self.merged_tcp += len(other.tcp_streams) + other.merged_tcp
+        self.merged_udp += len(other.udp_streams) + other.merged_udp
+        self.dns_names |= other.dns_names
+        self.http_requests += other.http_requests
+        self.server_names |= other.server_names
 
     def summary(self, other_flows: int) -> CaptureSummary:
         return CaptureSummary(
             packets=self.packets,
             bytes=self.bytes,
             flows=FlowCounts(
-                tcp=len(self._tcp_streams), udp=len(self._udp_streams), other=other_flows
+                tcp=len(self.tcp_streams) + self.merged_tcp,
+                udp=len(self.udp_streams) + self.merged_udp,
+                other=other_flows,
             ),
-            dns_query_names=len(self._dns_names),
-            http_requests=self._http_requests,
-            tls_server_names=len(self._server_names),
+            dns_query_names=len(self.dns_names),
+            http_requests=self.http_requests,
+            tls_server_names=len(self.server_names),
         )

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit, urlunsplit
 
@@ -45,6 +46,11 @@ SORT_FIELD = "event.start"  # hits come back oldest first, ties by _id (as in ta
 CAPTURE_FIELD = "pcaptotal.capture_id"
 MAX_RESULT_WINDOW = 10_000  # ES's default index.max_result_window: from + size beyond it fails
 _FLOW_SORT = [{SORT_FIELD: {"order": "asc", "missing": "_last"}}, {DOC_ID: {"order": "asc"}}]
+# Capture fields queried by ``find_captures`` beyond those es_mapping declares.
+_CAPTURE_EXTRA_PROPERTIES: dict[str, Any] = {
+    "updated": {"type": "date", "format": "strict_date_optional_time||epoch_millis"},
+    "verdict": {"type": "keyword"},
+}
 _CAPTURE_SORT = [{"created": {"order": "desc", "missing": "_last"}}, {"id": {"order": "asc"}}]
 
 
@@ -91,7 +97,7 @@ class ElasticsearchIndex:
         self._connect()
         try:
             await self._ensure_index(self.flows_index, flow_index_body())
-            await self._ensure_index(self.captures_index, capture_index_body())
+            await self._ensure_index(self.captures_index, _capture_body())
         except BaseException:
             await self.close()
             raise
@@ -164,13 +170,23 @@ class ElasticsearchIndex:
         return await self._get(self.captures_index, capture_id)
 
     async def find_captures(
-        self, statuses: Sequence[str] | None = None, limit: int = 100
+        self,
+        statuses: Sequence[str] | None = None,
+        limit: int = 100,
+        *,
+        updated_since: datetime | None = None,
+        verdicts: Sequence[str] | None = None,
     ) -> list[dict[str, Any]]:
-        if limit <= 0 or (statuses is not None and not statuses):
+        if limit <= 0 or any(f is not None and not f for f in (statuses, verdicts)):
             return []
-        query: dict[str, Any] = {"match_all": {}}
-        if statuses is not None:
-            query = {"terms": {"status": list(statuses)}}
+        filters: list[dict[str, Any]] = []
+        for name, values in (("status", statuses), ("verdict", verdicts)):
+            if values is not None:
+                filters.append({"terms": {name: list(values)}})
+        if updated_since is not None:
+            since = updated_since if updated_since.tzinfo else updated_since.replace(tzinfo=UTC)
+            filters.append({"range": {"updated": {"gte": since.isoformat()}}})
+        query: dict[str, Any] = {"bool": {"filter": filters}} if filters else {"match_all": {}}
         body = {"query": query, "size": min(limit, MAX_RESULT_WINDOW), "sort": _CAPTURE_SORT}
         _, resp = await self._call("POST", f"/{self.captures_index}/_search", body=body)
         return [dict(h["_source"]) for h in resp["hits"]["hits"]]
@@ -308,6 +324,12 @@ class ElasticsearchIndex:
         if 200 <= status < 300 or status in ok:
             return status, resp.body
         raise _api_error(status, resp.body, resp.meta)
+
+
+def _capture_body() -> dict[str, Any]:
+    body = capture_index_body()
+    body["mappings"]["properties"].update(_CAPTURE_EXTRA_PROPERTIES)
+    return body
 
 
 def _quote(doc_id: str) -> str:

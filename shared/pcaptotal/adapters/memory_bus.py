@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from pcaptotal.messages import Envelope, decode, encode
 from pcaptotal.messages import routing_key as default_routing_key
+from pcaptotal.metrics import BUS_DELIVERIES
 from pcaptotal.ports import Delivery, Handler
 
 log = logging.getLogger(__name__)
@@ -93,13 +94,16 @@ class MemoryBus:
             try:
                 event = decode(body)
                 await handler(Delivery(event, attempt, self._max_attempts))
+                BUS_DELIVERIES.labels(q.name, "ack").inc()
             except asyncio.CancelledError:
                 q.items.put_nowait((body, attempt))  # not acked: back on the queue
                 raise
             except Exception as exc:  # handler failure: redeliver or dead-letter
                 if attempt < self._max_attempts:
+                    BUS_DELIVERIES.labels(q.name, "retry").inc()
                     q.items.put_nowait((body, attempt + 1))
                 else:
+                    BUS_DELIVERIES.labels(q.name, "dead").inc()
                     log.error("dead-lettered message on %s: %s", q.name, exc)
                     self.dead_letters.append((q.name, body, repr(exc)))
             finally:

@@ -27,6 +27,7 @@ from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_expo
 
 from pcaptotal.messages import Envelope, decode, encode
 from pcaptotal.messages import routing_key as default_routing_key
+from pcaptotal.metrics import BUS_DELIVERIES
 from pcaptotal.ports import Delivery, Handler
 
 log = structlog.get_logger(__name__)
@@ -145,6 +146,7 @@ class RabbitBus:
                 except Exception as exc:  # poison message: straight to the dead-letter queue
                     log.error("undecodable message dead-lettered", queue=name, error=str(exc))
                     await message.reject(requeue=False)
+                    BUS_DELIVERIES.labels(name, "dead").inc()
                     return
                 try:
                     await handler(Delivery(event, attempt, self._max_attempts))
@@ -153,8 +155,10 @@ class RabbitBus:
                         "handler failed; redelivering", queue=name, attempt=attempt, error=repr(exc)
                     )
                     await message.nack(requeue=True)
+                    BUS_DELIVERIES.labels(name, "retry").inc()
                     return
                 await message.ack()
+                BUS_DELIVERIES.labels(name, "ack").inc()
             finally:
                 self._inflight -= 1
                 if self._inflight == 0:

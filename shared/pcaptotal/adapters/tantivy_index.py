@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -66,6 +67,8 @@ def captures_schema() -> tantivy.Schema:
     sb.add_text_field("id", fast=True, tokenizer_name="raw", index_option="basic")
     sb.add_text_field("status", fast=True, tokenizer_name="raw", index_option="basic")
     sb.add_integer_field("created", indexed=True, fast=True)  # µs, for newest-first listing
+    sb.add_integer_field("updated", indexed=True, fast=True)  # µs, for "changed since"
+    sb.add_text_field("verdict", fast=True, tokenizer_name="raw", index_option="basic")
     sb.add_bytes_field(SOURCE, stored=True)
     return sb.build()
 
@@ -135,13 +138,15 @@ def capture_document(doc: dict[str, Any]) -> tantivy.Document:
         raise ValueError(f"capture document without a string id: {str(doc)[:200]}")
     d = tantivy.Document()
     d.add_text("id", capture_id)
-    if isinstance(doc.get("status"), str):
-        d.add_text("status", doc["status"])
-    if doc.get("created") is not None:
-        try:
-            d.add_integer("created", _date_micros(doc["created"]))
-        except (ValueError, TypeError) as exc:
-            raise ValueError(f"capture {capture_id}: bad created {doc['created']!r}") from exc
+    for name in ("status", "verdict"):
+        if isinstance(doc.get(name), str):
+            d.add_text(name, doc[name])
+    for name in ("created", "updated"):
+        if doc.get(name) is not None:
+            try:
+                d.add_integer(name, _date_micros(doc[name]))
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"capture {capture_id}: bad {name} {doc[name]!r}") from exc
     d.add_bytes(SOURCE, _dump(doc))
     return d
 
@@ -212,7 +217,7 @@ class TantivyIndex:
     def _open(self) -> tuple[_Store, _Store]:
         flows = _Store(self._path / "flows", tantivy_schema(), self._heap_size)
         try:
-            captures = _Store(self._path / "captures", captures_schema(), self._heap_size)
+            captures = _open_captures(self._path / "captures", self._heap_size)
         except BaseException:
             flows.close()
             raise
@@ -260,16 +265,33 @@ class TantivyIndex:
         return await self._read(lambda: _get_one(store, "id", capture_id))
 
     async def find_captures(
-        self, statuses: Sequence[str] | None = None, limit: int = 100
+        self,
+        statuses: Sequence[str] | None = None,
+        limit: int = 100,
+        *,
+        updated_since: datetime | None = None,
+        verdicts: Sequence[str] | None = None,
     ) -> list[dict[str, Any]]:
         store = self._store(self._captures)
-        if limit <= 0 or (statuses is not None and not statuses):
+        if limit <= 0 or any(f is not None and not f for f in (statuses, verdicts)):
             return []
 
         def read() -> list[dict[str, Any]]:
-            query = _Q.all_query()
-            if statuses is not None:
-                query = _Q.term_set_query(store.schema, "status", list(statuses))
+            musts: list[tuple[tantivy.Occur, tantivy.Query]] = [(_O.Must, _Q.all_query())]
+            for name, values in (("status", statuses), ("verdict", verdicts)):
+                if values is not None:
+                    musts.append((_O.Must, _Q.term_set_query(store.schema, name, list(values))))
+            if updated_since is not None:
+                since = to_micros(updated_since)
+                musts.append(
+                    (
+                        _O.Must,
+                        _Q.range_query(
+                            store.schema, "updated", tantivy.FieldType.Integer, since, 2**63 - 1
+                        ),
+                    )
+                )
+            query = _Q.boolean_query(musts)
             searcher = store.index.searcher()
             result = searcher.search(
                 query, limit, count=False, order_by_field="created", order=tantivy.Order.Desc
@@ -343,6 +365,37 @@ class TantivyIndex:
         if self._reads is None:
             raise RuntimeError("TantivyIndex is not started (call start() first)")
         return await asyncio.get_running_loop().run_in_executor(self._reads, fn)
+
+
+def _open_captures(path: Path, heap_size: int) -> _Store:
+    """Open the captures index; one written with an older schema (fewer indexed fields) is
+    rebuilt from the ``_source`` of its documents, which hold everything. The rebuild is
+    written beside the old index and swapped in, so a crash at any point loses nothing."""
+    old, new = path.with_name(path.name + ".old"), path.with_name(path.name + ".new")
+    if old.exists() and not path.exists():  # a crash between the two renames below
+        old.rename(path)
+    shutil.rmtree(new, ignore_errors=True)
+    try:
+        return _Store(path, captures_schema(), heap_size)
+    except RuntimeError:
+        if not (path / "meta.json").exists():
+            raise
+    previous = tantivy.Index.open(str(path))
+    searcher = previous.searcher()
+    total = searcher.num_docs
+    hits = searcher.search(_Q.all_query(), total).hits if total else []
+    docs = [_load(searcher, address) for _, address in hits]
+    rebuilt = _Store(new, captures_schema(), heap_size)
+    assert rebuilt.writer is not None
+    for doc in docs:
+        rebuilt.writer.add_document(capture_document(doc))
+    rebuilt.commit()
+    rebuilt.close()
+    shutil.rmtree(old, ignore_errors=True)
+    path.rename(old)
+    new.rename(path)
+    shutil.rmtree(old, ignore_errors=True)
+    return _Store(path, captures_schema(), heap_size)
 
 
 def _get_one(store: _Store, field: str, value: str) -> dict[str, Any] | None:
