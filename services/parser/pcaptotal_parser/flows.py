@@ -10,7 +10,7 @@ fragments that tshark reassembles later are added to the flow of the reassembled
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -85,6 +85,7 @@ class _Flow:
     a: Endpoint | None = None  # first sender (provisional initiator)
     b: Endpoint | None = None
     a_raw: tuple[str, str] | None = None  # ``a`` as tshark prints it: compared per packet
+    first_frame: int = 0  # frame (1-based row) that created the flow: orders split merges
     packets: list[int] = field(default_factory=lambda: [0, 0])  # a→b, b→a
     bytes: list[int] = field(default_factory=lambda: [0, 0])
     first_ns: int | None = None
@@ -151,6 +152,34 @@ class _Flow:
         if last is None or ts_ns > last:
             self.last_ns = ts_ns
         return reverse
+
+    def absorb(self, later: _Flow) -> None:
+        """Merge the same flow seen in a later part (other-IP flows, keyed by address pair)."""
+        same = later.a == self.a
+        for i in (0, 1):
+            j = i if same else 1 - i
+            self.packets[i] += later.packets[j]
+            self.bytes[i] += later.bytes[j]
+            if self.macs[i] is None:
+                self.macs[i] = later.macs[j]
+        if later.first_ns is not None:
+            self.touch(later.first_ns)
+        if later.last_ns is not None:
+            self.touch(later.last_ns)
+        self.tcp_flags |= later.tcp_flags
+        for mine, theirs in (
+            (self.protocols, later.protocols),
+            (self.vlans, later.vlans),
+            (self.outer_src, later.outer_src),
+            (self.outer_dst, later.outer_dst),
+            (self.community_ids, later.community_ids),
+        ):
+            mine.update(theirs)
+        for name, values in later.facts.items():
+            for value in values:
+                self.add_fact(name, value)
+        for label, n in later.icmp_counts.items():
+            self.icmp_counts[label] = self.icmp_counts.get(label, 0) + n
 
     def add_fact(self, name: str, value: Any) -> None:
         values = self.facts.setdefault(name, {})
@@ -235,6 +264,7 @@ class FlowBuilder:
                 packet_plan.simple,
                 6 if tcp else 17,
                 "ipv4" if packet_plan.version == 4 else "ipv6",
+                first_frame=counter.packets,
             )
             self._flows[key] = flow
         if packet_plan.version == 4:
@@ -330,7 +360,14 @@ class FlowBuilder:
             key = f"ip-{number}-{lo}-{hi}"
             flow = self._flows.get(key)
             if flow is None:
-                flow = _Flow(key, None, transport_name(number), number, f"ipv{ip.version}")
+                flow = _Flow(
+                    key,
+                    None,
+                    transport_name(number),
+                    number,
+                    f"ipv{ip.version}",
+                    first_frame=self._counter.packets,
+                )
                 self._flows[key] = flow
                 self._other += 1
             reverse = flow.count((src, None), (dst, None), frame_len, ts_ns)
@@ -391,7 +428,14 @@ class FlowBuilder:
         flow = self._flows.get(key)
         if flow is None:
             version = ip.version if ip is not None else 4
-            flow = _Flow(key, int(stream), proto, 6 if proto == "tcp" else 17, f"ipv{version}")
+            flow = _Flow(
+                key,
+                int(stream),
+                proto,
+                6 if proto == "tcp" else 17,
+                f"ipv{version}",
+                first_frame=self._counter.packets,
+            )
             self._flows[key] = flow
         return flow
 
@@ -430,6 +474,49 @@ class FlowBuilder:
     @property
     def flow_count(self) -> int:
         return len(self._flows)
+
+    @classmethod
+    def merged(cls, capture_id: str, parts: list[tuple[FlowBuilder, Sequence[int]]]) -> FlowBuilder:
+        """One builder equal to a single pass over the file the parts were split from.
+
+        ``parts``: each part's builder and the original frame number of each of its rows.
+        Streams are renumbered in the order of their first frame in the original file (as
+        tshark numbers them); other-IP flows, keyed by address pair, are merged.
+        """
+        out = cls(capture_id)
+        ordered: list[tuple[int, int, int, _Flow]] = []
+        others: dict[str, _Flow] = {}
+        for number, (part, frames) in enumerate(parts):
+            out._counter.merge(part._counter)
+            out.malformed_rows += part.malformed_rows
+            for frags in part._fragments.values():
+                out._fragments.setdefault((0, "", "", str(number)), []).extend(frags)
+            for seq, flow in enumerate(part._flows.values()):
+                flow.first_frame = frames[flow.first_frame - 1] if flow.first_frame else 0
+                if flow.stream is None:
+                    earlier = others.get(flow.key)
+                    if earlier is None:
+                        others[flow.key] = flow
+                    elif flow.first_frame < earlier.first_frame:
+                        flow.absorb(earlier)
+                        others[flow.key] = flow
+                    else:
+                        earlier.absorb(flow)
+                        continue
+                ordered.append((flow.first_frame, number, seq, flow))
+        ordered.sort(key=lambda item: item[:3])
+        counters = {"tcp": 0, "udp": 0}
+        for _frame, _part, _seq, flow in ordered:
+            if flow.stream is None:
+                if others.get(flow.key) is not flow:
+                    continue  # absorbed into the same flow of an earlier part
+            else:
+                flow.stream = counters[flow.transport]
+                counters[flow.transport] += 1
+                flow.key = f"{flow.transport}-{flow.stream}"
+            out._flows[flow.key] = flow
+        out._other = len(others)
+        return out
 
     def object_index(self) -> dict[tuple[str, str], list[tuple[str, int]]]:
         """(export protocol, object name) -> [(flow key, occurrences)] in first-seen order."""

@@ -53,14 +53,16 @@ IP_LOOKUP_SERVICES: frozenset[str] = frozenset(
     )
 )
 
-# Carved-file content types (libmagic names) that can run on the receiving host.
+# Carved-file content types (libmagic names) that can run on the receiving host. Generic OLE
+# storage (application/x-ole-storage) is left out: it is mostly Office documents; libmagic
+# names MSI installers application/x-msi when it can tell.
 EXECUTABLE_MIME_TYPES: frozenset[str] = frozenset(
     _words(
         """
     application/x-dosexec application/x-msdownload application/vnd.microsoft.portable-executable
     application/x-executable application/x-elf application/x-sharedlib application/x-pie-executable
     application/x-mach-binary application/x-msi application/x-ms-installer
-    application/x-ole-storage application/java-archive application/x-java-archive
+    application/java-archive application/x-java-archive
     application/x-java-applet application/vnd.android.package-archive
     text/x-shellscript text/x-sh application/x-sh text/x-python text/x-perl
     text/x-msdos-batch application/x-bat application/hta application/x-powershell
