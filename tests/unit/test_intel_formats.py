@@ -288,13 +288,13 @@ def test_stix_bundle_single_comparisons_and_skipped_compound_patterns(tmp_path: 
     objects = [
         stix_indicator(1, "[ipv4-addr:value = '198.51.100.1']", confidence=85, labels=["c2"]),
         stix_indicator(2, "[ipv6-addr:value = '2001:DB8::dead']"),
-        stix_indicator(3, "[domain-name:value = 'Evil.Example.com']", indicator_types=["malicious-activity"]),  # noqa: E501
+        stix_indicator(3, "[domain-name:value = 'Evil.Example.com']", indicator_types=["malicious-activity"]),
         stix_indicator(4, "[url:value = 'http://evil.example.com:80/x']"),
         stix_indicator(5, f"[file:hashes.'SHA-256' = '{sha256}']"),
         stix_indicator(6, "[file:hashes.MD5 = '44D88612FEA8A8F36DE82E1278ABB02F']"),
-        stix_indicator(7, "[x509-certificate:hashes.'SHA-1' = '3395856ce81f2b7382dee72602f798b642f14140']"),  # noqa: E501
-        stix_indicator(8, "[ipv4-addr:value = '198.51.100.2' OR domain-name:value = 'x.example.com']"),  # noqa: E501
-        stix_indicator(9, "[ipv4-addr:value = '198.51.100.3'] FOLLOWEDBY [domain-name:value = 'y.example.com']"),  # noqa: E501
+        stix_indicator(7, "[x509-certificate:hashes.'SHA-1' = '3395856ce81f2b7382dee72602f798b642f14140']"),
+        stix_indicator(8, "[ipv4-addr:value = '198.51.100.2' OR domain-name:value = 'x.example.com']"),
+        stix_indicator(9, "[ipv4-addr:value = '198.51.100.3'] FOLLOWEDBY [domain-name:value = 'y.example.com']"),
         stix_indicator(10, "[email-addr:value = 'a@example.com']"),
         stix_indicator(11, "[url:value LIKE 'http://%']"),
         stix_indicator(12, "[ipv4-addr:value ISSUBSET '203.0.113.0/24']"),
