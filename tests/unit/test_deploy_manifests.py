@@ -37,6 +37,9 @@ def test_manifest_parses_and_names_real_things(path: Path) -> None:
         assert {"apiVersion", "kind", "metadata"} <= set(doc)
         for c in _containers(doc):
             service = c["image"].split("/")[1].split(":")[0]
-            assert (REPO / "services" / service / "Dockerfile").exists(), service
+            dockerfile = REPO / "services" / service / "Dockerfile"
+            assert dockerfile.exists(), service
+            if "command" not in c:  # the image's own CMD runs
+                assert "CMD" in dockerfile.read_text()
             if "command" in c:
                 assert importlib.util.find_spec(c["command"][2]) is not None, c["command"]

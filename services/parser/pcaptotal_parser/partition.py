@@ -94,17 +94,26 @@ def host_pair(linktype: int, data: bytes) -> bytes | None:
         ihl = (data[off] & 0x0F) * 4
         first_fragment = data[off + 6] & 0x1F == 0 and data[off + 7] == 0
         icmp = off + ihl
-        if data[off + 9] == 1 and first_fragment and len(data) >= icmp + 8 + 20:
-            if data[icmp] in _ICMP4_ERRORS and data[icmp + 8] >> 4 == 4:
-                inner = icmp + 8
-                src, dst = data[inner + 12 : inner + 16], data[inner + 16 : inner + 20]
+        if (
+            data[off + 9] == 1
+            and first_fragment
+            and len(data) >= icmp + 8 + 20
+            and data[icmp] in _ICMP4_ERRORS
+            and data[icmp + 8] >> 4 == 4
+        ):
+            inner = icmp + 8
+            src, dst = data[inner + 12 : inner + 16], data[inner + 16 : inner + 20]
     elif version == 6 and len(data) >= off + 40:
         src, dst = data[off + 8 : off + 24], data[off + 24 : off + 40]
         icmp = off + 40
-        if data[off + 6] == 58 and len(data) >= icmp + 8 + 40:
-            if data[icmp] in _ICMP6_ERRORS and data[icmp + 8] >> 4 == 6:
-                inner = icmp + 8
-                src, dst = data[inner + 8 : inner + 24], data[inner + 24 : inner + 40]
+        if (
+            data[off + 6] == 58
+            and len(data) >= icmp + 8 + 40
+            and data[icmp] in _ICMP6_ERRORS
+            and data[icmp + 8] >> 4 == 6
+        ):
+            inner = icmp + 8
+            src, dst = data[inner + 8 : inner + 24], data[inner + 24 : inner + 40]
     else:
         return None
     return src + dst if src <= dst else dst + src
@@ -225,7 +234,7 @@ def split_capture(capture: Path, out_dir: Path, count: int) -> list[Part] | None
     elif head not in _PCAP_MAGICS:
         return None
     parts = [Part(out_dir / f"part-{i:03d}{suffix}") for i in range(count)]
-    files = [part.path.open("wb") for part in parts]
+    files: list[BinaryIO] = [part.path.open("wb") for part in parts]
     try:
         writer = _Writer(parts, files)
         with (
