@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -36,6 +37,16 @@ class Settings(BaseSettings):
     )
     tshark_path: str = "tshark"
     tshark_memory_limit_mb: int = Field(default=4096, description="address-space limit per tshark")
+    parser_workers: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        description="tshark processes one capture is decoded by at once (default: cores)",
+    )
+    parser_split_min_mb: int = Field(
+        default=32, description="captures from this size on are split by host pair"
+    )
+    parser_part_max_mb: int = Field(
+        default=256, description="largest part of a split capture (bounds tshark's memory)"
+    )
     max_delivery_attempts: int = Field(
         default=3, description="tries before a message is dead-lettered"
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from pcaptotal_parser.carving import PROTOCOLS, CarvedFile, sort_key
+from pcaptotal_parser.carving import PROTOCOLS, CarvedFile
 from pcaptotal_parser.flows import FlowBuilder
 
 
@@ -24,7 +24,8 @@ def attach_files(builder: FlowBuilder, files: list[CarvedFile]) -> list[CarvedFi
     """Put each file's facts on its flow(s); returns the files no flow could be found for."""
     index = builder.object_index()
     by_name: dict[tuple[str, str], list[CarvedFile]] = defaultdict(list)
-    for file in sorted(files, key=sort_key):
+    # by content, not by tshark's (n) suffixes: those depend on how the capture was split
+    for file in sorted(files, key=lambda f: (f.protocol, f.base_name, f.sha256, f.size)):
         by_name[(file.protocol, file.base_name)].append(file)
     orphans: list[CarvedFile] = []
     for (protocol, base), group in by_name.items():
@@ -37,10 +38,6 @@ def attach_files(builder: FlowBuilder, files: list[CarvedFile]) -> list[CarvedFi
             continue
         if len(candidates) == 1:
             targets = [[candidates[0][0]] for _ in group]
-        elif sum(count for _, count in candidates) == len(group):
-            # the n-th object of that name came from the n-th flow that asked for it
-            order = [key for key, count in candidates for _ in range(count)]
-            targets = [[key] for key in order]
         else:  # HTTP bodies: the flows whose messages had that many body bytes; else all
             targets = [_by_size(builder, [k for k, _ in candidates], f) for f in group]
         for file, keys in zip(group, targets, strict=True):

@@ -11,10 +11,11 @@ the capture as a path. Content is only read and hashed, never executed.
 Which flow a file came from: tshark does not say, so the parser records, per flow, the names
 tshark would give the objects of that flow (``object_names``) while reading the rows. A file
 whose name (without the ``(n)`` suffix) was seen on exactly one flow belongs to it; when a name
-was seen on several flows (``/`` on many HTTP connections) and the counts agree, the n-th file
-goes with the n-th occurrence; otherwise it is attached to every flow that could have sent it.
-A file with no candidate goes to the single flow of its protocol if there is one, else to none
-(reported in the warnings).
+was seen on several flows (``/`` on many HTTP connections), the flow whose HTTP messages had
+exactly the file's size as body is it if there is one such flow, else the file is attached to
+every flow that could have sent it (never to a wrong protocol or host). A file with no candidate
+goes to the single flow of its protocol if there is one, else to none (a warning). Nothing here
+depends on the (n) numbering, so a split parse attributes files as a single pass does.
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from pcaptotal_parser.partition import Part, split_capture
 from pcaptotal_parser.tshark import TsharkResult, run_tshark
 
 MIB = 1024 * 1024
+MIN_PART_BYTES = 8 * MIB  # below this a part costs more in tshark start-up than it saves
 
 
 @dataclass(slots=True)
@@ -100,7 +101,9 @@ async def parse_capture(
         size = await asyncio.to_thread(os.path.getsize, capture)
         split = None
         if workers > 1 and size >= split_min_bytes:
-            count = max(workers, math.ceil(size / part_max_bytes))
+            # a few parts per worker even it out when host pairs differ in size
+            count = max(workers, min(workers * 4, size // MIN_PART_BYTES))
+            count = max(count, math.ceil(size / part_max_bytes))
             split = await _split_parse(
                 capture, capture_id, count, workers, options, work_dir, objects_dir
             )

@@ -22,7 +22,7 @@ from pcaptotal.records import store_records
 from structlog.typing import FilteringBoundLogger as BoundLogger
 
 from pcaptotal_parser.files_store import store_files
-from pcaptotal_parser.parse import parse_capture
+from pcaptotal_parser.parse import MIB, parse_capture
 from pcaptotal_parser.tshark import TsharkError
 
 QUEUE = "parser"
@@ -78,6 +78,9 @@ class ParserWorker:
                 timeout_s=settings.parse_timeout_s,
                 memory_limit_mb=settings.tshark_memory_limit_mb,
                 work_dir=work,
+                workers=settings.parser_workers,
+                split_min_bytes=settings.parser_split_min_mb * MIB,
+                part_max_bytes=settings.parser_part_max_mb * MIB,
             )
             await store_files(ctx.blobs, parsed.files)
             await parsed.discard_files()
@@ -108,6 +111,7 @@ class ParserWorker:
             packets_per_s=round(summary.packets / tshark.seconds) if tshark.seconds else None,
             warnings=len(parsed.warnings),
             files=len(parsed.files),
+            tshark_processes=parsed.parts,
         )
 
     async def _fail(self, capture_id: str, reason: str) -> None:

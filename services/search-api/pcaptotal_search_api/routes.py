@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from pcaptotal.captures import Status
 from pcaptotal.context import Context
 from pcaptotal.fields import FLOW_FIELDS
 from pcaptotal.keys import capture_key
 from pcaptotal.query import QueryError, parse_query
 
+from pcaptotal_search_api import exports
 from pcaptotal_search_api.deps import get_ctx
+from pcaptotal_search_api.exports.rulesets import MEDIA_TYPE as RULES_MEDIA_TYPE
+from pcaptotal_search_api.exports.rulesets import TIERS, VERDICTS_AT_LEAST
+from pcaptotal_search_api.exports.stix import MEDIA_TYPE as STIX_MEDIA_TYPE
 from pcaptotal_search_api.models import (
     CaptureList,
     CaptureView,
@@ -25,6 +30,11 @@ from pcaptotal_search_api.models import (
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 CtxDep = Annotated[Context, Depends(get_ctx)]
+# Flows that can carry indicators: a feed hit or a verdict that is not clean.
+_EXPORT_QUERY = parse_query("NOT pcaptotal.verdict:clean OR _exists_:threat.indicator.name")
+_EXPORT_MAX_FLOWS = 10_000  # Elasticsearch's result window; the rules header says when cut
+_ROLLING_MAX_CAPTURES = 1000
+RuleSetName = Literal["known", "likely"]
 
 
 def _check_id(capture_id: str) -> str:
@@ -33,6 +43,25 @@ def _check_id(capture_id: str) -> str:
             400, f"capture id must be 64 lowercase hex digits (SHA-256), got {capture_id!r}"
         )
     return capture_id
+
+
+async def _export_flows(ctx: Context, capture_id: str) -> tuple[list[dict[str, Any]], int]:
+    """(the capture's flows that can carry indicators, how many matched in all)."""
+    result = await ctx.index.search_flows(
+        _EXPORT_QUERY, capture_id=capture_id, limit=_EXPORT_MAX_FLOWS
+    )
+    return result.hits, result.total
+
+
+async def _done_capture(ctx: Context, capture_id: str) -> dict[str, Any]:
+    doc = await ctx.captures.get(_check_id(capture_id))
+    if doc is None:
+        raise HTTPException(404, f"no capture {capture_id}")
+    if doc.get("status") != Status.DONE.value:
+        raise HTTPException(
+            409, f"capture {capture_id} is {doc.get('status')}, exports need it done"
+        )
+    return doc
 
 
 def create_router() -> APIRouter:
@@ -90,6 +119,81 @@ def create_router() -> APIRouter:
             _check_id(capture)
         result = await ctx.index.search_flows(query, capture_id=capture, limit=limit, offset=offset)
         return SearchResponse(total=result.total, hits=result.hits)
+
+    @router.get(
+        "/v1/captures/{capture_id}/indicators.stix",
+        tags=["exports"],
+        response_class=Response,
+        responses={200: {"content": {STIX_MEDIA_TYPE: {}}}},
+    )
+    async def capture_stix(capture_id: str, ctx: CtxDep) -> Response:
+        """STIX 2.1 bundle of the indicators observed in the capture (deterministic ids)."""
+        doc = await _done_capture(ctx, capture_id)
+        flows, _ = await _export_flows(ctx, capture_id)
+        bundle = exports.bundle(doc, exports.capture_observables(doc, flows))
+        return Response(bundle.serialize(sort_keys=True), media_type=STIX_MEDIA_TYPE)
+
+    @router.get(
+        "/v1/captures/{capture_id}/rules",
+        tags=["exports"],
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {}}}},
+    )
+    async def capture_rules(
+        capture_id: str,
+        ctx: CtxDep,
+        rule_set: Annotated[
+            RuleSetName | None, Query(alias="set", description="only one rule set")
+        ] = None,
+    ) -> Response:
+        """Suricata rules for the capture's indicators: "known bad" and "likely bad" sets."""
+        doc = await _done_capture(ctx, capture_id)
+        flows, total = await _export_flows(ctx, capture_id)
+        text = exports.capture_rules(doc, exports.capture_observables(doc, flows), TIERS[rule_set])
+        if total > len(flows):
+            text = f"# built from the first {len(flows)} of {total} flows\n" + text
+        return Response(text, media_type=RULES_MEDIA_TYPE)
+
+    @router.get(
+        "/v1/rules",
+        tags=["exports"],
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {}}}},
+    )
+    async def rolling_rules(
+        ctx: CtxDep,
+        since: Annotated[datetime, Query(description="captures analysed (updated) since")],
+        min_verdict: Annotated[Literal["suspicious", "malicious"], Query()] = "malicious",
+        rule_set: Annotated[
+            RuleSetName | None, Query(alias="set", description="only one rule set")
+        ] = None,
+    ) -> Response:
+        """Rolling Suricata rules from every capture analysed since a date, deduplicated by
+        indicator, with stable sids (a sensor can pull this on a schedule)."""
+        since = since if since.tzinfo else since.replace(tzinfo=UTC)
+        docs = await ctx.index.find_captures(
+            [Status.DONE.value],
+            _ROLLING_MAX_CAPTURES,
+            updated_since=since,
+            verdicts=VERDICTS_AT_LEAST[min_verdict],
+        )
+        per_capture, notes = [], []
+        for doc in docs:
+            flows, total = await _export_flows(ctx, doc["id"])
+            if total > len(flows):
+                notes.append(f"capture {doc['id']}: first {len(flows)} of {total} flows")
+            per_capture.append(exports.capture_observables(doc, flows))
+        if len(docs) == _ROLLING_MAX_CAPTURES:
+            notes.append(f"only the newest {_ROLLING_MAX_CAPTURES} captures: narrow 'since'")
+        text = exports.rolling_rules(
+            per_capture,
+            since=since,
+            min_verdict=min_verdict,
+            captures=len(docs),
+            tiers=TIERS[rule_set],
+            notes=notes,
+        )
+        return Response(text, media_type=RULES_MEDIA_TYPE)
 
     @router.get("/v1/fields", response_model=FieldList, tags=["search"])
     async def fields() -> FieldList:

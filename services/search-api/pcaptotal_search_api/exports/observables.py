@@ -161,6 +161,14 @@ def _public_ip(value: str) -> str | None:
     return str(ip) if ip.is_global and not ip.is_multicast else None
 
 
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
 def _hostname(value: str) -> str | None:
     name = value.strip().lower().rstrip(".")
     if not name or "." not in name or name.endswith(_LOCAL_SUFFIXES):
@@ -188,8 +196,8 @@ def _candidates(flow: Mapping[str, Any], ev: _Evidence) -> dict[Kind, list[str]]
         out[Kind.IP].append(ip)
     for field_name in ("source.ip", "destination.ip"):  # an IP a feed named, either side
         value = str(flow.get(field_name) or "")
-        if value.lower() in ev.hit_values and (ip := _public_ip(value)):
-            out[Kind.IP].append(ip)
+        if value.lower() in ev.hit_values and (named := _public_ip(value)):
+            out[Kind.IP].append(named)
     for name in _strs(flow.get("dns.question.name")):
         if (host := _hostname(name)) and not any(host.endswith("." + p) for p in ev.parents):
             out[Kind.DNS].append(host)
@@ -197,9 +205,9 @@ def _candidates(flow: Mapping[str, Any], ev: _Evidence) -> dict[Kind, list[str]]
     out[Kind.SNI] += [h for v in _strs(flow.get("tls.client.server_name")) if (h := _hostname(v))]
     hosts = [_http_host(v) for v in _strs(flow.get("url.domain"))]
     for host, _ in hosts:
-        if _public_ip(host) is None and (name := _hostname(host)):
-            out[Kind.HTTP_HOST].append(name)
-    if len({h for h in hosts}) == 1:  # URIs pair with the host only when there is one
+        if not _is_ip(host) and (hostname := _hostname(host)):
+            out[Kind.HTTP_HOST].append(hostname)
+    if len(set(hosts)) == 1:  # URIs pair with the host only when there is one
         host, port = hosts[0]
         if not port and flow.get("destination.port") not in (None, 80):
             port = f":{flow.get('destination.port')}"
