@@ -14,10 +14,13 @@ help:
 	@echo "make lint   - ruff + mypy"
 	@echo "make bench  - benchmarks under bench/"
 
+# tshark (+ mergecap/editcap from wireshark-common) parses; libmagic names carved files' types.
 system-deps:
-	@command -v tshark >/dev/null && command -v mergecap >/dev/null || { \
-		echo ">> installing tshark"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tshark >/dev/null; }
+	@command -v tshark >/dev/null && command -v mergecap >/dev/null \
+		&& ldconfig -p | grep -q 'libmagic\.so\.1' || { \
+		echo ">> installing tshark and libmagic"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			tshark libmagic1 >/dev/null; }
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
@@ -51,6 +54,7 @@ fmt: venv
 
 bench: deps
 	$(PY) bench/parser.py
+	$(PY) bench/intel.py
 
 # Re-pin after changing dependencies in pyproject.toml.
 constraints: venv
