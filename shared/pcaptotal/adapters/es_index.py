@@ -46,11 +46,6 @@ SORT_FIELD = "event.start"  # hits come back oldest first, ties by _id (as in ta
 CAPTURE_FIELD = "pcaptotal.capture_id"
 MAX_RESULT_WINDOW = 10_000  # ES's default index.max_result_window: from + size beyond it fails
 _FLOW_SORT = [{SORT_FIELD: {"order": "asc", "missing": "_last"}}, {DOC_ID: {"order": "asc"}}]
-# Capture fields queried by ``find_captures`` beyond those es_mapping declares.
-_CAPTURE_EXTRA_PROPERTIES: dict[str, Any] = {
-    "updated": {"type": "date", "format": "strict_date_optional_time||epoch_millis"},
-    "verdict": {"type": "keyword"},
-}
 _CAPTURE_SORT = [{"created": {"order": "desc", "missing": "_last"}}, {"id": {"order": "asc"}}]
 
 
@@ -97,7 +92,7 @@ class ElasticsearchIndex:
         self._connect()
         try:
             await self._ensure_index(self.flows_index, flow_index_body())
-            await self._ensure_index(self.captures_index, _capture_body())
+            await self._ensure_index(self.captures_index, capture_index_body())
         except BaseException:
             await self.close()
             raise
@@ -324,12 +319,6 @@ class ElasticsearchIndex:
         if 200 <= status < 300 or status in ok:
             return status, resp.body
         raise _api_error(status, resp.body, resp.meta)
-
-
-def _capture_body() -> dict[str, Any]:
-    body = capture_index_body()
-    body["mappings"]["properties"].update(_CAPTURE_EXTRA_PROPERTIES)
-    return body
 
 
 def _quote(doc_id: str) -> str:

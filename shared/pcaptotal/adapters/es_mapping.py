@@ -99,7 +99,7 @@ def flow_index_body() -> dict[str, Any]:
 
 
 def capture_index_body() -> dict[str, Any]:
-    """Capture documents: id, status and created are indexed; the rest only kept."""
+    """Capture documents: what ``find_captures`` filters and sorts on is indexed; the rest kept."""
     return {
         "mappings": {
             "dynamic": False,
@@ -107,6 +107,8 @@ def capture_index_body() -> dict[str, Any]:
                 "id": {"type": "keyword"},
                 "status": {"type": "keyword"},
                 "created": {"type": "date", "format": _DATE_FORMAT},
+                "updated": {"type": "date", "format": _DATE_FORMAT},
+                "verdict": {"type": "keyword"},
             },
         }
     }
