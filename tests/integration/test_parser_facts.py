@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pcaptotal.fields import FLOW_FIELDS_BY_NAME
 from pcaptotal_parser.parse import parse_capture
 
 from tests.paths import COMMUNITY_ID, PCAPS
@@ -84,6 +85,10 @@ async def test_every_ip_flow_has_a_community_id(path: Path, tmp_path: Path, tsha
     for doc in await flows(path, tmp_path):
         if "source.ip" in doc:
             assert doc["network.community_id"].startswith("1:"), doc
+        for name, value in doc.items():  # and every field is declared, single or multi
+            if name != "_id":
+                declared = FLOW_FIELDS_BY_NAME[name]
+                assert declared.multi == isinstance(value, list), name
 
 
 # -- TLS -------------------------------------------------------------------------------------

@@ -13,23 +13,17 @@ SEPARATOR = "\x1f"
 AGGREGATOR = "\x1e"
 
 FIELDS: tuple[str, ...] = (
+    # the first FAST_FIELDS columns are all a plain TCP/UDP packet needs (see flows)
     "frame.time_epoch",
     "frame.len",
     "frame.protocols",
     "eth.src",
-    "eth.dst",
     "vlan.id",
     # IP layers: one occurrence per IP header, in the order of frame.protocols
     "ip.src",
     "ip.dst",
-    "ip.proto",
-    "ip.id",
-    "ip.flags.mf",
-    "ip.frag_offset",
     "ipv6.src",
     "ipv6.dst",
-    "ipv6.nxt",
-    "ipv6.fraghdr.ident",
     # transport layers: one occurrence per header
     "tcp.stream",
     "tcp.srcport",
@@ -38,6 +32,14 @@ FIELDS: tuple[str, ...] = (
     "udp.stream",
     "udp.srcport",
     "udp.dstport",
+    # the rest
+    "eth.dst",
+    "ip.proto",
+    "ip.id",
+    "ip.flags.mf",
+    "ip.frag_offset",
+    "ipv6.nxt",
+    "ipv6.fraghdr.ident",
     "sctp.srcport",
     "sctp.dstport",
     "icmp.type",
@@ -109,6 +111,7 @@ FIELDS: tuple[str, ...] = (
 )
 
 INDEX: dict[str, int] = {name: i for i, name in enumerate(FIELDS)}
+FAST_FIELDS = INDEX["udp.dstport"] + 1
 
 
 class Row:

@@ -20,7 +20,7 @@ from pcaptotal.fields import FLOW_FIELDS_BY_NAME
 from pcaptotal.messages import CaptureSummary
 
 from pcaptotal_parser.carving import object_names
-from pcaptotal_parser.columns import AGGREGATOR, INDEX, SEPARATOR, Row
+from pcaptotal_parser.columns import AGGREGATOR, FAST_FIELDS, INDEX, SEPARATOR, Row
 from pcaptotal_parser.community_id import ICMP, ICMP6, community_id
 from pcaptotal_parser.facts import SIDE, dns_transactions, packet_facts
 from pcaptotal_parser.facts.services import ecs_mac
@@ -42,7 +42,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 Endpoint = tuple[str, int | None]
 
-N_FIELDS = len(INDEX)
+_REST_SEPS = len(INDEX) - FAST_FIELDS - 1  # separators after the leading columns
 # column positions the fast path reads directly
 _TIME = INDEX["frame.time_epoch"]
 _LEN = INDEX["frame.len"]
@@ -220,19 +220,20 @@ class FlowBuilder:
             add_line(line)
 
     def add_line(self, line: str) -> None:
-        cols = line.split(SEPARATOR)
-        if len(cols) != N_FIELDS:
+        # Most packets need only the leading columns: split those, and the rest on demand.
+        head = line.split(SEPARATOR, FAST_FIELDS)
+        if len(head) != FAST_FIELDS + 1 or head[FAST_FIELDS].count(SEPARATOR) != _REST_SEPS:
             self.malformed_rows += 1
             return
-        packet_plan = plan(cols[_PROTOCOLS])
+        packet_plan = plan(head[_PROTOCOLS])
         if packet_plan.simple and not self._fragments and self.fast:
             stream_col = _TCP_STREAM if packet_plan.simple == "tcp" else _UDP_STREAM
-            if cols[stream_col].isdigit():
-                self._add_simple(cols, packet_plan)
+            if head[stream_col].isdigit():
+                self._add_simple(head, packet_plan, line)
                 return
-        self.add(Row(cols))
+        self.add(Row(line.split(SEPARATOR)))
 
-    def _add_simple(self, cols: list[str], packet_plan: Plan) -> None:
+    def _add_simple(self, cols: list[str], packet_plan: Plan, line: str) -> None:
         """One IP header carrying one TCP/UDP header (the bulk of traffic), on raw columns.
 
         Does what ``add`` does for such a packet, without building layers or endpoints.
@@ -251,7 +252,7 @@ class FlowBuilder:
             stream, sport, dport = cols[_UDP_STREAM], cols[_UDP_SRCPORT], cols[_UDP_DSTPORT]
             counter.udp_streams.add(stream)
             key = "udp-" + stream
-        row = Row(cols) if packet_plan.facts else None
+        row = Row(line.split(SEPARATOR)) if packet_plan.facts else None
         if row is not None:
             counter.add_app(row)
         ts = cols[_TIME]

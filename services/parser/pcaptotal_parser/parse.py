@@ -1,18 +1,22 @@
 """One capture file → flow builder + summary + carved files + warnings.
 
 Small captures take one tshark pass. Larger ones (``split_min_bytes``, with ``workers`` > 1) are
-split by host pair (``partition``) into at least ``workers`` parts of at most
-``part_max_bytes`` each, decoded by up to ``workers`` tshark processes at once, and merged
-(``FlowBuilder.merged``) into exactly what one pass gives; each tshark's memory is then bounded
-by its part's size instead of the capture's.
+split by host pair (``partition``) into ``workers`` parts (more when a part would exceed
+``part_max_bytes``), each piped straight into its own tshark while the file is read (no part
+files, the split overlaps the decoding), and the parts' flows are merged
+(``FlowBuilder.merged``) into exactly what one pass gives. Each tshark's memory is bounded by
+its part's size instead of the capture's.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import math
 import os
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -23,11 +27,10 @@ from pcaptotal.messages import CaptureSummary
 from pcaptotal_parser.attribution import attach_files
 from pcaptotal_parser.carving import CarvedFile, collect, export_arguments
 from pcaptotal_parser.flows import FlowBuilder
-from pcaptotal_parser.partition import Part, split_capture
-from pcaptotal_parser.tshark import TsharkResult, run_tshark
+from pcaptotal_parser.partition import read_frames
+from pcaptotal_parser.tshark import PIPE_BYTES, PIPE_SET_SIZE, TsharkResult, run_tshark
 
 MIB = 1024 * 1024
-MIN_PART_BYTES = 8 * MIB  # below this a part costs more in tshark start-up than it saves
 
 
 @dataclass(slots=True)
@@ -60,6 +63,7 @@ async def _pass(
     options: TsharkOptions,
     work_dir: Path | None,
     objects_dir: Path | None,
+    stdin_fd: int | None = None,
 ) -> tuple[TsharkResult, list[CarvedFile]]:
     result = await run_tshark(
         capture,
@@ -69,6 +73,7 @@ async def _pass(
         memory_limit_mb=options.memory_limit_mb,
         work_dir=work_dir,
         extra_args=export_arguments(objects_dir) if objects_dir else (),
+        stdin_fd=stdin_fd,
     )
     files = await asyncio.to_thread(collect, objects_dir) if objects_dir else []
     return result, files
@@ -101,12 +106,10 @@ async def parse_capture(
         size = await asyncio.to_thread(os.path.getsize, capture)
         split = None
         if workers > 1 and size >= split_min_bytes:
-            # a few parts per worker even it out when host pairs differ in size
-            count = max(workers, min(workers * 4, size // MIN_PART_BYTES))
-            count = max(count, math.ceil(size / part_max_bytes))
-            split = await _split_parse(
-                capture, capture_id, count, workers, options, work_dir, objects_dir
-            )
+            # the parts come out about equal in size (partition deals buckets by size), so
+            # one per worker, unless the part size limit asks for more
+            count = max(workers, math.ceil(size / part_max_bytes))
+            split = await _split_parse(capture, capture_id, count, options, work_dir, objects_dir)
         if split is not None:
             builder, result, files, parts = split
         else:
@@ -131,46 +134,88 @@ async def parse_capture(
     return ParseResult(builder, summary, result, warnings, files, objects_dir, parts)
 
 
+def _pipe() -> tuple[int, int]:
+    read_end, write_end = os.pipe()
+    with contextlib.suppress(OSError):  # bigger pipes decouple the splitter from each tshark
+        fcntl.fcntl(write_end, PIPE_SET_SIZE, PIPE_BYTES)
+    return read_end, write_end
+
+
 async def _split_parse(
     capture: Path,
     capture_id: str,
     count: int,
-    workers: int,
     options: TsharkOptions,
     work_dir: Path | None,
     objects_dir: Path | None,
 ) -> tuple[FlowBuilder, TsharkResult, list[CarvedFile], int] | None:
-    """Split, decode the parts concurrently, merge; ``None`` when the file cannot be split."""
+    """Split into ``count`` parts piped into as many tshark processes, and merge.
+
+    ``None`` when the file cannot be split (then nothing of this attempt is kept).
+    """
     started = time.monotonic()
-    parts_dir = Path(await asyncio.to_thread(tempfile.mkdtemp, "", "parts-", work_dir))
+    pipes = [_pipe() for _ in range(count)]
+    builders = [FlowBuilder(capture_id) for _ in range(count)]
+    frames_path = Path(await asyncio.to_thread(tempfile.mktemp, ".frames", "split-", work_dir))
     try:
-        parts = await asyncio.to_thread(split_capture, capture, parts_dir, count)
-        if parts is None:
-            return None
-        limit = asyncio.Semaphore(workers)
-
-        async def one(index: int, part: Part) -> tuple[FlowBuilder, TsharkResult, list[CarvedFile]]:
-            builder = FlowBuilder(capture_id)
-            async with limit:
-                if not part.packets:
-                    return builder, TsharkResult(0, 0, 0.0), []
-                part_objects = objects_dir / f"part-{index:03d}" if objects_dir else None
-                result, files = await _pass(part.path, builder, options, work_dir, part_objects)
-                await asyncio.to_thread(part.path.unlink)  # disk: keep only parts not yet read
-                return builder, result, files
-
-        done = await asyncio.gather(*(one(i, p) for i, p in enumerate(parts)))
+        write_ends = [w for _, w in pipes]
+        splitter = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "pcaptotal_parser.partition",
+            str(capture),
+            str(frames_path),
+            *map(str, write_ends),
+            pass_fds=write_ends,
+            stdin=asyncio.subprocess.DEVNULL,
+        )
+        for write_end in write_ends:  # the splitter holds them now
+            os.close(write_end)
+        passes = [
+            asyncio.create_task(
+                _pass(
+                    capture,
+                    builders[i],
+                    options,
+                    work_dir,
+                    objects_dir / f"part-{i:03d}" if objects_dir else None,
+                    stdin_fd=read_end,
+                )
+            )
+            for i, (read_end, _) in enumerate(pipes)
+        ]
+        pipes = []  # the passes own the read ends now
+        try:
+            status = await splitter.wait()
+            parts = (
+                await asyncio.to_thread(read_frames, frames_path, count) if status == 0 else None
+            )
+            done = await asyncio.gather(*passes, return_exceptions=parts is None)
+        except BaseException:  # one tshark failed (or we are cancelled): stop everything
+            if splitter.returncode is None:
+                splitter.kill()
+                await splitter.wait()
+            for task in passes:
+                task.cancel()
+            await asyncio.gather(*passes, return_exceptions=True)
+            raise
     finally:
-        await asyncio.to_thread(shutil.rmtree, parts_dir, True)
+        for read_end, write_end in pipes:
+            os.close(read_end)
+            os.close(write_end)
+        await asyncio.to_thread(frames_path.unlink, True)
+    if parts is None:
+        return None
+    results = [d for d in done if isinstance(d, tuple)]
     builder = FlowBuilder.merged(
-        capture_id, [(b, part.frames) for (b, _, _), part in zip(done, parts, strict=True)]
+        capture_id, [(b, part.frames) for b, part in zip(builders, parts, strict=True)]
     )
-    warnings = [w for _, result, _ in done for w in result.warnings]
+    warnings = [w for result, _ in results for w in result.warnings]
     result = TsharkResult(
-        packets=sum(r.packets for _, r, _ in done),
-        exit_code=max(r.exit_code for _, r, _ in done),
+        packets=sum(r.packets for r, _ in results),
+        exit_code=max(r.exit_code for r, _ in results),
         seconds=time.monotonic() - started,
         warnings=list(dict.fromkeys(warnings)),
     )
-    files = [f for _, _, part_files in done for f in part_files]
+    files = [f for _, part_files in results for f in part_files]
     return builder, result, files, len(parts)

@@ -1,11 +1,12 @@
 """Split a capture into parts by host pair, so that every conversation stays whole in one part.
 
-Each packet goes to part ``crc32(lower address + higher address) % parts`` of its outermost IP
-header (through VLAN/QinQ/MPLS, Linux cooked, BSD loopback and raw-IP link layers), so a TCP or
-UDP stream, its fragments, an FTP data connection (same hosts) and any tunnel (outer addresses)
-stay together, and tshark decodes each part exactly as it would the whole file. ICMP errors go
-with the packet they quote, so the TCP/UDP stream they refer to is in their part. Packets that
-are not IP go to part 0.
+Each packet goes to the part holding the bucket ``crc32(lower + higher address) % 256`` of its
+outermost IP header (through VLAN/QinQ/MPLS, Linux cooked, BSD loopback and raw-IP link layers),
+so a TCP or UDP stream, its fragments, an FTP data connection (same hosts) and any tunnel (outer
+addresses) stay together, and tshark decodes each part exactly as it would the whole file.
+ICMP errors go with the packet they quote, so the TCP/UDP stream they refer to is in their part.
+Packets that are not IP go to bucket 0. The buckets are dealt to the parts by size, in one
+pass, so the parts can be piped into tshark while the file is still being read.
 
 pcap and pcapng are read record by record (pcapng: every non-packet block - section and
 interface descriptions, name resolution, decryption secrets - is copied to every part so that
@@ -17,13 +18,17 @@ caller then parses in one pass, which reports the damage as usual.
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import struct
 import zlib
 from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
+
+Buffer = bytes | mmap.mmap  # indexing gives ints, slicing gives bytes
 
 _PCAP_MAGICS = {
     b"\xd4\xc3\xb2\xa1": "<",
@@ -33,7 +38,13 @@ _PCAP_MAGICS = {
 }
 _PCAPNG_SHB = 0x0A0D0D0A
 _EPB, _SPB, _OLD_PB, _IDB = 6, 3, 2, 1
-_FLUSH = 1 << 20  # bytes buffered per part before a write
+# blocks that describe rather than carry packets: section and interface descriptions, name
+# resolution, interface statistics, decryption secrets, custom (copyable) blocks
+_EVERYWHERE = frozenset({_PCAPNG_SHB, _IDB, 4, 5, 0x0000000A, 0x00000BAD, 0x40000BAD})
+_FLUSH = 256 * 1024  # bytes buffered per part before a write (keeps each tshark fed)
+BUCKETS = 1024  # host-pair hash buckets, dealt to the parts by size
+PACKET_COST = 2048  # bytes a packet "weighs" beyond its length when balancing the parts
+RELEASE_EVERY = 16 * 1024 * 1024
 
 # link-layer types (LINKTYPE_*)
 _ETHERNET, _NULL, _LOOP, _SLL, _SLL2 = 1, 0, 109, 113, 276
@@ -54,66 +65,68 @@ class Part:
         return len(self.frames)
 
 
-def _ip_start(linktype: int, data: bytes) -> int:
-    """Offset of the outermost IP header in a frame, or -1."""
+def _ip_start(linktype: int, buf: Buffer, base: int, end: int) -> int:
+    """Offset in ``buf`` of the outermost IP header of the frame at ``base``, or -1."""
     if linktype == _ETHERNET:
-        if len(data) < 14:
+        off = base + 14
+        if off > end:
             return -1
-        etype = int.from_bytes(data[12:14], "big")
-        off = 14
-        while etype in _VLAN_TYPES and len(data) >= off + 4:
-            etype = int.from_bytes(data[off + 2 : off + 4], "big")
+        etype = buf[off - 2] << 8 | buf[off - 1]
+        while etype in _VLAN_TYPES and off + 4 <= end:
+            etype = buf[off + 2] << 8 | buf[off + 3]
             off += 4
         if etype in _MPLS_TYPES:
-            while len(data) >= off + 4:
-                bottom = data[off + 2] & 1
+            while off + 4 <= end:
+                bottom = buf[off + 2] & 1
                 off += 4
                 if bottom:
                     return off
             return -1
         return off if etype in (0x0800, 0x86DD) else -1
     if linktype in _RAW:
-        return 0
+        return base
     if linktype in (_NULL, _LOOP):
-        return 4
+        return base + 4
     if linktype == _SLL:
-        return 16 if data[14:16] in (b"\x08\x00", b"\x86\xdd") else -1
+        return base + 16 if buf[base + 14 : base + 16] in (b"\x08\x00", b"\x86\xdd") else -1
     if linktype == _SLL2:
-        return 20 if data[0:2] in (b"\x08\x00", b"\x86\xdd") else -1
+        return base + 20 if buf[base : base + 2] in (b"\x08\x00", b"\x86\xdd") else -1
     return -1
 
 
-def host_pair(linktype: int, data: bytes) -> bytes | None:
-    """The unordered address pair a packet belongs to (ICMP errors: the quoted packet's)."""
-    off = _ip_start(linktype, data)
-    if off < 0 or len(data) <= off:
+def host_pair(linktype: int, buf: Buffer, base: int = 0, end: int = -1) -> bytes | None:
+    """The unordered address pair of the frame ``buf[base:end]`` (ICMP errors: the quoted
+    packet's pair)."""
+    if end < 0:
+        end = len(buf)
+    off = _ip_start(linktype, buf, base, end)
+    if off < 0 or off >= end:
         return None
-    version = data[off] >> 4
-    if version == 4 and len(data) >= off + 20:
-        src, dst = data[off + 12 : off + 16], data[off + 16 : off + 20]
-        ihl = (data[off] & 0x0F) * 4
-        first_fragment = data[off + 6] & 0x1F == 0 and data[off + 7] == 0
-        icmp = off + ihl
+    version = buf[off] >> 4
+    if version == 4 and off + 20 <= end:
+        src, dst = buf[off + 12 : off + 16], buf[off + 16 : off + 20]
+        icmp = off + (buf[off] & 0x0F) * 4
         if (
-            data[off + 9] == 1
-            and first_fragment
-            and len(data) >= icmp + 8 + 20
-            and data[icmp] in _ICMP4_ERRORS
-            and data[icmp + 8] >> 4 == 4
+            buf[off + 9] == 1
+            and buf[off + 6] & 0x1F == 0
+            and buf[off + 7] == 0
+            and icmp + 28 <= end
+            and buf[icmp] in _ICMP4_ERRORS
+            and buf[icmp + 8] >> 4 == 4
         ):
             inner = icmp + 8
-            src, dst = data[inner + 12 : inner + 16], data[inner + 16 : inner + 20]
-    elif version == 6 and len(data) >= off + 40:
-        src, dst = data[off + 8 : off + 24], data[off + 24 : off + 40]
+            src, dst = buf[inner + 12 : inner + 16], buf[inner + 16 : inner + 20]
+    elif version == 6 and off + 40 <= end:
+        src, dst = buf[off + 8 : off + 24], buf[off + 24 : off + 40]
         icmp = off + 40
         if (
-            data[off + 6] == 58
-            and len(data) >= icmp + 8 + 40
-            and data[icmp] in _ICMP6_ERRORS
-            and data[icmp + 8] >> 4 == 6
+            buf[off + 6] == 58
+            and icmp + 48 <= end
+            and buf[icmp] in _ICMP6_ERRORS
+            and buf[icmp + 8] >> 4 == 6
         ):
             inner = icmp + 8
-            src, dst = data[inner + 8 : inner + 24], data[inner + 24 : inner + 40]
+            src, dst = buf[inner + 8 : inner + 24], buf[inner + 24 : inner + 40]
     else:
         return None
     return src + dst if src <= dst else dst + src
@@ -125,6 +138,7 @@ class _Writer:
         self.files = files
         self.buffers: list[list[bytes]] = [[] for _ in parts]
         self.sizes = [0] * len(parts)
+        self.broken = [False] * len(parts)
 
     def packet(self, index: int, frame: int, record: bytes) -> None:
         self.parts[index].frames.append(frame)
@@ -139,7 +153,13 @@ class _Writer:
             self.sizes[index] += len(record)
 
     def flush(self, index: int) -> None:
-        self.files[index].writelines(self.buffers[index])
+        if self.broken[index]:
+            self.buffers[index].clear()
+            return
+        try:
+            self.files[index].writelines(self.buffers[index])
+        except BrokenPipeError:  # that tshark died: its error is reported by its reader
+            self.broken[index] = True
         self.buffers[index].clear()
         self.sizes[index] = 0
 
@@ -148,107 +168,200 @@ class _Writer:
             self.flush(index)
 
 
-def _which(linktype: int, data: bytes, count: int) -> int:
-    pair = host_pair(linktype, data)
-    return 0 if pair is None else zlib.crc32(pair) % count
+# A record of the file: (start, end, linktype, frame data start, frame data end); linktype -1
+# marks a block every part needs (file/section header, interfaces, name resolution, ...).
+Record = tuple[int, int, int, int, int]
 
 
-def _split_pcap(mm: mmap.mmap, writer: _Writer, count: int) -> bool:
-    order = _PCAP_MAGICS.get(mm[:4])
-    if order is None or len(mm) < 24:
-        return False
+class _Damaged(Exception):
+    pass
+
+
+def _pcap_records(mm: mmap.mmap) -> Iterator[Record]:
+    order = _PCAP_MAGICS[mm[:4]]
+    if len(mm) < 24:
+        raise _Damaged
     header = struct.Struct(order + "IIII")
     linktype = struct.unpack_from(order + "I", mm, 20)[0] & 0xFFFF
-    writer.everywhere(mm[:24])
-    pos, end, frame = 24, len(mm), 0
+    yield 0, 24, -1, 0, 0
+    pos, end = 24, len(mm)
+    unpack = header.unpack_from
     while pos < end:
         if pos + 16 > end:
-            return False
-        caplen = header.unpack_from(mm, pos)[2]
+            raise _Damaged
+        caplen = unpack(mm, pos)[2]
         stop = pos + 16 + caplen
         if stop > end or caplen > 0x4000000:
-            return False
-        frame += 1
-        data = mm[pos + 16 : stop]
-        writer.packet(_which(linktype, data, count), frame, mm[pos:stop])
+            raise _Damaged
+        yield pos, stop, linktype, pos + 16, stop
         pos = stop
-    return True
 
 
-def _split_pcapng(mm: mmap.mmap, writer: _Writer, count: int) -> bool:
+def _pcapng_records(mm: mmap.mmap) -> Iterator[Record]:
     end = len(mm)
-    if end < 12 or int.from_bytes(mm[:4], "little") != _PCAPNG_SHB:
-        return False
-    pos, frame, order = 0, 0, "<"
+    pos = 0
+    head = struct.Struct("<II")
+    epb = struct.Struct("<IIIIII")  # type, length, interface, ts high, ts low, captured length
     linktypes: list[int] = []
     while pos < end:
         if pos + 12 > end:
-            return False
+            raise _Damaged
         if mm[pos : pos + 4] == b"\x0a\x0d\x0d\x0a":  # a section starts: its byte order
             magic = mm[pos + 8 : pos + 12]
-            if magic == b"\x4d\x3c\x2b\x1a":
-                order = "<"
-            elif magic == b"\x1a\x2b\x3c\x4d":
-                order = ">"
-            else:
-                return False
+            if magic not in (b"\x4d\x3c\x2b\x1a", b"\x1a\x2b\x3c\x4d"):
+                raise _Damaged
+            order = "<" if magic == b"\x4d\x3c\x2b\x1a" else ">"
+            head, epb = struct.Struct(order + "II"), struct.Struct(order + "IIIIII")
             linktypes = []
-        btype, blen = struct.unpack_from(order + "II", mm, pos)
+        btype, blen = head.unpack_from(mm, pos)
         if blen < 12 or blen % 4 or pos + blen > end:
-            return False
-        block = mm[pos : pos + blen]
-        if btype == _IDB:
-            linktypes.append(struct.unpack_from(order + "H", block, 8)[0])
-            writer.everywhere(block)
-        elif btype in (_EPB, _OLD_PB):
-            if btype == _EPB:
-                iface = struct.unpack_from(order + "I", block, 8)[0]
-            else:
-                iface = struct.unpack_from(order + "H", block, 8)[0]
-            caplen = struct.unpack_from(order + "I", block, 20)[0]
+            raise _Damaged
+        stop = pos + blen
+        if btype == _EPB:
+            _, _, iface, _, _, caplen = epb.unpack_from(mm, pos)
             if iface >= len(linktypes) or 28 + caplen > blen:
-                return False
-            frame += 1
-            writer.packet(_which(linktypes[iface], block[28 : 28 + caplen], count), frame, block)
+                raise _Damaged
+            yield pos, stop, linktypes[iface], pos + 28, pos + 28 + caplen
+        elif btype == _OLD_PB:
+            iface = int.from_bytes(
+                mm[pos + 8 : pos + 10], "little" if head.format[0] == "<" else "big"
+            )
+            caplen = epb.unpack_from(mm, pos)[5]
+            if iface >= len(linktypes) or 28 + caplen > blen:
+                raise _Damaged
+            yield pos, stop, linktypes[iface], pos + 28, pos + 28 + caplen
         elif btype == _SPB:
             if not linktypes:
-                return False
-            frame += 1
-            writer.packet(_which(linktypes[0], block[12 : blen - 4], count), frame, block)
-        else:  # section header, name resolution, statistics, decryption secrets, custom
-            writer.everywhere(block)
-        pos += blen
-    return True
+                raise _Damaged
+            yield pos, stop, linktypes[0], pos + 12, stop - 4
+        elif btype in _EVERYWHERE:
+            if btype == _IDB:
+                order = head.format[0]
+                linktypes.append(struct.unpack_from(order + "H", mm, pos + 8)[0])
+            yield pos, stop, -1, 0, 0
+        else:  # a block tshark might count as a frame (systemd journal, ...): do not guess
+            raise _Damaged
+        pos = stop
 
 
-def split_capture(capture: Path, out_dir: Path, count: int) -> list[Part] | None:
-    """Write ``count`` part files under ``out_dir``; ``None`` when the file cannot be split.
-
-    Blocking (file I/O and a loop over every packet): run it in a thread.
-    """
-    suffix = ".pcap"
+def capture_format(capture: Path) -> str | None:
+    """``pcap``, ``pcapng`` or ``None`` (a format the splitter does not read)."""
     with capture.open("rb") as fh:
         head = fh.read(4)
     if int.from_bytes(head, "little") == _PCAPNG_SHB:
-        suffix = ".pcapng"
-    elif head not in _PCAP_MAGICS:
+        return "pcapng"
+    return "pcap" if head in _PCAP_MAGICS else None
+
+
+def split_into(capture: Path, sinks: list[BinaryIO]) -> list[Part] | None:
+    """Deal the packets of ``capture`` to ``sinks`` (files or pipes to tshark), one pass.
+
+    A host-pair bucket (``crc32 % BUCKETS``) goes, when first seen, to the sink that has
+    received the fewest bytes so far, so the parts come out about equal without a first pass.
+    Returns each part's original frame numbers, or ``None`` when the file is not a pcap/pcapng
+    the splitter can read or is damaged (the sinks then hold a prefix). Blocking: use a thread.
+    """
+    kind = capture_format(capture)
+    if kind is None:
         return None
-    parts = [Part(out_dir / f"part-{i:03d}{suffix}") for i in range(count)]
-    files: list[BinaryIO] = [part.path.open("wb") for part in parts]
+    records = _pcapng_records if kind == "pcapng" else _pcap_records
+    count = len(sinks)
+    parts = [Part(Path(f"part-{i:03d}.{kind}")) for i in range(count)]
+    owner = [-1] * BUCKETS
+    loads = [0] * count
+    writer = _Writer(parts, sinks)
+    frame = 0
+    released = 0  # the file's pages before this offset are dropped from our resident set
+    with capture.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        try:
+            for start, stop, linktype, base, end in records(mm):
+                if linktype < 0:
+                    writer.everywhere(mm[start:stop])
+                    continue
+                pair = host_pair(linktype, mm, base, end)
+                bucket = 0 if pair is None else zlib.crc32(pair) % BUCKETS
+                target = owner[bucket]
+                if target < 0:
+                    target = owner[bucket] = loads.index(min(loads))
+                # tshark's work grows with packets more than with bytes
+                loads[target] += PACKET_COST + stop - start
+                frame += 1
+                writer.packet(target, frame, mm[start:stop])
+                if start - released > RELEASE_EVERY:
+                    # read pages of a mapped file count as resident: let them go, so the
+                    # parser's memory does not grow with the capture
+                    upto = start - start % mmap.PAGESIZE
+                    mm.madvise(mmap.MADV_DONTNEED, released, upto - released)
+                    released = upto
+        except (_Damaged, struct.error, IndexError):
+            writer.close()
+            return None
+    writer.close()
+    return parts
+
+
+def split_capture(capture: Path, out_dir: Path, count: int) -> list[Part] | None:
+    """``split_into`` part files ``out_dir/part-NNN.pcap[ng]`` (``None``: see there)."""
+    kind = capture_format(capture)
+    if kind is None:
+        return None
+    paths = [out_dir / f"part-{i:03d}.{kind}" for i in range(count)]
+    files: list[BinaryIO] = [path.open("wb") for path in paths]
     try:
-        writer = _Writer(parts, files)
-        with (
-            capture.open("rb") as fh,
-            mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm,
-        ):
-            split = _split_pcapng if suffix == ".pcapng" else _split_pcap
-            ok = split(mm, writer, count)
-        writer.close()
+        parts = split_into(capture, files)
     finally:
         for f in files:
             f.close()
-    if not ok:
-        for part in parts:
-            part.path.unlink(missing_ok=True)
+    if parts is None:
+        for path in paths:
+            path.unlink(missing_ok=True)
         return None
+    for part, path in zip(parts, paths, strict=True):
+        part.path = path
     return parts
+
+
+# -- run as a process: ``python -m pcaptotal_parser.partition CAPTURE FRAMES FD...`` ----------
+# The parser runs the splitter in its own small process (stdlib only, ~30 ms to start) so that
+# dealing packets to the tshark pipes never waits for the parser's thread, which is busy with
+# the rows coming back. FRAMES receives each part's original frame numbers.
+
+CANNOT_SPLIT = 3  # exit status: not a pcap/pcapng this splitter reads, or damaged
+
+
+def write_frames(parts: list[Part], path: Path) -> None:
+    with path.open("wb") as fh:
+        for part in parts:
+            fh.write(len(part.frames).to_bytes(8, "little"))
+            part.frames.tofile(fh)
+
+
+def read_frames(path: Path, count: int) -> list[Part]:
+    parts = []
+    with path.open("rb") as fh:
+        for i in range(count):
+            frames: array[int] = array("L")
+            frames.fromfile(fh, int.from_bytes(fh.read(8), "little"))
+            parts.append(Part(Path(f"part-{i:03d}"), frames))
+    return parts
+
+
+def main(argv: list[str]) -> int:
+    capture, frames_path, *fds = argv
+    sinks: list[BinaryIO] = [open(int(fd), "wb", buffering=_FLUSH) for fd in fds]  # noqa: SIM115
+    try:
+        parts = split_into(Path(capture), sinks)
+    finally:
+        for sink in sinks:  # end of input for every tshark
+            with contextlib.suppress(OSError):
+                sink.close()
+    if parts is None:
+        return CANNOT_SPLIT
+    write_frames(parts, Path(frames_path))
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))

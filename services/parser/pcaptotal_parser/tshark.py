@@ -9,6 +9,8 @@ what the callback keeps (flows), not by the number of packets.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import math
 import os
 import resource
@@ -26,6 +28,8 @@ STDERR_LIMIT = 64 * 1024
 # stdout is read in chunks and split into lines in bulk (a readline() per packet costs more
 # than handling the packet); one chunk of rows is a few milliseconds of work between yields
 READ_CHUNK = 256 * 1024
+PIPE_SET_SIZE = getattr(fcntl, "F_SETPIPE_SZ", 1031)  # Linux
+PIPE_BYTES = 1024 * 1024  # the default /proc/sys/fs/pipe-max-size
 
 # stderr noise that says nothing about the capture
 _NOISE = ("Running as user",)
@@ -51,7 +55,10 @@ class TsharkResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def tshark_command(tshark_path: str, capture: Path, extra_args: Sequence[str] = ()) -> list[str]:
+def tshark_command(
+    tshark_path: str, capture: Path | str, extra_args: Sequence[str] = ()
+) -> list[str]:
+    """The tshark invocation; ``capture`` ``"-"`` reads the capture from stdin."""
     cmd = [
         tshark_path,
         "-n",  # no name resolution: no DNS lookups from the parser, addresses as numbers
@@ -153,34 +160,54 @@ async def run_tshark(
     memory_limit_mb: int = 4096,
     work_dir: Path | None = None,
     extra_args: Sequence[str] = (),
+    stdin_fd: int | None = None,
 ) -> TsharkResult:
     """Run tshark over ``capture``, calling ``on_lines`` with batches of output lines.
 
     Returns when tshark read the whole capture, or read part of it and then hit damage (the
     result then carries a warning). Raises ``TsharkError`` when nothing usable came out and
-    ``TsharkTimeout`` after ``timeout_s``.
+    ``TsharkTimeout`` after ``timeout_s``. With ``stdin_fd`` (a pipe's read end, which this
+    takes over and closes) tshark reads the capture from it and ``capture`` only names it.
     """
-    if await asyncio.to_thread(os.path.getsize, capture) == 0:
+    if stdin_fd is None and await asyncio.to_thread(os.path.getsize, capture) == 0:
         raise TsharkError("the capture file is empty")
     started = time.monotonic()
     cpu_seconds = math.ceil(timeout_s) + 5
     with tempfile.TemporaryDirectory(prefix="tshark-cfg-", dir=work_dir) as config_dir:
-        proc = await asyncio.create_subprocess_exec(
-            *tshark_command(tshark_path, capture, extra_args),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=_env(config_dir),
-            preexec_fn=_limits(memory_limit_mb, cpu_seconds),
-            limit=LINE_LIMIT,
+        source: Path | str = capture if stdin_fd is None else "-"
+        # our own stdout pipe, enlarged: tshark keeps decoding while we handle a batch of
+        # another tshark's rows (a 64 KB pipe holds only a few milliseconds of its output)
+        out_read, out_write = os.pipe()
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(out_write, PIPE_SET_SIZE, PIPE_BYTES)
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *tshark_command(tshark_path, source, extra_args),
+                stdin=asyncio.subprocess.DEVNULL if stdin_fd is None else stdin_fd,
+                stdout=out_write,
+                stderr=asyncio.subprocess.PIPE,
+                env=_env(config_dir),
+                preexec_fn=_limits(memory_limit_mb, cpu_seconds),
+            )
+        except BaseException:
+            os.close(out_read)
+            raise
+        finally:
+            os.close(out_write)  # the child has its copy; ours would hide the end of output
+            if stdin_fd is not None:
+                os.close(stdin_fd)  # likewise for its input
+        stdout = asyncio.StreamReader(limit=LINE_LIMIT)
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(stdout), os.fdopen(out_read, "rb", 0)
         )
-        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stderr is not None
         stderr = bytearray()
         stderr_task = asyncio.create_task(_read_stderr(proc.stderr, stderr))
         reader = _LineReader(on_lines)
         try:
             async with asyncio.timeout(timeout_s):
-                while chunk := await proc.stdout.read(READ_CHUNK):
+                while chunk := await stdout.read(READ_CHUNK):
                     reader.feed(chunk)
                     await asyncio.sleep(0)  # one chunk of rows at a time: the loop stays live
                 reader.close()
@@ -196,6 +223,7 @@ async def run_tshark(
                 proc.kill()
                 await proc.wait()
             stderr_task.cancel()
+            transport.close()
 
     result = TsharkResult(reader.rows, exit_code, time.monotonic() - started)
     if reader.oversized:
