@@ -57,6 +57,8 @@ def test_matches_the_spec_authors_package_on_random_tuples() -> None:
         if (proto == 1 and v6) or (proto == 58 and not v6):
             proto = 17
         saddr, daddr = _random_addr(rnd, v6), _random_addr(rnd, v6)
+        sport: int | None
+        dport: int | None
         if rnd.random() < 0.05:
             daddr = saddr  # equal addresses: the ports decide the order
         if proto in (1, 58):
