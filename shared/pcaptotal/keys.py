@@ -13,3 +13,8 @@ def parsed_key(capture_id: str) -> str:
 
 def flow_doc_id(capture_id: str, flow_key: str) -> str:
     return f"{capture_id}-{flow_key}"
+
+
+def file_key(sha256: str) -> str:
+    """Carved file, content-addressed: the same file from any capture is one blob."""
+    return f"files/{sha256}"

@@ -14,10 +14,10 @@ import pytest
 import zstandard
 from pcaptotal import keys
 from pcaptotal.context import Context
+from pcaptotal.keys import file_key
 from pcaptotal.messages import CaptureFailed, CaptureParsed, CaptureStored, Envelope
 from pcaptotal.ports import BlobInfo, BlobNotFound, Delivery, Handler
 from pcaptotal.settings import Settings
-from pcaptotal_parser.files_store import file_key
 from pcaptotal_parser.worker import ParserWorker
 
 from tests.paths import PCAPS

@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
+from pcaptotal.keys import file_key
 from pcaptotal.ports import BlobStore
 
 from pcaptotal_parser.carving import CarvedFile
-
-
-def file_key(sha256: str) -> str:
-    """Blob key of a carved file (content-addressed: the same file from any capture is one blob).
-
-    Belongs in ``pcaptotal.keys`` beside the other key layouts.
-    """
-    return f"files/{sha256}"
 
 
 async def store_files(blobs: BlobStore, files: list[CarvedFile]) -> int:
