@@ -1,5 +1,5 @@
-"""Ingest service: the upload API. Validates, hashes and stores captures, then queues them."""
+"""Ingest: the upload API (validate, hash, store, publish)."""
 
-from pcaptotal_ingest.api import CaptureAccepted, create_router, get_context
+from pcaptotal_ingest.api import CaptureAccepted, create_router
 
-__all__ = ["CaptureAccepted", "create_router", "get_context"]
+__all__ = ["CaptureAccepted", "create_router"]

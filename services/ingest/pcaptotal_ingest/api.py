@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from pcaptotal.context import Context
+from pcaptotal.web import binary_upload_body, get_context
 from pydantic import BaseModel
 from starlette.requests import ClientDisconnect
 
@@ -39,31 +40,11 @@ class ErrorDetail(BaseModel):
     detail: str
 
 
-def get_context(request: Request) -> Context:
-    """The adapters the composition root put on the app at startup."""
-    ctx: Context = request.app.state.ctx
-    return ctx
-
-
-# The body is read as a stream, not declared as a parameter, so describe it for OpenAPI here.
-_REQUEST_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "description": "A pcap or pcapng capture, optionally gzip-compressed: either the raw "
-        "body or the `file` field of a multipart/form-data form.",
-        "content": {
-            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-            "application/vnd.tcpdump.pcap": {"schema": {"type": "string", "format": "binary"}},
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {"file": {"type": "string", "format": "binary"}},
-                }
-            },
-        },
-    }
-}
+_REQUEST_BODY = binary_upload_body(
+    "A pcap or pcapng capture, optionally gzip-compressed: either the raw body or the `file` "
+    "field of a multipart/form-data form.",
+    "application/vnd.tcpdump.pcap",
+)
 
 
 def _rejected(exc: UploadRejected) -> HTTPException:

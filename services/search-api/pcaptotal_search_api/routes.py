@@ -14,9 +14,9 @@ from pcaptotal.context import Context
 from pcaptotal.fields import FLOW_FIELDS
 from pcaptotal.keys import capture_key
 from pcaptotal.query import QueryError, parse_query
+from pcaptotal.web import get_context
 
 from pcaptotal_search_api import exports
-from pcaptotal_search_api.deps import get_ctx
 from pcaptotal_search_api.exports.rulesets import MEDIA_TYPE as RULES_MEDIA_TYPE
 from pcaptotal_search_api.exports.rulesets import TIERS, VERDICTS_AT_LEAST
 from pcaptotal_search_api.exports.stix import MEDIA_TYPE as STIX_MEDIA_TYPE
@@ -29,7 +29,7 @@ from pcaptotal_search_api.models import (
 )
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-CtxDep = Annotated[Context, Depends(get_ctx)]
+CtxDep = Annotated[Context, Depends(get_context)]
 # Flows that can carry indicators: a feed hit or a verdict that is not clean.
 _EXPORT_QUERY = parse_query("NOT pcaptotal.verdict:clean OR _exists_:threat.indicator.name")
 _EXPORT_MAX_FLOWS = 10_000  # Elasticsearch's result window; the rules header says when cut

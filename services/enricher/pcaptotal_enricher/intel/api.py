@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from pcaptotal.web import binary_upload_body
 from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 
@@ -96,23 +97,10 @@ async def _upload_chunks(upload: UploadFile) -> Any:
         yield chunk
 
 
-_UPLOAD_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "description": "A feed file: the `file` field of a multipart form (its file name is the "
-        "feed name unless `name` is given), or the raw body with `?name=`.",
-        "content": {
-            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {"file": {"type": "string", "format": "binary"}},
-                }
-            },
-        },
-    }
-}
+_UPLOAD_BODY = binary_upload_body(
+    "A feed file: the `file` field of a multipart form (its file name is the feed name unless "
+    "`name` is given), or the raw body with `?name=`."
+)
 
 
 def create_intel_router(max_upload_bytes: int = 256 * 1024 * 1024) -> APIRouter:
