@@ -124,11 +124,20 @@ def _range(
         raise QueryError(f"ranges are not supported on {f.type.value} field '{f.name}'")
     if f.type is FieldType.DATE:
         return _date_range(f, low, high, include_low, include_high)
+    return _range_query(f, _bound(low, _plain), include_low, _bound(high, _plain), include_high)
+
+
+def _bound(value: Any, fmt: Any) -> Any:
+    return None if value is None else fmt(value)
+
+
+def _range_query(f: Field, low: Any, include_low: bool, high: Any, include_high: bool) -> Query:
+    """An ES range over already formatted bounds; no bound at all means the field exists."""
     bounds: dict[str, Any] = {}
     if low is not None:
-        bounds["gte" if include_low else "gt"] = _plain(low)
+        bounds["gte" if include_low else "gt"] = low
     if high is not None:
-        bounds["lte" if include_high else "lt"] = _plain(high)
+        bounds["lte" if include_high else "lt"] = high
     if not bounds:
         return {"exists": {"field": f.name}}
     return {"range": {f.name: bounds}}
@@ -171,14 +180,7 @@ def _date_range(
         if hi is not None:
             hi, include_high = (_floor_ms(hi), True) if include_high else (_ceil_ms(hi), False)
         fmt = _iso_millis
-    bounds: dict[str, Any] = {}
-    if lo is not None:
-        bounds["gte" if include_low else "gt"] = fmt(lo)
-    if hi is not None:
-        bounds["lte" if include_high else "lt"] = fmt(hi)
-    if not bounds:
-        return {"exists": {"field": f.name}}
-    return {"range": {f.name: bounds}}
+    return _range_query(f, _bound(lo, fmt), include_low, _bound(hi, fmt), include_high)
 
 
 def _floor_ms(value: datetime) -> datetime:
