@@ -1,9 +1,10 @@
 """Split a capture into parts by host pair, so that every conversation stays whole in one part.
 
-Each packet goes to the part holding the bucket ``crc32(lower + higher address) % 256`` of its
-outermost IP header (through VLAN/QinQ/MPLS, Linux cooked, BSD loopback and raw-IP link layers),
-so a TCP or UDP stream, its fragments, an FTP data connection (same hosts) and any tunnel (outer
-addresses) stay together, and tshark decodes each part exactly as it would the whole file.
+Each packet goes to the part holding the bucket ``pair_bucket`` (a hash symmetric in the two
+addresses) of its outermost IP header (through VLAN/QinQ/MPLS, Linux cooked, BSD loopback and
+raw-IP link layers), so a TCP or UDP stream, its fragments, an FTP data connection (same hosts)
+and any tunnel (outer addresses) stay together, and tshark decodes each part exactly as it would
+the whole file.
 ICMP errors go with the packet they quote, so the TCP/UDP stream they refer to is in their part.
 Packets that are not IP go to bucket 0. The buckets are dealt to the parts by size, in one
 pass, so the parts can be piped into tshark while the file is still being read.
@@ -23,7 +24,6 @@ import mmap
 import struct
 import zlib
 from array import array
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -132,20 +132,72 @@ def host_pair(linktype: int, buf: Buffer, base: int = 0, end: int = -1) -> bytes
     return src + dst if src <= dst else dst + src
 
 
-class _Writer:
+def pair_bucket(pair: bytes | None) -> int:
+    """The hash bucket of a ``host_pair`` (symmetric in the two addresses; non-IP: 0)."""
+    if pair is None:
+        return 0
+    if len(pair) == 8:
+        return _ipv4_bucket(int.from_bytes(pair[:4], "big"), int.from_bytes(pair[4:], "big"))
+    return zlib.crc32(pair) % BUCKETS
+
+
+def _ipv4_bucket(src: int, dst: int) -> int:
+    # symmetric in src/dst, then a multiplicative hash keeps the top bits (the split loop
+    # inlines this: keep the two in step)
+    mixed = ((src + dst) ^ (src * dst)) & 0xFFFFFFFF
+    return (mixed * _GOLDEN & 0xFFFFFFFF) >> _SHIFT
+
+
+_GOLDEN = 0x9E3779B1
+_SHIFT = 32 - 10  # BUCKETS == 1 << 10
+# an Ethernet frame's EtherType, IP version/IHL, IP protocol and IPv4 addresses, in one unpack
+_ETH_IP4 = struct.Struct(">12xHB8xB2xII")
+
+
+class _Dealer:
+    """Hands records to the parts: buffers per part, and the bucket → part table.
+
+    Consecutive packets of one part leave the file as one slice (a "run"); the hot loops keep
+    the current run in locals and hand it over with ``emit``.
+    """
+
     def __init__(self, parts: list[Part], files: list[BinaryIO]) -> None:
         self.parts = parts
         self.files = files
         self.buffers: list[list[bytes]] = [[] for _ in parts]
         self.sizes = [0] * len(parts)
+        self.sent = [0] * len(parts)  # bytes dealt to each part
         self.broken = [False] * len(parts)
+        self.owner = [-1] * BUCKETS
+        self.released = 0  # the file's pages before this offset are dropped from our RSS
 
-    def packet(self, index: int, frame: int, record: bytes) -> None:
-        self.parts[index].frames.append(frame)
-        self.buffers[index].append(record)
-        self.sizes[index] += len(record)
+    def assign(self, bucket: int, run_part: int, run_bytes: int) -> int:
+        """Give a bucket seen for the first time to the part with the least work so far."""
+        # tshark's work grows with packets more than with bytes
+        loads = [
+            PACKET_COST * len(p.frames) + sent
+            for p, sent in zip(self.parts, self.sent, strict=True)
+        ]
+        if run_part >= 0:
+            loads[run_part] += run_bytes
+        target = self.owner[bucket] = loads.index(min(loads))
+        return target
+
+    def emit(self, mm: mmap.mmap, index: int, start: int, stop: int) -> None:
+        if index < 0 or stop <= start:
+            return
+        size = stop - start
+        self.sent[index] += size
+        self.buffers[index].append(mm[start:stop])
+        self.sizes[index] += size
         if self.sizes[index] >= _FLUSH:
             self.flush(index)
+        if start - self.released > RELEASE_EVERY:
+            # read pages of a mapped file count as resident: let them go, so the parser's
+            # memory does not grow with the capture
+            upto = start - start % mmap.PAGESIZE
+            mm.madvise(mmap.MADV_DONTNEED, self.released, upto - self.released)
+            self.released = upto
 
     def everywhere(self, record: bytes) -> None:
         for index in range(len(self.parts)):
@@ -167,81 +219,135 @@ class _Writer:
         for index in range(len(self.parts)):
             self.flush(index)
 
+    def pcap(self, mm: mmap.mmap) -> None:
+        if len(mm) < 24:
+            raise _Damaged
+        order = _PCAP_MAGICS[mm[:4]]
+        caplen_at = struct.Struct(order + "8xI").unpack_from
+        linktype = struct.unpack_from(order + "I", mm, 20)[0] & 0xFFFF
+        self.everywhere(mm[0:24])
+        owner, appenders = self.owner, [p.frames.append for p in self.parts]
+        eth_ip4 = _ETH_IP4.unpack_from
+        frame = 0
+        run_part = run_start = run_end = -1
+        pos, end = 24, len(mm)
+        while pos < end:
+            if pos + 16 > end:
+                raise _Damaged
+            caplen = caplen_at(mm, pos)[0]
+            stop = pos + 16 + caplen
+            if stop > end or caplen > 0x4000000:
+                raise _Damaged
+            base = pos + 16
+            # -- the packet: same as in ``pcapng`` --
+            if linktype == _ETHERNET and caplen >= 34:
+                etype, vihl, proto, src, dst = eth_ip4(mm, base)
+                if etype == 0x0800 and vihl >> 4 == 4 and proto != 1:
+                    mixed = ((src + dst) ^ (src * dst)) & 0xFFFFFFFF
+                    bucket = (mixed * _GOLDEN & 0xFFFFFFFF) >> _SHIFT
+                else:
+                    bucket = pair_bucket(host_pair(linktype, mm, base, stop))
+            else:
+                bucket = pair_bucket(host_pair(linktype, mm, base, stop))
+            target = owner[bucket]
+            if target < 0:
+                target = self.assign(bucket, run_part, run_end - run_start)
+            frame += 1
+            appenders[target](frame)
+            if target == run_part and pos == run_end and stop - run_start <= _FLUSH:
+                run_end = stop
+            else:
+                self.emit(mm, run_part, run_start, run_end)
+                run_part, run_start, run_end = target, pos, stop
+            pos = stop
+        self.emit(mm, run_part, run_start, run_end)
 
-# A record of the file: (start, end, linktype, frame data start, frame data end); linktype -1
-# marks a block every part needs (file/section header, interfaces, name resolution, ...).
-Record = tuple[int, int, int, int, int]
+    def pcapng(self, mm: mmap.mmap) -> None:
+        end = len(mm)
+        pos = 0
+        head = struct.Struct("<II")
+        epb = struct.Struct("<III8xI")  # type, length, interface, (timestamp), captured length
+        linktypes: list[int] = []
+        owner, appenders = self.owner, [p.frames.append for p in self.parts]
+        eth_ip4 = _ETH_IP4.unpack_from
+        frame = 0
+        run_part = run_start = run_end = -1
+        while pos < end:
+            if pos + 24 <= end:
+                btype, blen, iface, caplen = epb.unpack_from(mm, pos)
+            elif pos + 12 <= end:
+                btype, blen = head.unpack_from(mm, pos)
+                iface = caplen = 0
+            else:
+                raise _Damaged
+            if btype == _EPB:
+                stop = pos + blen
+                if blen % 4 or stop > end or 28 + caplen > blen or iface >= len(linktypes):
+                    raise _Damaged
+                linktype = linktypes[iface]
+                base = pos + 28
+                fend = base + caplen
+            else:
+                if btype == _PCAPNG_SHB:  # a section starts: its byte order
+                    magic = mm[pos + 8 : pos + 12]
+                    if magic not in (b"\x4d\x3c\x2b\x1a", b"\x1a\x2b\x3c\x4d"):
+                        raise _Damaged
+                    order = "<" if magic == b"\x4d\x3c\x2b\x1a" else ">"
+                    head, epb = struct.Struct(order + "II"), struct.Struct(order + "III8xI")
+                    linktypes = []
+                    btype, blen = head.unpack_from(mm, pos)
+                if blen < 12 or blen % 4 or pos + blen > end:
+                    raise _Damaged
+                stop = pos + blen
+                order = head.format[0]
+                if btype == _OLD_PB:
+                    iface = int.from_bytes(
+                        mm[pos + 8 : pos + 10], "little" if order == "<" else "big"
+                    )
+                    caplen = struct.unpack_from(order + "I", mm, pos + 20)[0]
+                    if iface >= len(linktypes) or 28 + caplen > blen:
+                        raise _Damaged
+                    linktype, base, fend = linktypes[iface], pos + 28, pos + 28 + caplen
+                elif btype == _SPB:
+                    if not linktypes:
+                        raise _Damaged
+                    linktype, base, fend = linktypes[0], pos + 12, stop - 4
+                elif btype in _EVERYWHERE:
+                    if btype == _IDB:
+                        linktypes.append(struct.unpack_from(order + "H", mm, pos + 8)[0])
+                    self.emit(mm, run_part, run_start, run_end)
+                    run_part = run_start = run_end = -1
+                    self.everywhere(mm[pos:stop])
+                    pos = stop
+                    continue
+                else:  # a block tshark might count as a frame (systemd journal, ...): do not guess
+                    raise _Damaged
+            # -- the packet: same as in ``pcap`` --
+            if linktype == _ETHERNET and fend - base >= 34:
+                etype, vihl, proto, src, dst = eth_ip4(mm, base)
+                if etype == 0x0800 and vihl >> 4 == 4 and proto != 1:
+                    mixed = ((src + dst) ^ (src * dst)) & 0xFFFFFFFF
+                    bucket = (mixed * _GOLDEN & 0xFFFFFFFF) >> _SHIFT
+                else:
+                    bucket = pair_bucket(host_pair(linktype, mm, base, fend))
+            else:
+                bucket = pair_bucket(host_pair(linktype, mm, base, fend))
+            target = owner[bucket]
+            if target < 0:
+                target = self.assign(bucket, run_part, run_end - run_start)
+            frame += 1
+            appenders[target](frame)
+            if target == run_part and pos == run_end and stop - run_start <= _FLUSH:
+                run_end = stop
+            else:
+                self.emit(mm, run_part, run_start, run_end)
+                run_part, run_start, run_end = target, pos, stop
+            pos = stop
+        self.emit(mm, run_part, run_start, run_end)
 
 
 class _Damaged(Exception):
     pass
-
-
-def _pcap_records(mm: mmap.mmap) -> Iterator[Record]:
-    order = _PCAP_MAGICS[mm[:4]]
-    if len(mm) < 24:
-        raise _Damaged
-    header = struct.Struct(order + "IIII")
-    linktype = struct.unpack_from(order + "I", mm, 20)[0] & 0xFFFF
-    yield 0, 24, -1, 0, 0
-    pos, end = 24, len(mm)
-    unpack = header.unpack_from
-    while pos < end:
-        if pos + 16 > end:
-            raise _Damaged
-        caplen = unpack(mm, pos)[2]
-        stop = pos + 16 + caplen
-        if stop > end or caplen > 0x4000000:
-            raise _Damaged
-        yield pos, stop, linktype, pos + 16, stop
-        pos = stop
-
-
-def _pcapng_records(mm: mmap.mmap) -> Iterator[Record]:
-    end = len(mm)
-    pos = 0
-    head = struct.Struct("<II")
-    epb = struct.Struct("<IIIIII")  # type, length, interface, ts high, ts low, captured length
-    linktypes: list[int] = []
-    while pos < end:
-        if pos + 12 > end:
-            raise _Damaged
-        if mm[pos : pos + 4] == b"\x0a\x0d\x0d\x0a":  # a section starts: its byte order
-            magic = mm[pos + 8 : pos + 12]
-            if magic not in (b"\x4d\x3c\x2b\x1a", b"\x1a\x2b\x3c\x4d"):
-                raise _Damaged
-            order = "<" if magic == b"\x4d\x3c\x2b\x1a" else ">"
-            head, epb = struct.Struct(order + "II"), struct.Struct(order + "IIIIII")
-            linktypes = []
-        btype, blen = head.unpack_from(mm, pos)
-        if blen < 12 or blen % 4 or pos + blen > end:
-            raise _Damaged
-        stop = pos + blen
-        if btype == _EPB:
-            _, _, iface, _, _, caplen = epb.unpack_from(mm, pos)
-            if iface >= len(linktypes) or 28 + caplen > blen:
-                raise _Damaged
-            yield pos, stop, linktypes[iface], pos + 28, pos + 28 + caplen
-        elif btype == _OLD_PB:
-            iface = int.from_bytes(
-                mm[pos + 8 : pos + 10], "little" if head.format[0] == "<" else "big"
-            )
-            caplen = epb.unpack_from(mm, pos)[5]
-            if iface >= len(linktypes) or 28 + caplen > blen:
-                raise _Damaged
-            yield pos, stop, linktypes[iface], pos + 28, pos + 28 + caplen
-        elif btype == _SPB:
-            if not linktypes:
-                raise _Damaged
-            yield pos, stop, linktypes[0], pos + 12, stop - 4
-        elif btype in _EVERYWHERE:
-            if btype == _IDB:
-                order = head.format[0]
-                linktypes.append(struct.unpack_from(order + "H", mm, pos + 8)[0])
-            yield pos, stop, -1, 0, 0
-        else:  # a block tshark might count as a frame (systemd journal, ...): do not guess
-            raise _Damaged
-        pos = stop
 
 
 def capture_format(capture: Path) -> str | None:
@@ -256,47 +362,26 @@ def capture_format(capture: Path) -> str | None:
 def split_into(capture: Path, sinks: list[BinaryIO]) -> list[Part] | None:
     """Deal the packets of ``capture`` to ``sinks`` (files or pipes to tshark), one pass.
 
-    A host-pair bucket (``crc32 % BUCKETS``) goes, when first seen, to the sink that has
-    received the fewest bytes so far, so the parts come out about equal without a first pass.
+    A host-pair bucket (``pair_bucket``) goes, when first seen, to the sink that has received
+    the least work so far, so the parts come out about equal without a first pass.
     Returns each part's original frame numbers, or ``None`` when the file is not a pcap/pcapng
     the splitter can read or is damaged (the sinks then hold a prefix). Blocking: use a thread.
     """
     kind = capture_format(capture)
     if kind is None:
         return None
-    records = _pcapng_records if kind == "pcapng" else _pcap_records
-    count = len(sinks)
-    parts = [Part(Path(f"part-{i:03d}.{kind}")) for i in range(count)]
-    owner = [-1] * BUCKETS
-    loads = [0] * count
-    writer = _Writer(parts, sinks)
-    frame = 0
-    released = 0  # the file's pages before this offset are dropped from our resident set
+    parts = [Part(Path(f"part-{i:03d}.{kind}")) for i in range(len(sinks))]
+    dealer = _Dealer(parts, sinks)
     with capture.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
         try:
-            for start, stop, linktype, base, end in records(mm):
-                if linktype < 0:
-                    writer.everywhere(mm[start:stop])
-                    continue
-                pair = host_pair(linktype, mm, base, end)
-                bucket = 0 if pair is None else zlib.crc32(pair) % BUCKETS
-                target = owner[bucket]
-                if target < 0:
-                    target = owner[bucket] = loads.index(min(loads))
-                # tshark's work grows with packets more than with bytes
-                loads[target] += PACKET_COST + stop - start
-                frame += 1
-                writer.packet(target, frame, mm[start:stop])
-                if start - released > RELEASE_EVERY:
-                    # read pages of a mapped file count as resident: let them go, so the
-                    # parser's memory does not grow with the capture
-                    upto = start - start % mmap.PAGESIZE
-                    mm.madvise(mmap.MADV_DONTNEED, released, upto - released)
-                    released = upto
-        except (_Damaged, struct.error, IndexError):
-            writer.close()
+            if kind == "pcap":
+                dealer.pcap(mm)
+            else:
+                dealer.pcapng(mm)
+        except (_Damaged, struct.error, IndexError, KeyError):
+            dealer.close()
             return None
-    writer.close()
+    dealer.close()
     return parts
 
 
