@@ -117,10 +117,10 @@ FAST_FIELDS = INDEX["udp.dstport"] + 1
 class Row:
     """One packet's fields; values are split on demand (most columns are empty)."""
 
-    __slots__ = ("_cols",)
+    __slots__ = ("cols",)
 
     def __init__(self, cols: list[str]) -> None:
-        self._cols = cols
+        self.cols = cols  # the raw columns, in ``FIELDS`` order (``INDEX`` gives positions)
 
     @classmethod
     def parse(cls, line: str) -> Row | None:
@@ -139,14 +139,14 @@ class Row:
         return cls(cols)
 
     def raw(self, name: str) -> str:
-        return self._cols[INDEX[name]]
+        return self.cols[INDEX[name]]
 
     def values(self, name: str) -> list[str]:
-        raw = self._cols[INDEX[name]]
+        raw = self.cols[INDEX[name]]
         return raw.split(AGGREGATOR) if raw else []
 
     def first(self, name: str) -> str | None:
-        raw = self._cols[INDEX[name]]
+        raw = self.cols[INDEX[name]]
         if not raw:
             return None
         return raw.split(AGGREGATOR, 1)[0]

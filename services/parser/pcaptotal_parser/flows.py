@@ -20,14 +20,14 @@ from pcaptotal.fields import FLOW_FIELDS_BY_NAME
 from pcaptotal.messages import CaptureSummary
 
 from pcaptotal_parser.carving import object_names
-from pcaptotal_parser.columns import AGGREGATOR, FAST_FIELDS, INDEX, SEPARATOR, Row
+from pcaptotal_parser.columns import AGGREGATOR, FAST_FIELDS, FIELDS, INDEX, SEPARATOR, Row
 from pcaptotal_parser.community_id import ICMP, ICMP6, community_id
 from pcaptotal_parser.facts import SIDE, dns_transactions, packet_facts
 from pcaptotal_parser.facts.services import ecs_mac
 from pcaptotal_parser.layers import (
+    PLANS,
     IpLayer,
     Layers,
-    Plan,
     payload_number,
     plan,
     transport_name,
@@ -43,24 +43,26 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 Endpoint = tuple[str, int | None]
 
 _REST_SEPS = len(INDEX) - FAST_FIELDS - 1  # separators after the leading columns
-# column positions the fast path reads directly
-_TIME = INDEX["frame.time_epoch"]
-_LEN = INDEX["frame.len"]
-_PROTOCOLS = INDEX["frame.protocols"]
-_ETH_SRC = INDEX["eth.src"]
-_VLAN = INDEX["vlan.id"]
-_IP_SRC = INDEX["ip.src"]
-_IP_DST = INDEX["ip.dst"]
-_IP6_SRC = INDEX["ipv6.src"]
-_IP6_DST = INDEX["ipv6.dst"]
-_TCP_STREAM = INDEX["tcp.stream"]
-_TCP_SRCPORT = INDEX["tcp.srcport"]
-_TCP_DSTPORT = INDEX["tcp.dstport"]
-_TCP_FLAGS = INDEX["tcp.flags"]
-_UDP_STREAM = INDEX["udp.stream"]
-_UDP_SRCPORT = INDEX["udp.srcport"]
-_UDP_DSTPORT = INDEX["udp.dstport"]
+# the leading columns, in the order ``add_lines`` unpacks them
+_HEAD_FIELDS = (
+    "frame.time_epoch", "frame.len", "frame.protocols", "eth.src", "vlan.id",
+    "ip.src", "ip.dst", "ipv6.src", "ipv6.dst",
+    "tcp.stream", "tcp.srcport", "tcp.dstport", "tcp.flags",
+    "udp.stream", "udp.srcport", "udp.dstport",
+)  # fmt: skip
+if FIELDS[:FAST_FIELDS] != _HEAD_FIELDS:
+    raise RuntimeError("columns.FIELDS no longer starts with the columns flows unpacks")
 FragmentKey = tuple[int, str, str, str]
+_HEAD_LEN = FAST_FIELDS + 1
+_DNS_ID = INDEX["dns.id"]
+_HTTP_URI = INDEX["http.request.uri"]
+_IMF_SUBJECT = INDEX["imf.subject"]
+_FTP_DATA = INDEX["ftp-data.command"]
+# a line ending in this has every column from dns.id on empty: no facts, no summary names
+_NO_FACTS = SEPARATOR * (len(INDEX) - INDEX["dns.id"])
+# tcp.flags text -> bits (few distinct values; bounded against hostile input)
+_FLAG_BITS: dict[str, int] = {}
+_MAX_FLAG_TEXTS = 4096
 
 
 def parse_epoch_ns(text: str) -> int:
@@ -215,85 +217,121 @@ class FlowBuilder:
 
     # -- input -------------------------------------------------------------------------------
     def add_lines(self, lines: list[str]) -> None:
-        add_line = self.add_line
-        for line in lines:
-            add_line(line)
+        """Add a batch of tshark output lines (the parser's hot loop).
 
-    def add_line(self, line: str) -> None:
-        # Most packets need only the leading columns: split those, and the rest on demand.
-        head = line.split(SEPARATOR, FAST_FIELDS)
-        if len(head) != FAST_FIELDS + 1 or head[FAST_FIELDS].count(SEPARATOR) != _REST_SEPS:
-            self.malformed_rows += 1
-            return
-        packet_plan = plan(head[_PROTOCOLS])
-        if packet_plan.simple and not self._fragments and self.fast:
-            stream_col = _TCP_STREAM if packet_plan.simple == "tcp" else _UDP_STREAM
-            if head[stream_col].isdigit():
-                self._add_simple(head, packet_plan, line)
-                return
-        self.add(Row(line.split(SEPARATOR)))
-
-    def _add_simple(self, cols: list[str], packet_plan: Plan, line: str) -> None:
-        """One IP header carrying one TCP/UDP header (the bulk of traffic), on raw columns.
-
-        Does what ``add`` does for such a packet, without building layers or endpoints.
+        Most packets are one IP header carrying one TCP/UDP header: those are counted here,
+        inline, on the leading columns, without building layers, endpoints or a ``Row``
+        (their facts, when they have any, go through a ``Row``). Packets without any IP or
+        transport header and without facts only count in the totals. Everything else goes
+        through ``add``, which handles any packet; ``fast = False`` sends every packet there.
         """
+        flows = self._flows
+        fragments = self._fragments
         counter = self._counter
-        counter.packets += 1
-        flen_text = cols[_LEN]
-        frame_len = int(flen_text) if flen_text.isdigit() else 0
-        counter.bytes += frame_len
-        tcp = packet_plan.simple == "tcp"
-        if tcp:
-            stream, sport, dport = cols[_TCP_STREAM], cols[_TCP_SRCPORT], cols[_TCP_DSTPORT]
-            counter.tcp_streams.add(stream)
-            key = "tcp-" + stream
-        else:
-            stream, sport, dport = cols[_UDP_STREAM], cols[_UDP_SRCPORT], cols[_UDP_DSTPORT]
-            counter.udp_streams.add(stream)
-            key = "udp-" + stream
-        row = Row(line.split(SEPARATOR)) if packet_plan.facts else None
-        if row is not None:
-            counter.add_app(row)
-        ts = cols[_TIME]
-        ts_ns = int(ts[:-10] + ts[-9:]) if len(ts) > 10 and ts[-10] == "." else parse_epoch_ns(ts)
-        flow = self._flows.get(key)
-        if flow is None:
-            flow = _Flow(
-                key,
-                int(stream),
-                packet_plan.simple,
-                6 if tcp else 17,
-                "ipv4" if packet_plan.version == 4 else "ipv6",
-                first_frame=counter.packets,
+        fast = self.fast
+        flag_bits = _FLAG_BITS
+        plans = PLANS
+        for line in lines:
+            # Most packets need only the leading columns: split those, the rest on demand.
+            head = line.split(SEPARATOR, FAST_FIELDS)
+            if len(head) != _HEAD_LEN or head[FAST_FIELDS].count(SEPARATOR) != _REST_SEPS:
+                self.malformed_rows += 1
+                continue
+            (ts, flen_text, protocols, eth, vlans, ip_src, ip_dst, ip6_src, ip6_dst,
+             tcp_stream, tcp_sport, tcp_dport, raw_flags, udp_stream, udp_sport, udp_dport,
+             _rest) = head  # fmt: skip
+            packet_plan = plans.get(protocols) or plan(protocols)
+            simple = packet_plan.simple
+            if not simple or fragments or not fast:
+                if (
+                    fast
+                    and packet_plan.bare
+                    and not tcp_stream
+                    and not udp_stream
+                    and line.endswith(_NO_FACTS)
+                ):  # ARP, STP, ...: nothing but the totals
+                    counter.packets += 1
+                    counter.bytes += int(flen_text) if flen_text.isdigit() else 0
+                    continue
+                self.add(Row(line.split(SEPARATOR)))
+                continue
+            tcp = simple == "tcp"
+            if tcp:
+                stream, sport, dport = tcp_stream, tcp_sport, tcp_dport
+            else:
+                stream, sport, dport = udp_stream, udp_sport, udp_dport
+            if not stream.isdigit():
+                self.add(Row(line.split(SEPARATOR)))
+                continue
+            frame_len = int(flen_text) if flen_text.isdigit() else 0
+            counter.packets += 1
+            counter.bytes += frame_len
+            ts_ns = (
+                int(ts[:-10] + ts[-9:]) if len(ts) > 10 and ts[-10] == "." else parse_epoch_ns(ts)
             )
-            self._flows[key] = flow
-        if packet_plan.version == 4:
-            src, dst = cols[_IP_SRC], cols[_IP_DST]
-        else:
-            src, dst = cols[_IP6_SRC], cols[_IP6_DST]
-        reverse = flow.count_raw(src, sport, dst, dport, frame_len, ts_ns)
-        if tcp:
-            raw_flags = cols[_TCP_FLAGS]
-            if raw_flags:
-                try:
-                    flags = int(raw_flags, 16)
-                except ValueError:
-                    flags = 0
+            key = ("tcp-" if tcp else "udp-") + stream
+            flow = flows.get(key)
+            if flow is None:
+                flow = _Flow(
+                    key,
+                    int(stream),
+                    simple,
+                    6 if tcp else 17,
+                    "ipv4" if packet_plan.version == 4 else "ipv6",
+                    first_frame=counter.packets,
+                )
+                flows[key] = flow
+                # a flow's stream is counted when the flow is made (here or in ``add``)
+                (counter.tcp_streams if tcp else counter.udp_streams).add(stream)
+            if packet_plan.version == 4:
+                src, dst = ip_src, ip_dst
+            else:
+                src, dst = ip6_src, ip6_dst
+            a_raw = flow.a_raw
+            packets = flow.packets
+            if a_raw is None or packets[0] + packets[1] == 0:
+                reverse = flow.count_raw(src, sport, dst, dport, frame_len, ts_ns)
+            else:  # ``count_raw`` inline: a flow's later packets
+                reverse = src != a_raw[0] or sport != a_raw[1]
+                packets[reverse] += 1
+                flow.bytes[reverse] += frame_len
+                last = flow.last_ns
+                if last is None:
+                    flow.touch(ts_ns)
+                elif ts_ns > last:  # first <= last: only last moves
+                    flow.last_ns = ts_ns
+                else:
+                    first = flow.first_ns
+                    if first is None or ts_ns < first:
+                        flow.first_ns = ts_ns
+            if tcp and raw_flags:
+                flags = flag_bits.get(raw_flags)
+                if flags is None:
+                    try:
+                        flags = int(raw_flags, 16)
+                    except ValueError:
+                        flags = 0
+                    if len(flag_bits) < _MAX_FLAG_TEXTS:
+                        flag_bits[raw_flags] = flags
                 flow.tcp_flags |= flags
                 if flags & 0x12 == 0x02 and flow.syn_from_b is None:
                     flow.syn_from_b = reverse
-        for app in packet_plan.apps:
-            flow.protocols[app] = None
-        if row is not None:
-            self._packet_facts(row, flow, reverse)
-        eth = cols[_ETH_SRC]
-        if eth and flow.macs[reverse] is None:
-            flow.macs[reverse] = eth.split(AGGREGATOR, 1)[0]
-        vlans = cols[_VLAN]
-        if vlans:
-            for vlan in vlans.split(AGGREGATOR):
-                flow.vlans[vlan] = None
+            if packet_plan.apps:
+                for app in packet_plan.apps:
+                    flow.protocols[app] = None
+            # facts and the summary's application numbers read only the trailing columns
+            if packet_plan.facts and not line.endswith(_NO_FACTS):
+                row = Row(head[:FAST_FIELDS] + head[FAST_FIELDS].split(SEPARATOR))
+                counter.add_app(row)
+                self._packet_facts(row, flow, reverse)
+            if eth and flow.macs[reverse] is None:
+                flow.macs[reverse] = eth.split(AGGREGATOR, 1)[0]
+            if vlans:
+                for vlan in vlans.split(AGGREGATOR):
+                    flow.vlans[vlan] = None
+
+    def add_line(self, line: str) -> None:
+        self.add_lines([line])
 
     def add(self, row: Row) -> None:
         self._counter.add(row)
@@ -326,15 +364,21 @@ class FlowBuilder:
 
     @staticmethod
     def _packet_facts(row: Row, fact_flow: _Flow, sent_by_b: bool) -> None:
+        facts = fact_flow.facts
         for name, value in packet_facts(row):
             if SIDE in name:
                 fact_flow.add_sided_fact(name, sent_by_b, value)
-            else:
-                fact_flow.add_fact(name, value)
-        if row.raw("dns.id"):
+                continue
+            values = facts.get(name)  # ``add_fact`` inline: a DNS packet has a dozen facts
+            if values is None:
+                values = facts[name] = {}
+            if len(values) < MAX_VALUES_PER_FIELD:
+                values[value] = None
+        cols = row.cols
+        if cols[_DNS_ID]:
             for transaction, response in dns_transactions(row):
                 fact_flow.dns_message(transaction, response)
-        if row.raw("http.request.uri") or row.raw("imf.subject") or row.raw("ftp-data.command"):
+        if cols[_HTTP_URI] or cols[_IMF_SUBJECT] or cols[_FTP_DATA]:
             names = fact_flow.object_names
             for key in object_names(row):
                 if len(names) < MAX_VALUES_PER_FIELD:

@@ -81,14 +81,15 @@ class Plan:
     version: int  # of that IP header
     apps: tuple[str, ...]  # application protocols of that transport
     facts: bool  # some protocol may carry facts or summary fields
+    bare: bool  # no IP and no transport header: the packet is in no flow
 
 
-_PLANS: dict[str, Plan] = {}
-_MAX_PLANS = 100_000  # distinct protocol stacks are few; bound them against hostile input
+PLANS: dict[str, Plan] = {}  # frame.protocols -> its plan (``plan`` fills it)
+_MAXPLANS = 100_000  # distinct protocol stacks are few; bound them against hostile input
 
 
 def plan(protocols: str) -> Plan:
-    cached = _PLANS.get(protocols)
+    cached = PLANS.get(protocols)
     if cached is not None:
         return cached
     layers = walk(protocols)
@@ -98,9 +99,11 @@ def plan(protocols: str) -> Plan:
         if not ip.quoted and not transport.quoted and transport.ip is ip:
             simple, version, apps = transport.proto, ip.version, transport.protocols
     names = protocols.split(":") if protocols else []
-    result = Plan(layers, simple, version, apps, any(n not in FACTLESS for n in names))
-    if len(_PLANS) < _MAX_PLANS:
-        _PLANS[protocols] = result
+    facts = any(n not in FACTLESS for n in names)
+    bare = not layers.ips and not layers.transports
+    result = Plan(layers, simple, version, apps, facts, bare)
+    if len(PLANS) < _MAXPLANS:
+        PLANS[protocols] = result
     return result
 
 

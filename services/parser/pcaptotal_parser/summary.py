@@ -11,7 +11,12 @@ from __future__ import annotations
 
 from pcaptotal.messages import CaptureSummary, FlowCounts
 
-from pcaptotal_parser.columns import Row
+from pcaptotal_parser.columns import AGGREGATOR, INDEX, Row
+
+_DNS_RESPONSE = INDEX["dns.flags.response"]
+_DNS_QRY_NAME = INDEX["dns.qry.name"]
+_HTTP_REQUEST = INDEX["http.request"]
+_SNI = INDEX["tls.handshake.extensions_server_name"]
 
 
 class SummaryCounter:
@@ -40,13 +45,18 @@ class SummaryCounter:
 
     def add_app(self, row: Row) -> None:
         """The application-layer numbers (only packets with an application protocol)."""
-        if "0" in row.values("dns.flags.response"):
-            for value in row.values("dns.qry.name"):
-                self.dns_names.update(n for n in value.split(",") if n)
-        if row.raw("http.request"):
+        cols = row.cols
+        if "0" in cols[_DNS_RESPONSE].split(AGGREGATOR):
+            names = cols[_DNS_QRY_NAME]
+            if names:
+                for value in names.split(AGGREGATOR):
+                    self.dns_names.update(n for n in value.split(",") if n)
+        if cols[_HTTP_REQUEST]:
             self.http_requests += 1
-        for value in row.values("tls.handshake.extensions_server_name"):
-            self.server_names.update(n for n in value.split(",") if n)
+        sni = cols[_SNI]
+        if sni:
+            for value in sni.split(AGGREGATOR):
+                self.server_names.update(n for n in value.split(",") if n)
 
     def merge(self, other: SummaryCounter) -> None:
         """Add the counts of another part (every stream lies wholly in one part)."""

@@ -30,6 +30,8 @@ STDERR_LIMIT = 64 * 1024
 READ_CHUNK = 256 * 1024
 PIPE_SET_SIZE = getattr(fcntl, "F_SETPIPE_SZ", 1031)  # Linux
 PIPE_BYTES = 1024 * 1024  # the default /proc/sys/fs/pipe-max-size
+# a pause between small reads: tshark writes ~10 MB/s at most, so a 1 MB pipe never fills in it
+BATCH_PAUSE_S = 0.02
 
 # stderr noise that says nothing about the capture
 _NOISE = ("Running as user",)
@@ -178,8 +180,9 @@ async def run_tshark(
         # our own stdout pipe, enlarged: tshark keeps decoding while we handle a batch of
         # another tshark's rows (a 64 KB pipe holds only a few milliseconds of its output)
         out_read, out_write = os.pipe()
+        pipe_bytes = 0
         with contextlib.suppress(OSError):
-            fcntl.fcntl(out_write, PIPE_SET_SIZE, PIPE_BYTES)
+            pipe_bytes = fcntl.fcntl(out_write, PIPE_SET_SIZE, PIPE_BYTES)
         try:
             proc = await asyncio.create_subprocess_exec(
                 *tshark_command(tshark_path, source, extra_args),
@@ -209,7 +212,15 @@ async def run_tshark(
             async with asyncio.timeout(timeout_s):
                 while chunk := await stdout.read(READ_CHUNK):
                     reader.feed(chunk)
-                    await asyncio.sleep(0)  # one chunk of rows at a time: the loop stays live
+                    if len(chunk) < READ_CHUNK // 2 and pipe_bytes >= PIPE_BYTES:
+                        # tshark writes less than we handle: let its output pile up in the
+                        # pipe (it holds far more than this pause) instead of waking up for
+                        # every write; bigger batches cost less CPU per row
+                        transport.pause_reading()
+                        await asyncio.sleep(BATCH_PAUSE_S)
+                        transport.resume_reading()
+                    else:
+                        await asyncio.sleep(0)  # one chunk of rows at a time: the loop stays live
                 reader.close()
                 exit_code = await proc.wait()
                 await stderr_task

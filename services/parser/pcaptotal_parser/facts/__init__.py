@@ -7,9 +7,7 @@ one only decides, from a few cheap column checks, which of them a packet needs.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-from pcaptotal_parser.columns import Row
+from pcaptotal_parser.columns import INDEX, Row
 from pcaptotal_parser.facts.dns import DNS_RCODES, DNS_TYPES, dns_facts, dns_transactions
 from pcaptotal_parser.facts.http import host_without_port, http_facts
 from pcaptotal_parser.facts.mail import smtp_facts
@@ -30,21 +28,34 @@ __all__ = [
 ]
 
 
-def packet_facts(row: Row) -> Iterator[Fact]:
-    """All protocol facts of one packet (cheap when the packet has none)."""
-    if row.raw("dns.qry.name") or row.raw("dns.flags.response"):
-        yield from dns_facts(row)
-    if row.raw("http.request.method") or row.raw("http.response.code"):
-        yield from http_facts(row)
-    if row.raw("tls.handshake.type") or row.raw("tls.handshake.extensions_server_name"):
-        yield from tls_facts(row)
-    if row.raw("quic.version"):
-        yield from quic_facts(row)
-    if row.raw("smtp.req.command") or row.raw("imf.subject") or row.raw("imf.from"):
-        yield from smtp_facts(row)
-    if row.raw("ftp.request.command") or row.raw("ftp-data.command"):
-        yield from ftp_facts(row)
-    if row.raw("ssh.protocol"):
-        yield from ssh_facts(row)
-    if row.raw("dhcp.option.dhcp"):
-        yield from dhcp_facts(row)
+_DNS = (INDEX["dns.qry.name"], INDEX["dns.flags.response"])
+_HTTP = (INDEX["http.request.method"], INDEX["http.response.code"])
+_TLS = (INDEX["tls.handshake.type"], INDEX["tls.handshake.extensions_server_name"])
+_QUIC = INDEX["quic.version"]
+_SMTP = (INDEX["smtp.req.command"], INDEX["imf.subject"], INDEX["imf.from"])
+_FTP = (INDEX["ftp.request.command"], INDEX["ftp-data.command"])
+_SSH = INDEX["ssh.protocol"]
+_DHCP = INDEX["dhcp.option.dhcp"]
+
+
+def packet_facts(row: Row) -> list[Fact]:
+    """All protocol facts of one packet, in order (cheap when the packet has none)."""
+    cols = row.cols
+    facts: list[Fact] = []
+    if cols[_DNS[0]] or cols[_DNS[1]]:
+        facts += dns_facts(row)
+    if cols[_HTTP[0]] or cols[_HTTP[1]]:
+        facts += http_facts(row)
+    if cols[_TLS[0]] or cols[_TLS[1]]:
+        facts += tls_facts(row)
+    if cols[_QUIC]:
+        facts += quic_facts(row)
+    if cols[_SMTP[0]] or cols[_SMTP[1]] or cols[_SMTP[2]]:
+        facts += smtp_facts(row)
+    if cols[_FTP[0]] or cols[_FTP[1]]:
+        facts += ftp_facts(row)
+    if cols[_SSH]:
+        facts += ssh_facts(row)
+    if cols[_DHCP]:
+        facts += dhcp_facts(row)
+    return facts

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pcaptotal_parser.columns import Row
+from pcaptotal_parser.columns import AGGREGATOR, INDEX, Row
 from pcaptotal_parser.facts.types import Fact
 
 # tshark prints dns.qry.type as a number; names per the IANA DNS parameters registry.
@@ -48,20 +48,52 @@ def dns_class_name(raw: str) -> str:
     return DNS_CLASSES.get(value, str(value))
 
 
-def dns_facts(row: Row) -> Iterator[Fact]:
-    for name in row.values("dns.qry.name"):
-        yield "dns.question.name", name
-    for qtype in row.values("dns.qry.type"):
-        yield "dns.question.type", DNS_TYPES.get(qtype, qtype)
-    for qclass in row.values("dns.qry.class"):
-        yield "dns.question.class", dns_class_name(qclass)
-    if "1" in row.values("dns.flags.response"):
-        for rcode in row.values("dns.flags.rcode"):
-            yield "dns.response_code", DNS_RCODES.get(rcode, rcode)
-        yield from _answer_records(row)
-    for name in _DNS_ANSWER_FIELDS:
-        for value in row.values(name):
-            yield "dns.answers.data", value
+_QRY_NAME = INDEX["dns.qry.name"]
+_QRY_TYPE = INDEX["dns.qry.type"]
+_QRY_CLASS = INDEX["dns.qry.class"]
+_RESPONSE = INDEX["dns.flags.response"]
+_RCODE = INDEX["dns.flags.rcode"]
+_RESP_TYPE = INDEX["dns.resp.type"]
+_ANSWER_COLUMNS = tuple(INDEX[name] for name in _DNS_ANSWER_FIELDS)
+# dns.qry.class text -> class name (few distinct values; bounded against hostile input)
+_CLASS_NAMES: dict[str, str] = {}
+_MAX_CLASS_TEXTS = 1024
+
+
+def dns_facts(row: Row) -> list[Fact]:
+    cols = row.cols
+    facts: list[Fact] = []
+    add = facts.append
+    raw = cols[_QRY_NAME]
+    if raw:
+        for name in raw.split(AGGREGATOR):
+            add(("dns.question.name", name))
+    raw = cols[_QRY_TYPE]
+    if raw:
+        for qtype in raw.split(AGGREGATOR):
+            add(("dns.question.type", DNS_TYPES.get(qtype, qtype)))
+    raw = cols[_QRY_CLASS]
+    if raw:
+        for qclass in raw.split(AGGREGATOR):
+            class_name = _CLASS_NAMES.get(qclass)
+            if class_name is None:
+                class_name = dns_class_name(qclass)
+                if len(_CLASS_NAMES) < _MAX_CLASS_TEXTS:
+                    _CLASS_NAMES[qclass] = class_name
+            add(("dns.question.class", class_name))
+    if "1" in cols[_RESPONSE].split(AGGREGATOR):
+        raw = cols[_RCODE]
+        if raw:
+            for rcode in raw.split(AGGREGATOR):
+                add(("dns.response_code", DNS_RCODES.get(rcode, rcode)))
+        if cols[_RESP_TYPE]:
+            facts += _answer_records(row)
+    for column in _ANSWER_COLUMNS:
+        raw = cols[column]
+        if raw:
+            for value in raw.split(AGGREGATOR):
+                add(("dns.answers.data", value))
+    return facts
 
 
 def _answer_records(row: Row) -> Iterator[Fact]:
