@@ -227,7 +227,6 @@ class _Dealer:
         linktype = struct.unpack_from(order + "I", mm, 20)[0] & 0xFFFF
         self.everywhere(mm[0:24])
         owner, appenders = self.owner, [p.frames.append for p in self.parts]
-        eth_ip4 = _ETH_IP4.unpack_from
         frame = 0
         run_part = run_start = run_end = -1
         pos, end = 24, len(mm)
@@ -239,16 +238,7 @@ class _Dealer:
             if stop > end or caplen > 0x4000000:
                 raise _Damaged
             base = pos + 16
-            # -- the packet: same as in ``pcapng`` --
-            if linktype == _ETHERNET and caplen >= 34:
-                etype, vihl, proto, src, dst = eth_ip4(mm, base)
-                if etype == 0x0800 and vihl >> 4 == 4 and proto != 1:
-                    mixed = ((src + dst) ^ (src * dst)) & 0xFFFFFFFF
-                    bucket = (mixed * _GOLDEN & 0xFFFFFFFF) >> _SHIFT
-                else:
-                    bucket = pair_bucket(host_pair(linktype, mm, base, stop))
-            else:
-                bucket = pair_bucket(host_pair(linktype, mm, base, stop))
+            bucket = frame_bucket(linktype, mm, base, stop)
             target = owner[bucket]
             if target < 0:
                 target = self.assign(bucket, run_part, run_end - run_start)
@@ -269,7 +259,6 @@ class _Dealer:
         epb = struct.Struct("<III8xI")  # type, length, interface, (timestamp), captured length
         linktypes: list[int] = []
         owner, appenders = self.owner, [p.frames.append for p in self.parts]
-        eth_ip4 = _ETH_IP4.unpack_from
         frame = 0
         run_part = run_start = run_end = -1
         while pos < end:
@@ -322,16 +311,7 @@ class _Dealer:
                     continue
                 else:  # a block tshark might count as a frame (systemd journal, ...): do not guess
                     raise _Damaged
-            # -- the packet: same as in ``pcap`` --
-            if linktype == _ETHERNET and fend - base >= 34:
-                etype, vihl, proto, src, dst = eth_ip4(mm, base)
-                if etype == 0x0800 and vihl >> 4 == 4 and proto != 1:
-                    mixed = ((src + dst) ^ (src * dst)) & 0xFFFFFFFF
-                    bucket = (mixed * _GOLDEN & 0xFFFFFFFF) >> _SHIFT
-                else:
-                    bucket = pair_bucket(host_pair(linktype, mm, base, fend))
-            else:
-                bucket = pair_bucket(host_pair(linktype, mm, base, fend))
+            bucket = frame_bucket(linktype, mm, base, fend)
             target = owner[bucket]
             if target < 0:
                 target = self.assign(bucket, run_part, run_end - run_start)
@@ -344,6 +324,18 @@ class _Dealer:
                 run_part, run_start, run_end = target, pos, stop
             pos = stop
         self.emit(mm, run_part, run_start, run_end)
+
+
+def frame_bucket(linktype: int, mm: mmap.mmap, base: int, end: int) -> int:
+    """The host-pair bucket of the frame ``mm[base:end]``: a fast path for Ethernet IPv4
+    (not ICMP, whose errors follow the packet they quote), ``host_pair`` for the rest."""
+    if linktype == _ETHERNET and end - base >= 34:
+        etype, vihl, proto, src, dst = _ETH_IP4.unpack_from(mm, base)
+        if etype == 0x0800 and vihl >> 4 == 4 and proto != 1:
+            mixed = ((src + dst) ^ (src * dst)) & 0xFFFFFFFF
+            bucket: int = (mixed * _GOLDEN & 0xFFFFFFFF) >> _SHIFT
+            return bucket
+    return pair_bucket(host_pair(linktype, mm, base, end))
 
 
 class _Damaged(Exception):
