@@ -56,6 +56,18 @@ class Settings(BaseSettings):
     intel_poll_interval_s: float = Field(
         default=5.0, description="how often the feed directory is checked for changes"
     )
+    intel_max_feed_mb: int = Field(
+        default=256, description="largest threat-intel feed file (upload or in the directory)"
+    )
+    intel_max_json_mb: int = Field(
+        default=32, description="largest JSON feed (decoded whole: ~10x this in memory)"
+    )
+    intel_max_line_chars: int = Field(
+        default=65536, description="longest line of a text feed; longer lines are malformed"
+    )
+    intel_max_json_depth: int = Field(
+        default=64, description="deepest nesting of a JSON feed; deeper feeds are rejected"
+    )
     # --- heuristics and verdicts (pcaptotal_enricher.verdict / .heuristics.config) ---
     verdict_suspicious_score: float = Field(
         default=30.0, description="risk score (0-100) from which a flow/capture is suspicious"
