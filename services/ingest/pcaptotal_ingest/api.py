@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from pcaptotal.context import Context
-from pcaptotal.web import binary_upload_body, get_context
+from pcaptotal.web import Responses, binary_upload_body, error_responses, get_context
 from pydantic import BaseModel
 from starlette.requests import ClientDisconnect
 
@@ -34,10 +34,6 @@ _STATUS: dict[type[UploadRejected], int] = {
 class CaptureAccepted(BaseModel):
     id: str
     status: str
-
-
-class ErrorDetail(BaseModel):
-    detail: str
 
 
 _REQUEST_BODY = binary_upload_body(
@@ -105,11 +101,23 @@ async def upload_capture(
 
 def create_router() -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["ingest"])
-    responses: dict[int | str, dict[str, Any]] = {
-        200: {"model": CaptureAccepted, "description": "already uploaded: the existing capture"},
-        400: {"model": ErrorDetail, "description": "empty, truncated or malformed upload"},
-        413: {"model": ErrorDetail, "description": "capture over the size limit (decompressed)"},
-        415: {"model": ErrorDetail, "description": "not a pcap or pcapng capture"},
+    location = {"Location": {"schema": {"type": "string"}, "required": True}}
+    responses: Responses = {
+        202: {"description": "stored and queued for analysis", "headers": location},
+        200: {
+            "model": CaptureAccepted,
+            "description": "already uploaded: the existing capture",
+            "headers": location,
+        },
+        **error_responses(
+            {
+                400: "empty, truncated or malformed upload",
+                413: "capture over the size limit (decompressed)",
+                415: "not a pcap or pcapng capture",
+                503: "the upload cannot be accepted now (message bus down); retry later",
+            },
+            retry_after=[503],
+        ),
     }
     router.add_api_route(
         "/captures",

@@ -19,6 +19,7 @@ from pcaptotal.health import create_health_router
 from pcaptotal.keys import capture_key
 from pcaptotal.messages import CaptureStored
 from pcaptotal.settings import Settings
+from pcaptotal.web import install_problem_details
 from pcaptotal_enricher.app import start_enricher
 from pcaptotal_enricher.intel import create_intel_router
 from pcaptotal_ingest import create_router as ingest_router
@@ -80,6 +81,7 @@ def create_app(settings: Settings, *, workers: bool = True) -> FastAPI:
         description="Upload packet captures; search their flows, DNS, HTTP and TLS facts.",
         lifespan=lifespan,
     )
+    install_problem_details(app)
     app.include_router(ingest_router())
     app.include_router(search_router())
     app.include_router(create_intel_router())

@@ -14,7 +14,7 @@ from pcaptotal.context import Context
 from pcaptotal.fields import FLOW_FIELDS
 from pcaptotal.keys import capture_key
 from pcaptotal.query import QueryError, parse_query
-from pcaptotal.web import get_context
+from pcaptotal.web import error_responses, get_context, media_response, quote_input
 
 from pcaptotal_search_api import exports
 from pcaptotal_search_api.exports.rulesets import MEDIA_TYPE as RULES_MEDIA_TYPE
@@ -35,12 +35,32 @@ _EXPORT_QUERY = parse_query("NOT pcaptotal.verdict:clean OR _exists_:threat.indi
 _EXPORT_MAX_FLOWS = 10_000  # Elasticsearch's result window; the rules header says when cut
 _ROLLING_MAX_CAPTURES = 1000
 RuleSetName = Literal["known", "likely"]
+PCAP_MEDIA_TYPE = "application/vnd.tcpdump.pcap"
+
+
+_BAD_ID = "a capture id that is not 64 lowercase hex digits"
+_NO_CAPTURE = "no capture with this id"
+_ONE_CAPTURE = error_responses({400: _BAD_ID, 404: _NO_CAPTURE})
+_EXPORT_ERRORS = error_responses(
+    {400: _BAD_ID, 404: _NO_CAPTURE, 409: "the capture is not analysed (done) yet"}
+)
+_STIX_BUNDLE = {
+    "type": "object",
+    "required": ["type", "id", "objects"],
+    "properties": {
+        "type": {"const": "bundle"},
+        "id": {"type": "string"},
+        "objects": {"type": "array", "items": {"type": "object"}},
+    },
+}
+_RULES = media_response("text/plain", "a Suricata rules file")
 
 
 def _check_id(capture_id: str) -> str:
     if not _SHA256.fullmatch(capture_id):
         raise HTTPException(
-            400, f"capture id must be 64 lowercase hex digits (SHA-256), got {capture_id!r}"
+            400,
+            f"capture id must be 64 lowercase hex digits (SHA-256), got {quote_input(capture_id)}",
         )
     return capture_id
 
@@ -67,7 +87,12 @@ async def _done_capture(ctx: Context, capture_id: str) -> dict[str, Any]:
 def create_router() -> APIRouter:
     router = APIRouter()
 
-    @router.get("/v1/captures/{capture_id}", response_model=CaptureView, tags=["captures"])
+    @router.get(
+        "/v1/captures/{capture_id}",
+        response_model=CaptureView,
+        tags=["captures"],
+        responses=_ONE_CAPTURE,
+    )
     async def get_capture(capture_id: str, ctx: CtxDep) -> CaptureView:
         doc = await ctx.captures.get(_check_id(capture_id))
         if doc is None:
@@ -83,7 +108,20 @@ def create_router() -> APIRouter:
         docs = await ctx.index.find_captures([s.value for s in status] if status else None, limit)
         return CaptureList(captures=[CaptureView.model_validate(d) for d in docs])
 
-    @router.get("/v1/captures/{capture_id}/download", tags=["captures"])
+    @router.get(
+        "/v1/captures/{capture_id}/download",
+        tags=["captures"],
+        response_class=Response,
+        responses={
+            200: media_response(
+                PCAP_MEDIA_TYPE,
+                "the capture's bytes as uploaded (decompressed): pcap or pcapng",
+                {"type": "string", "format": "binary"},
+                {"Content-Disposition": {"schema": {"type": "string"}, "required": True}},
+            ),
+            **_ONE_CAPTURE,
+        },
+    )
     async def download(capture_id: str, ctx: CtxDep) -> StreamingResponse:
         key = capture_key(_check_id(capture_id))
         info = await ctx.blobs.stat(key)
@@ -96,14 +134,19 @@ def create_router() -> APIRouter:
 
         return StreamingResponse(
             body(),
-            media_type="application/vnd.tcpdump.pcap",
+            media_type=PCAP_MEDIA_TYPE,
             headers={
                 "Content-Length": str(info.size),
                 "Content-Disposition": f'attachment; filename="{capture_id}.pcap"',
             },
         )
 
-    @router.get("/v1/search", response_model=SearchResponse, tags=["search"])
+    @router.get(
+        "/v1/search",
+        response_model=SearchResponse,
+        tags=["search"],
+        responses=error_responses({400: "the query or the capture id is invalid"}),
+    )
     async def search(
         ctx: CtxDep,
         q: Annotated[str, Query(description="Lucene query on the fields of GET /v1/fields")] = "",
@@ -124,7 +167,10 @@ def create_router() -> APIRouter:
         "/v1/captures/{capture_id}/indicators.stix",
         tags=["exports"],
         response_class=Response,
-        responses={200: {"content": {STIX_MEDIA_TYPE: {}}}},
+        responses={
+            200: media_response(STIX_MEDIA_TYPE, "a STIX 2.1 bundle", _STIX_BUNDLE),
+            **_EXPORT_ERRORS,
+        },
     )
     async def capture_stix(capture_id: str, ctx: CtxDep) -> Response:
         """STIX 2.1 bundle of the indicators observed in the capture (deterministic ids)."""
@@ -137,7 +183,7 @@ def create_router() -> APIRouter:
         "/v1/captures/{capture_id}/rules",
         tags=["exports"],
         response_class=Response,
-        responses={200: {"content": {"text/plain": {}}}},
+        responses={200: _RULES, **_EXPORT_ERRORS},
     )
     async def capture_rules(
         capture_id: str,
@@ -158,7 +204,7 @@ def create_router() -> APIRouter:
         "/v1/rules",
         tags=["exports"],
         response_class=Response,
-        responses={200: {"content": {"text/plain": {}}}},
+        responses={200: _RULES},
     )
     async def rolling_rules(
         ctx: CtxDep,

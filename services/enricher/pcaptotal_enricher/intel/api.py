@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
-from pcaptotal.web import binary_upload_body
+from pcaptotal.web import Problem, binary_upload_body, error_responses, problem, quote_input
 from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 
@@ -52,8 +52,9 @@ class FeedList(BaseModel):
     loaded_at: datetime | None
 
 
-class RejectedFeed(BaseModel):
-    detail: str
+class RejectedFeed(Problem):
+    """A 422 for a file that is not a loadable feed (problem details + what was wrong)."""
+
     format: str
     malformed: int
     errors: list[LineErrorOut]
@@ -115,11 +116,11 @@ def create_intel_router(max_upload_bytes: int = 256 * 1024 * 1024) -> APIRouter:
             loaded_at=store.loaded_at,
         )
 
-    @router.get("/{name}", response_model=FeedOut)
+    @router.get("/{name}", response_model=FeedOut, responses=error_responses({404: "no such feed"}))
     async def show_feed(name: str, request: Request) -> FeedOut:
         entry = get_store(request).feed(name)
         if entry is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no feed {name!r}")
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no feed {quote_input(name)}")
         return _out(entry)
 
     @router.post(
@@ -127,7 +128,15 @@ def create_intel_router(max_upload_bytes: int = 256 * 1024 * 1024) -> APIRouter:
         response_model=FeedOut,
         status_code=status.HTTP_201_CREATED,
         openapi_extra=_UPLOAD_BODY,
-        responses={409: {}, 413: {}, 422: {"model": RejectedFeed}},
+        responses=error_responses(
+            {
+                400: "no feed name, or an invalid one",
+                409: "a feed of that name exists (pass replace=true)",
+                413: "the feed is over the size limit",
+                422: "not a loadable feed, or an invalid parameter",
+            },
+            models={422: RejectedFeed},
+        ),
     )
     async def upload_feed(
         request: Request,
@@ -157,25 +166,29 @@ def create_intel_router(max_upload_bytes: int = 256 * 1024 * 1024) -> APIRouter:
         except FeedExists as exc:
             raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
         except FeedRejected as exc:
-            body = RejectedFeed(
-                detail=f"not a loadable feed: {exc}",
+            return problem(
+                422,
+                f"not a loadable feed: {exc}",
                 format=exc.stats.format,
                 malformed=exc.stats.malformed,
-                errors=[LineErrorOut(line=e.line, reason=e.reason) for e in exc.stats.errors],
+                errors=[{"line": e.line, "reason": e.reason} for e in exc.stats.errors],
             )
-            return Response(body.model_dump_json(), 422, media_type="application/json")
         finally:
             await anyio.Path(staged).unlink(missing_ok=True)
         return _out(entry)
 
-    @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
+    @router.delete(
+        "/{name}",
+        status_code=status.HTTP_204_NO_CONTENT,
+        responses=error_responses({400: "an invalid feed name", 404: "no such feed"}),
+    )
     async def delete_feed(name: str, request: Request) -> Response:
         try:
             removed = await get_store(request).remove(name)
         except InvalidFeedName as exc:
             raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from exc
         if not removed:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no feed {name!r}")
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no feed {quote_input(name)}")
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     return router
