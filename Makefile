@@ -40,8 +40,10 @@ test: deps
 	bash scripts/ensure-rabbitmq.sh
 	$(PY) -m pytest tests -q
 
+# No server, no tshark: unit tests and the in-memory/file/tantivy contract cases only
+# (PCAPTOTAL_TEST_TIER=unit makes any attempt to start one fail; see tests/conftest.py).
 test-unit: venv
-	$(PY) -m pytest tests/unit tests/contract -q
+	PCAPTOTAL_TEST_TIER=unit $(PY) -m pytest tests/unit tests/contract -q -m "not integration and not e2e"
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -1,6 +1,6 @@
 """Parser benchmark: the PcapTotal parser against raw tshark and pyshark, in the same run.
 
-Builds a capture of at least ``--packets`` packets from ``../shared/pcaps`` (editcap rewrites the
+Builds a capture of at least ``--packets`` packets from ``tests/data/pcaps`` (editcap rewrites the
 damaged one, mergecap -a concatenates copies) in a temp dir, then measures:
 
 (a) tshark alone, the same invocation the parser runs (fields + export objects), output to
@@ -42,12 +42,12 @@ from pcaptotal_parser.carving import export_arguments  # noqa: E402
 from pcaptotal_parser.parse import parse_capture  # noqa: E402
 from pcaptotal_parser.tshark import tshark_command  # noqa: E402
 
-PCAPS = Path(os.environ.get("PCAPTOTAL_TEST_PCAPS", REPO.parent / "shared" / "pcaps"))
+PCAPS = REPO / "tests" / "data" / "pcaps"  # the 33 captures of the test data
 MIB = 1024 * 1024
 
 
 def build_capture(work: Path, min_packets: int) -> tuple[Path, int]:
-    """All shared captures one after the other, repeated until ``min_packets``."""
+    """All test captures one after the other, repeated until ``min_packets``."""
     inputs = []
     for path in sorted(PCAPS.glob("*.pcap*")):
         if "damaged" in path.name:  # mergecap stops at the damage: keep what is readable

@@ -11,7 +11,8 @@ import pytest
 from pcaptotal.adapters.file_blobstore import FileBlobStore
 from pcaptotal.ports import BlobNotFound, BlobStore
 
-ADAPTERS = ["file", "s3"]
+# The S3 case starts a real SeaweedFS: integration tier (make test-unit leaves it out).
+ADAPTERS = ["file", pytest.param("s3", marks=pytest.mark.integration)]
 
 
 def _make(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:

@@ -35,7 +35,8 @@ async def _rabbit(max_attempts: int) -> Bus:
 ADAPTERS: dict[str, BusFactory] = {"memory": _memory, "rabbitmq": _rabbit}
 
 
-@pytest.fixture(params=sorted(ADAPTERS))
+# The RabbitMQ case needs a real broker: integration tier (make test-unit leaves it out).
+@pytest.fixture(params=["memory", pytest.param("rabbitmq", marks=pytest.mark.integration)])
 async def make_bus(request: pytest.FixtureRequest) -> AsyncIterator[BusFactory]:
     made: list[Bus] = []
 

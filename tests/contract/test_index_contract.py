@@ -198,7 +198,8 @@ ORDER = ["http", "dns", "tls", "icmp", "dns6", "tls6", "ssh", "gre"]  # event.st
 ALL = set(ORDER)
 
 
-@pytest.fixture(params=list(ADAPTERS))
+# The osmem case starts a real server: integration tier (make test-unit leaves it out).
+@pytest.fixture(params=["tantivy", pytest.param("osmem", marks=pytest.mark.integration)])
 async def index(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Index]:
     idx = ADAPTERS[request.param](request, tmp_path)
     await idx.start()

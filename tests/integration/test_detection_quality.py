@@ -1,6 +1,6 @@
 """Detection quality on every shared capture, from heuristics alone (no feed loaded).
 
-The malware / C2 / scan captures named in ``shared/pcaps/README.md`` (``corelight_*``,
+The malware / C2 / scan captures named in ``tests/data/pcaps/README.md`` (``corelight_*``,
 ``slips_*``, ``suricata-verify_malware-*``) must come out suspicious or malicious; every other
 capture is a benign protocol sample and must come out clean.
 """
@@ -15,12 +15,12 @@ import pytest
 from pcaptotal_enricher.verdict import CaptureAnalysis, Verdict, analyse_capture
 from pcaptotal_parser.parse import parse_capture
 
-from tests.paths import PCAPS, shared_captures
+from tests.paths import shared_captures
 
 pytestmark = pytest.mark.integration
 
 MALICIOUS_PREFIXES = ("corelight_", "slips_", "suricata-verify_malware-")
-CAPTURES = shared_captures() if PCAPS.is_dir() else []
+CAPTURES = shared_captures()
 
 
 def expected_bad(capture: Path) -> bool:

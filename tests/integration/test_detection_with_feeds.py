@@ -17,11 +17,11 @@ from pcaptotal_enricher.intel import IntelEnrichment, build_indicator_set
 from pcaptotal_enricher.verdict import CaptureAnalysis, Verdict, analyse_capture
 from pcaptotal_parser.parse import parse_capture
 
-from tests.paths import PCAPS, shared_captures
+from tests.paths import shared_captures
 
 pytestmark = pytest.mark.integration
 
-CAPTURES = shared_captures() if PCAPS.is_dir() else []
+CAPTURES = shared_captures()
 MALICIOUS_PREFIXES = ("corelight_", "slips_", "suricata-verify_malware-")
 
 FEODO = """\

@@ -10,14 +10,12 @@ import pytest
 from pcaptotal_parser.carving import PROTOCOLS
 from pcaptotal_parser.parse import parse_capture
 
-from tests.paths import PCAPS
+from tests.paths import PCAPS, shared_captures
 from tests.tshark_oracle import TSHARK
 
 pytestmark = pytest.mark.integration
 
-CAPTURES = sorted(
-    p for p in (PCAPS.iterdir() if PCAPS.is_dir() else []) if p.suffix in (".pcap", ".pcapng")
-)
+CAPTURES = shared_captures()
 
 
 def tshark_exported(path: Path, out: Path) -> set[str]:

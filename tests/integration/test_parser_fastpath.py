@@ -9,14 +9,12 @@ import pytest
 from pcaptotal_parser.flows import FlowBuilder
 from pcaptotal_parser.tshark import tshark_command
 
-from tests.paths import COMMUNITY_ID, PCAPS
+from tests.paths import COMMUNITY_ID, shared_captures
 from tests.tshark_oracle import TSHARK
 
 pytestmark = pytest.mark.integration
 
-CAPTURES = sorted(
-    p for p in (PCAPS.iterdir() if PCAPS.is_dir() else []) if p.suffix in (".pcap", ".pcapng")
-) + sorted(COMMUNITY_ID.glob("*.pcap"))
+CAPTURES = shared_captures() + sorted(COMMUNITY_ID.glob("*.pcap"))
 
 
 @pytest.mark.parametrize("path", CAPTURES, ids=lambda p: p.name)

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import idstools.rule
 import pytest
 from pcaptotal_search_api.exports import (
     Kind,
@@ -145,7 +146,7 @@ def check_rule(text: str) -> ParsedRule:
         else:
             assert name == "msg", f"unexpected keyword {name}"
         prev = name
-    idstools_rule = pytest.importorskip("idstools.rule").parse(text)
+    idstools_rule = idstools.rule.parse(text)
     assert idstools_rule is not None, f"idstools cannot parse {text}"
     assert int(idstools_rule.sid) == int(dict(opts)["sid"] or 0)
     assert [o["name"] for o in idstools_rule.options] == names

@@ -25,16 +25,11 @@ from pcaptotal.ports import Delivery
 from pcaptotal.settings import Settings
 from pcaptotal_ingest import create_router
 
-PCAPS = Path(
-    os.environ.get(
-        "PCAPTOTAL_TEST_PCAPS", Path(__file__).resolve().parents[2] / ".." / "shared" / "pcaps"
-    )
-).resolve()
+from tests.paths import PCAPS
+
 SMALL_PCAP = PCAPS / "zeek_icmp-5-pings.pcap"
 BIG_PCAP = PCAPS / "corelight_agenttesla-smtp-sandbox.pcap"  # ~800 KiB: many body chunks
 PCAPNG = PCAPS / "zeek_pcapng-multi-interface.pcapng"
-
-pytestmark = pytest.mark.skipif(not SMALL_PCAP.is_file(), reason=f"no test pcaps in {PCAPS}")
 
 
 class FakeIndex:

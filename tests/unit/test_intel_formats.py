@@ -1,4 +1,4 @@
-"""Feed loaders on sample files in the publishers' exact shapes (see shared/intel-formats.md)."""
+"""Feed loaders on sample files in the publishers' exact shapes (see tests/data/intel-formats.md)."""
 
 from __future__ import annotations
 
