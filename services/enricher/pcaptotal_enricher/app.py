@@ -10,9 +10,7 @@ from pcaptotal_enricher.worker import EnricherWorker
 
 async def start_enricher(ctx: Context) -> FeedStore:
     """Load and watch the threat-intel feeds, then start consuming ``capture.parsed``."""
-    store = FeedStore(
-        ctx.settings.resolved_intel_dir, poll_interval_s=ctx.settings.intel_poll_interval_s
-    )
+    store = FeedStore.from_settings(ctx.settings)
     await store.start()
     await EnricherWorker(ctx, steps=[store.enrichment()]).start()
     return store

@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import anyio
+import structlog
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pcaptotal.web import Problem, binary_upload_body, error_responses, problem, quote_input
 from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 
+from pcaptotal_enricher.intel.limits import size_text
 from pcaptotal_enricher.intel.store import (
     FeedEntry,
     FeedExists,
@@ -24,6 +26,7 @@ from pcaptotal_enricher.intel.store import (
     check_name,
 )
 
+log = structlog.get_logger(__name__)
 _CHUNK = 1 << 20
 
 
@@ -40,7 +43,10 @@ class FeedOut(BaseModel):
     malformed: int
     errors: list[LineErrorOut] = Field(description="the first malformed lines")
     skipped: dict[str, int] = Field(description="items not loaded, by reason")
-    error: str | None = Field(description="why the feed could not be read at all")
+    error: str | None = Field(
+        description="why the feed is not loaded (unreadable, over a limit, no indicators); "
+        "such a feed contributes no indicators and never stops the others"
+    )
     size: int
     modified: datetime
     loaded_at: datetime
@@ -49,6 +55,7 @@ class FeedOut(BaseModel):
 class FeedList(BaseModel):
     feeds: list[FeedOut]
     indicators: int = Field(description="distinct indicator values loaded across feeds")
+    failed: int = Field(description="feeds not loaded (each says why in its `error`)")
     loaded_at: datetime | None
 
 
@@ -58,6 +65,7 @@ class RejectedFeed(Problem):
     format: str
     malformed: int
     errors: list[LineErrorOut]
+    skipped: dict[str, int] = Field(description="items not loaded, by reason")
 
 
 def _out(entry: FeedEntry) -> FeedOut:
@@ -77,6 +85,10 @@ def _out(entry: FeedEntry) -> FeedOut:
     )
 
 
+def _exists(name: str) -> str:
+    return f"feed {name!r} exists; pass replace=true to overwrite it"
+
+
 def get_store(request: Request) -> FeedStore:
     store: FeedStore = request.app.state.intel
     return store
@@ -89,8 +101,14 @@ async def _spool(source: Any, target: Path, limit: int) -> None:
         async for chunk in source:
             written += len(chunk)
             if written > limit:
-                raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"feed over {limit} bytes")
+                raise _too_large(limit)
             await out.write(chunk)
+
+
+def _too_large(limit: int) -> HTTPException:
+    return HTTPException(
+        status.HTTP_413_CONTENT_TOO_LARGE, f"feed over the {size_text(limit)} limit"
+    )
 
 
 async def _upload_chunks(upload: UploadFile) -> Any:
@@ -102,17 +120,21 @@ _UPLOAD_BODY = binary_upload_body(
     "A feed file: the `file` field of a multipart form (its file name is the feed name unless "
     "`name` is given), or the raw body with `?name=`."
 )
+_FORM_SLACK = 64 * 1024  # multipart boundaries and headers around the file
 
 
-def create_intel_router(max_upload_bytes: int = 256 * 1024 * 1024) -> APIRouter:
+def create_intel_router(max_upload_bytes: int | None = None) -> APIRouter:
+    """``max_upload_bytes`` defaults to the store's per-feed limit (intel_max_feed_mb)."""
     router = APIRouter(prefix="/v1/intel/feeds", tags=["intel"])
 
     @router.get("", response_model=FeedList)
     async def list_feeds(request: Request) -> FeedList:
         store = get_store(request)
+        feeds = [_out(e) for e in store.feeds()]
         return FeedList(
-            feeds=[_out(e) for e in store.feeds()],
+            feeds=feeds,
             indicators=len(store.indicators()),
+            failed=sum(1 for f in feeds if f.error),
             loaded_at=store.loaded_at,
         )
 
@@ -130,10 +152,12 @@ def create_intel_router(max_upload_bytes: int = 256 * 1024 * 1024) -> APIRouter:
         openapi_extra=_UPLOAD_BODY,
         responses=error_responses(
             {
-                400: "no feed name, or an invalid one",
+                400: "no feed name, or an invalid one, or a malformed multipart form",
                 409: "a feed of that name exists (pass replace=true)",
                 413: "the feed is over the size limit",
-                422: "not a loadable feed, or an invalid parameter",
+                422: "not a loadable feed (unreadable, over a JSON limit, or no indicators), "
+                "or an invalid parameter",
+                503: "the feed directory cannot be written to now",
             },
             models={422: RejectedFeed},
         ),
@@ -144,10 +168,14 @@ def create_intel_router(max_upload_bytes: int = 256 * 1024 * 1024) -> APIRouter:
         replace: Annotated[bool, Query(description="overwrite a feed of that name")] = False,
     ) -> Any:
         store = get_store(request)
+        limit = max_upload_bytes or store.limits.max_feed_bytes
         is_form = request.headers.get("content-type", "").startswith("multipart/form-data")
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit + (_FORM_SLACK if is_form else 0):
+            raise _too_large(limit)  # refuse before reading (or spooling) any of it
         upload: UploadFile | None = None
         if is_form:
-            form = await request.form(max_part_size=max_upload_bytes)
+            form = await request.form(max_part_size=limit)
             field = form.get("file")
             if not isinstance(field, UploadFile):
                 raise HTTPException(status.HTTP_400_BAD_REQUEST, "multipart form without 'file'")
@@ -156,25 +184,38 @@ def create_intel_router(max_upload_bytes: int = 256 * 1024 * 1024) -> APIRouter:
         if not name:
             raise HTTPException(status.HTTP_400_BAD_REQUEST, "name the feed: ?name=<file name>")
         try:
-            staged = store.staging_path(check_name(name))
+            check_name(name)
         except InvalidFeedName as exc:
             raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from exc
+        if not replace and store.exists(name):  # early: before spooling the body
+            raise HTTPException(status.HTTP_409_CONFLICT, _exists(name))
+        staged: Path | None = None
         try:
+            staged = await store.staging_file()
             source = _upload_chunks(upload) if upload else request.stream()
-            await _spool(source, staged, max_upload_bytes)
+            await _spool(source, staged, limit)
             entry = await store.add(name, staged, replace=replace)
         except FeedExists as exc:
-            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+            raise HTTPException(status.HTTP_409_CONFLICT, _exists(name)) from exc
         except FeedRejected as exc:
+            stats = exc.stats
             return problem(
                 422,
                 f"not a loadable feed: {exc}",
-                format=exc.stats.format,
-                malformed=exc.stats.malformed,
-                errors=[{"line": e.line, "reason": e.reason} for e in exc.stats.errors],
+                format=stats.format,
+                malformed=stats.malformed,
+                errors=[{"line": e.line, "reason": e.reason} for e in stats.errors],
+                skipped=stats.skipped,
             )
+        except OSError as exc:  # disk full, permissions: say what, never where
+            log.warning("intel feed upload not stored", feed=name, exc_info=exc)
+            reason = exc.strerror or type(exc).__name__
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE, f"could not store the feed: {reason}"
+            ) from exc
         finally:
-            await anyio.Path(staged).unlink(missing_ok=True)
+            if staged is not None:
+                await anyio.Path(staged).unlink(missing_ok=True)
         return _out(entry)
 
     @router.delete(

@@ -15,18 +15,21 @@ lock.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from socket import AF_INET, inet_pton
 from typing import Any
 
 import pytricia
+import structlog
 
+from pcaptotal_enricher.intel.limits import DEFAULT_LIMITS, FeedLimits, size_text
 from pcaptotal_enricher.intel.load import iter_feed
 from pcaptotal_enricher.intel.matching import Hit, match_flow
 from pcaptotal_enricher.intel.model import FeedStats, Indicator, IndicatorMeta, IndicatorType, Kind
 from pcaptotal_enricher.intel.normalize import parse_ip
 
+log = structlog.get_logger(__name__)
 Group = tuple[IndicatorMeta, ...]
 _T = Kind
 _MISS: list[tuple[str, Group]] = []  # shared empty result; callers never mutate it
@@ -43,6 +46,7 @@ class IndicatorSet:
         self._exact: dict[str, dict[str, Group]] = {t.value: {} for t in _EXACT_TYPES}
         self._singles: dict[int, Group] = {}
         self._extended: dict[tuple[int, int], tuple[Group, Group]] = {}
+        self._joined: dict[tuple[int, int], tuple[Group, Group, Group]] = {}
         self.feeds: dict[str, FeedStats] = {}
         self._active: frozenset[str] | None = None
 
@@ -84,6 +88,45 @@ class IndicatorSet:
         table_s = self._exact[meta.type]
         table_s[value] = self._grouped(table_s.get(value), meta)
 
+    @classmethod
+    def merge(cls, parts: Sequence[IndicatorSet]) -> IndicatorSet:
+        """One set answering for all ``parts`` (each typically one feed's set), without
+        re-reading any feed: groups are shared with the parts, only the tables are new. A single
+        part is returned as is (sets are never mutated once built)."""
+        if len(parts) == 1:
+            return parts[0]
+        merged = cls()
+        for part in parts:
+            merged.feeds.update(part.feeds)
+            for version in (4, 6):
+                merged._merge_table(merged._ips[version], part._ips[version])
+                if part._has_nets[version]:
+                    tree, into = part._nets[version], merged._nets[version]
+                    for prefix in tree:
+                        group = tree[prefix]
+                        old = into[prefix] if into.has_key(prefix) else None
+                        into[prefix] = group if old is None else merged._join(old, group)
+                    merged._has_nets[version] = True
+            for kind, table in part._exact.items():
+                merged._merge_table(merged._exact[kind], table)
+        return merged
+
+    def _merge_table(self, into: dict[Any, Group], table: dict[Any, Group]) -> None:
+        if not into:
+            into.update(table)  # the common case: no overlap to resolve, a C-speed copy
+            return
+        for key, group in table.items():
+            old = into.get(key)
+            into[key] = group if old is None else self._join(old, group)
+
+    def _join(self, old: Group, more: Group) -> Group:
+        """``old + more``, interned by object ids like ``_grouped`` (the cache keeps both)."""
+        key = (id(old), id(more))
+        joined = self._joined.get(key)
+        if joined is None:
+            joined = self._joined[key] = (old, more, (*old, *more))
+        return joined[2]
+
     def add_all(self, indicators: Iterable[Indicator]) -> None:
         for indicator in indicators:
             self.add(indicator)
@@ -112,7 +155,7 @@ class IndicatorSet:
         if ":" not in text:  # parse_ip's IPv4 branch, inlined: this runs twice per flow
             try:
                 version, number = 4, int.from_bytes(inet_pton(AF_INET, text), "big")
-            except OSError:
+            except (OSError, ValueError):
                 return None
         else:
             parsed = parse_ip(text)
@@ -174,6 +217,36 @@ def _ip_text(version: int, number: int) -> str:
     if version == 4:
         return f"{number >> 24}.{(number >> 16) & 255}.{(number >> 8) & 255}.{number & 255}"
     return str(ipaddress.IPv6Address(number))
+
+
+def load_feed(
+    path: Path, name: str, limits: FeedLimits = DEFAULT_LIMITS
+) -> tuple[IndicatorSet, FeedStats]:
+    """One feed's own set and report. Never raises for what the file holds: a feed that cannot
+    be loaded, or yields no indicators, has ``stats.error`` set and an empty set."""
+    indicators, stats = IndicatorSet(), FeedStats(name)
+    try:
+        size = path.stat().st_size if path.is_file() else 0  # a MISP dir: per-file limits
+        if size > limits.max_feed_bytes:
+            stats.error = (
+                f"feed of {size_text(size)} is over the {size_text(limits.max_feed_bytes)} limit"
+            )
+        else:
+            indicators.add_all(iter_feed(path, stats, limits=limits))
+    except OSError as exc:
+        stats.error = f"cannot read: {exc.strerror or type(exc).__name__}"
+    except Exception as exc:  # a loader bug on hostile input fails this feed, not the store
+        log.warning("intel feed loader failed", feed=name, exc_info=exc)
+        stats.error = f"the loader failed on this feed ({type(exc).__name__})"
+    if stats.error is None and stats.indicators == 0:
+        skipped = sum(stats.skipped.values())
+        stats.error = (
+            f"the feed yields no indicators ({stats.malformed} malformed, {skipped} skipped)"
+        )
+    if stats.error is not None:  # all or nothing: a failed feed contributes no indicators
+        indicators, stats.indicators, stats.by_type = IndicatorSet(), 0, {}
+    indicators.feeds[name] = stats
+    return indicators, stats
 
 
 def build_indicator_set(

@@ -1,7 +1,8 @@
 """Format detection (by content; the extension is only a hint) and loading one feed.
 
-A file that cannot be read at all (invalid JSON, no header) yields no indicators and sets
-``FeedStats.error``; a bad line or item is counted in ``malformed`` and loading goes on.
+A file that cannot be read at all (invalid JSON, no header, over a limit) yields no indicators
+and sets ``FeedStats.error``; a bad line or item is counted in ``malformed`` and loading goes
+on. Every read is bounded by ``FeedLimits`` (see limits.py). Error texts never hold a path.
 """
 
 from __future__ import annotations
@@ -24,6 +25,13 @@ from pcaptotal_enricher.intel.formats.plain import looks_like_hosts, parse_hosts
 from pcaptotal_enricher.intel.formats.stix import parse_stix
 from pcaptotal_enricher.intel.formats.threatfox import parse_threatfox_csv, parse_threatfox_json
 from pcaptotal_enricher.intel.formats.zeek import parse_zeek
+from pcaptotal_enricher.intel.limits import (
+    DEFAULT_LIMITS,
+    FeedLimits,
+    bounded_lines,
+    json_depth_exceeds,
+    size_text,
+)
 from pcaptotal_enricher.intel.model import FeedStats, Indicator, IndicatorType
 
 _TextParser = Callable[[Iterable[str], FeedContext], Iterator[Indicator]]
@@ -93,45 +101,75 @@ def detect_json_format(doc: Any) -> str | None:
     return None
 
 
+def os_reason(exc: OSError) -> str:
+    """An OSError without the file name (answers must not reveal server paths)."""
+    return exc.strerror or type(exc).__name__
+
+
 def detect_format(path: Path) -> str:
     """The format name of a feed file or directory ("unknown" if none fits)."""
     if path.is_dir():
         return MISP_FEED if (path / "manifest.json").is_file() else "unknown"
     with path.open("rb") as fh:
-        head = fh.read(_HEAD_BYTES).decode("utf-8-sig", errors="replace")
+        head = fh.read(_HEAD_BYTES).decode("utf-8-sig", errors="replace").replace("\0", "")
     if head.lstrip()[:1] in ("{", "[") or path.suffix.lower() == ".json":
         return "json"  # refined once the document is decoded
     return detect_text_format(head)
+
+
+def read_json(path: Path, limits: FeedLimits) -> tuple[Any, str | None]:
+    """The decoded document, or None and why not. Size and nesting depth are checked before
+    decoding (a deep document would exhaust the recursion limit)."""
+    try:
+        size = path.stat().st_size
+        if size > limits.max_json_bytes:
+            return None, (
+                f"JSON feed of {size_text(size)} is over the {size_text(limits.max_json_bytes)} "
+                "limit for JSON (decoded whole); use a CSV export or raise the limit"
+            )
+        with path.open("rb") as fh:
+            if json_depth_exceeds(fh, limits.max_json_depth):
+                return None, f"JSON nested deeper than {limits.max_json_depth} levels"
+        return json.loads(path.read_bytes().decode("utf-8-sig")), None
+    except OSError as exc:
+        return None, f"cannot read: {os_reason(exc)}"
+    except UnicodeDecodeError as exc:
+        return None, f"invalid JSON: not UTF-8 (byte {exc.start})"
+    except RecursionError:  # the depth check makes this unreachable; kept as a backstop
+        return None, "invalid JSON: nested too deeply"
+    except ValueError as exc:
+        return None, f"invalid JSON: {str(exc)[:160]}"
 
 
 def iter_feed(
     path: Path,
     stats: FeedStats,
     hash_kinds: tuple[IndicatorType, ...] | None = None,
+    limits: FeedLimits = DEFAULT_LIMITS,
 ) -> Iterator[Indicator]:
     """Stream the indicators of one feed (file or MISP feed directory) into ``stats``.
 
-    Streams text feeds line by line, so a large list never exists in memory as a whole.
+    Streams text feeds line by line (bounded line length), so a large list never exists in
+    memory as a whole.
     """
     feed = FeedContext(stats.name, stats, hash_kinds)
     try:
         fmt = detect_format(path)
     except OSError as exc:
-        stats.error = f"cannot read: {exc}"
+        stats.error = f"cannot read: {os_reason(exc)}"
         return
     if fmt == MISP_FEED:
         stats.format = fmt
-        yield from parse_misp_feed(path, feed)
+        yield from parse_misp_feed(path, feed, lambda p: read_json(p, limits))
         return
     if fmt == "json":
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8-sig"))
-        except (OSError, ValueError) as exc:
-            stats.format, stats.error = "json", f"invalid JSON: {exc}"
+        stats.format = "json"
+        doc, stats.error = read_json(path, limits)
+        if stats.error:
             return
         json_format = detect_json_format(doc)
         if json_format is None:
-            stats.format, stats.error = "json", "unrecognised JSON feed (not STIX, MISP, abuse.ch)"
+            stats.error = "unrecognised JSON feed (not STIX, MISP, abuse.ch)"
             return
         stats.format = json_format
         yield from JSON_FORMATS[json_format](doc, feed)
@@ -140,13 +178,16 @@ def iter_feed(
         stats.format, stats.error = fmt, "a directory without manifest.json is not a MISP feed"
         return
     stats.format = fmt
-    with path.open(encoding="utf-8-sig", errors="replace") as lines:
-        yield from TEXT_FORMATS[fmt](lines, feed)
+    with path.open(encoding="utf-8-sig", errors="replace") as fh:
+        yield from TEXT_FORMATS[fmt](bounded_lines(fh, limits.max_line_chars, stats), feed)
 
 
 def read_feed(
-    path: Path, name: str | None = None, hash_kinds: tuple[IndicatorType, ...] | None = None
+    path: Path,
+    name: str | None = None,
+    hash_kinds: tuple[IndicatorType, ...] | None = None,
+    limits: FeedLimits = DEFAULT_LIMITS,
 ) -> tuple[list[Indicator], FeedStats]:
     """All indicators of one feed and its load report (convenient for small feeds and tests)."""
     stats = FeedStats(name or path.name)
-    return list(iter_feed(path, stats, hash_kinds)), stats
+    return list(iter_feed(path, stats, hash_kinds, limits)), stats

@@ -98,6 +98,8 @@ class Indicator:
 
 
 MAX_REPORTED_ERRORS = 10
+MAX_SKIP_REASONS = 20  # distinct reasons kept; a hostile feed could invent millions
+MAX_REASON_CHARS = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,9 +124,12 @@ class FeedStats:
     def bad(self, line: int, reason: str) -> None:
         self.malformed += 1
         if len(self.errors) < MAX_REPORTED_ERRORS:
-            self.errors.append(LineError(line, reason))
+            self.errors.append(LineError(line, reason[:MAX_REASON_CHARS]))
 
     def skip(self, reason: str, count: int = 1) -> None:
+        reason = reason[:MAX_REASON_CHARS]
+        if reason not in self.skipped and len(self.skipped) >= MAX_SKIP_REASONS:
+            reason = "other reasons"
         self.skipped[reason] = self.skipped.get(reason, 0) + count
 
     def took(self, indicator_type: IndicatorType) -> None:

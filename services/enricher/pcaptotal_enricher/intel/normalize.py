@@ -36,7 +36,7 @@ def parse_ip(text: str) -> tuple[int, int] | None:
         if "%" in text:  # zone id (fe80::1%eth0) is local, not part of the address
             text = text.split("%", 1)[0]
         value = int.from_bytes(socket.inet_pton(socket.AF_INET6, text), "big")
-    except OSError:
+    except (OSError, ValueError):  # ValueError: an embedded NUL
         return None
     if value >> 32 == 0xFFFF:
         return 4, value & 0xFFFFFFFF
@@ -54,7 +54,7 @@ def normalise_ip(text: str) -> tuple[IndicatorType, str] | None:
         if ":" not in text:
             try:  # inet_pton takes only the canonical dotted quad (no leading zeros, 4 parts)
                 socket.inet_pton(socket.AF_INET, text)
-            except OSError:
+            except (OSError, ValueError):  # ValueError: an embedded NUL
                 return None
             return _T.IPV4, text
         parsed = parse_ip(text)

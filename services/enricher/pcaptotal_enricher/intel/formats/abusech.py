@@ -11,6 +11,7 @@ from typing import Any
 
 from pcaptotal_enricher.intel.formats.base import FeedContext, clean_tags, normalise_as, split_tags
 from pcaptotal_enricher.intel.formats.csvfeed import RowBuilder, first, parse_csv_feed
+from pcaptotal_enricher.intel.limits import quote
 from pcaptotal_enricher.intel.model import Confidence, Indicator, IndicatorType, Kind
 from pcaptotal_enricher.intel.normalize import normalise_ip, normalise_url
 
@@ -50,7 +51,7 @@ def parse_feodo_json(doc: list[Any], feed: FeedContext) -> Iterator[Indicator]:
         raw = item.get("ip_address") if isinstance(item, dict) else None
         ip = normalise_ip(str(raw)) if raw else None
         if ip is None:
-            feed.stats.bad(index, f"item without a valid ip_address: {str(item)[:80]}")
+            feed.stats.bad(index, f"item without a valid ip_address: {quote(str(raw))}")
             continue
         family = str(item.get("malware") or "").strip() or None
         yield feed.indicator(ip[0], ip[1], family, ("c2",), _HIGH)

@@ -90,14 +90,18 @@ def normalise_as(kind: IndicatorType, raw: str) -> tuple[IndicatorType, str] | N
 
 
 def parse_csv_line(line: str) -> list[str]:
-    """One CSV record; ``skipinitialspace`` also reads ThreatFox's ``", "`` separators."""
+    """One CSV record; ``skipinitialspace`` also reads ThreatFox's ``", "`` separators.
+    Raises ``csv.Error`` on a malformed record."""
     return next(csv.reader((line,), skipinitialspace=True), [])
 
 
 def header_cells(line: str) -> list[str]:
     """Column names of a header line that may itself be a ``#`` comment (SSLBL, URLhaus)."""
     text = line.strip().lstrip("#").strip()
-    return [cell.strip().lower() for cell in parse_csv_line(text)]
+    try:
+        return [cell.strip().lower() for cell in parse_csv_line(text)]
+    except csv.Error:  # not a header (detection tries every early line)
+        return []
 
 
 def column(cells: Sequence[str], *names: str) -> int | None:

@@ -10,12 +10,13 @@ cluster (attribute tags first, then event tags). Confidence: the event's ``threa
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from pcaptotal_enricher.intel.formats.base import FeedContext, clean_tags, normalise_as
+from pcaptotal_enricher.intel.limits import quote
 from pcaptotal_enricher.intel.model import Confidence, Indicator, IndicatorType, Kind
 
 _T = Kind
@@ -40,6 +41,7 @@ _PARTS: dict[str, tuple[IndicatorType | None, ...]] = {
     "filename|sha1": (None, _T.SHA1),
     "filename|sha256": (None, _T.SHA256),
 }
+_UUID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")  # a file name in the feed directory
 _LEVELS = {"1": Confidence.HIGH, "2": Confidence.MEDIUM, "3": Confidence.LOW}
 _MALWARE_CLUSTERS = (
     "malpedia", "mitre-malware", "mitre-tool", "ransomware", "tool", "botnet", "rat",
@@ -78,12 +80,12 @@ def parse_misp_event(
     """One ``Event`` object. ``start`` offsets the attribute ordinal used in error reports."""
     event_tags = _tag_names(event)
     confidence = _LEVELS.get(str(event.get("threat_level_id", "")), Confidence.MEDIUM)
-    event_id = event.get("uuid", "?")
+    event_id = str(event.get("uuid", "?"))[:40]
     for index, attr in enumerate(_attributes(event), start + 1):
         if not isinstance(attr, dict):
             feed.stats.bad(index, f"event {event_id}: attribute is not an object")
             continue
-        kind = str(attr.get("type", ""))
+        kind = str(attr.get("type", ""))[:40]
         if attr.get("deleted") in (True, "1"):
             feed.stats.skip("deleted attribute")
             continue
@@ -134,26 +136,26 @@ def parse_misp_json(doc: Any, feed: FeedContext) -> Iterator[Indicator]:
             seen += len(list(_attributes(event)))
 
 
-def parse_misp_feed(directory: Path, feed: FeedContext) -> Iterator[Indicator]:
+def parse_misp_feed(
+    directory: Path, feed: FeedContext, read: Callable[[Path], tuple[Any, str | None]]
+) -> Iterator[Indicator]:
     """A MISP feed directory; an event named in the manifest but missing or broken is one
-    malformed item (numbered by its position in the manifest), not a failed feed."""
-    try:
-        manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8-sig"))
-    except (OSError, ValueError) as exc:
-        feed.stats.error = f"manifest.json: {exc}"
+    malformed item (numbered by its position in the manifest), not a failed feed. ``read``
+    decodes one JSON file within the feed limits: (document, None) or (None, why not)."""
+    manifest, error = read(directory / "manifest.json")
+    if error:
+        feed.stats.error = f"manifest.json: {error}"
         return
     if not isinstance(manifest, dict):
         feed.stats.error = "manifest.json is not an object of event uuid → summary"
         return
     for number, uuid in enumerate(manifest, 1):
-        path = directory / f"{uuid}.json"
-        if "/" in uuid or "\\" in uuid or uuid.startswith("."):
-            feed.stats.bad(number, f"manifest entry {uuid[:80]!r} is not an event uuid")
+        if not _UUID.fullmatch(uuid):
+            feed.stats.bad(number, f"manifest entry {quote(uuid)} is not an event uuid")
             continue
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8-sig"))
-        except (OSError, ValueError) as exc:
-            feed.stats.bad(number, f"event {uuid}: {exc}")
+        doc, error = read(directory / f"{uuid}.json")
+        if error:
+            feed.stats.bad(number, f"event {uuid}: {error}")
             continue
         for event in _events(doc):
             if isinstance(event, dict):

@@ -114,7 +114,7 @@ def parse_stix(doc: Any, feed: FeedContext) -> Iterator[Indicator]:
         try:
             obj = stix2.parse(raw, allow_custom=True, version="2.1")
             if obj.get("pattern_type") != "stix":
-                feed.stats.skip(f"pattern_type {obj.get('pattern_type')}")
+                feed.stats.skip(f"pattern_type {str(obj.get('pattern_type'))[:40]}")
                 continue
             if obj.get("revoked"):
                 feed.stats.skip("revoked")
@@ -125,8 +125,8 @@ def parse_stix(doc: Any, feed: FeedContext) -> Iterator[Indicator]:
                 continue
             typed = _single_comparison(obj["pattern"], feed)
         except Exception as exc:  # stix2 raises a dozen exception types; any is one bad object
-            reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
-            feed.stats.bad(index, f"{raw.get('id', 'indicator')}: {reason}")
+            reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+            feed.stats.bad(index, f"{str(raw.get('id', 'indicator'))[:80]}: {reason}")
             continue
         if typed is None:
             continue

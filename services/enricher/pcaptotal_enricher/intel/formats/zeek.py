@@ -57,7 +57,7 @@ def parse_zeek(lines: Iterable[str], feed: FeedContext) -> Iterator[Indicator]:
             feed.stats.bad(number, f"expected {len(columns)} fields, got {len(cells)}")
             continue
         row = {k: ("" if v == "-" else v) for k, v in zip(columns, cells, strict=True)}
-        kind = row.get("indicator_type", "")
+        kind = row.get("indicator_type", "")[:40]
         typed = _typed(kind, row.get("indicator", ""))
         if typed == "unmatchable":
             feed.stats.skip(f"{kind} has no flow field to match")
