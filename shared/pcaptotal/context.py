@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from pcaptotal.captures import CaptureRepository
 from pcaptotal.ports import BlobStore, Bus, Index
+from pcaptotal.resilience import retrying
 from pcaptotal.settings import Settings
 
 
@@ -19,3 +20,13 @@ class Context:
 
     def __post_init__(self) -> None:
         self.captures = CaptureRepository(self.index)
+
+    def with_retry(self, budget_s: float) -> Context:
+        """The same adapters, with blob-store and index calls retried through transient
+        outages for ``budget_s`` seconds (workers: minutes; HTTP requests: seconds)."""
+        return Context(
+            settings=self.settings,
+            bus=self.bus,
+            blobs=retrying(self.blobs, "blob store", budget_s),
+            index=retrying(self.index, "index", budget_s),
+        )

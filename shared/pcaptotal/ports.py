@@ -29,6 +29,8 @@ class Delivery:
     event: Event
     attempt: int  # 1 on first delivery
     max_attempts: int
+    # Set on deliveries from a dead-letter queue: why the broker gave up on the message.
+    dead_reason: str | None = None
 
     @property
     def is_last_attempt(self) -> bool:
@@ -51,6 +53,15 @@ class Bus(Protocol):
     async def subscribe(
         self, queue: str, bindings: Sequence[str], handler: Handler, *, prefetch: int = 4
     ) -> None: ...
+    async def subscribe_dead_letters(self, queue: str, handler: Handler) -> None:
+        """Consume what ``queue`` dead-lettered (``Delivery.dead_reason`` says why), so no
+        message ends there unexplained. The handler's return acks it; raising retries it."""
+        ...
+
+    async def ping(self) -> bool:
+        """Whether the bus can take a publish right now (readiness)."""
+        ...
+
     async def stop_consuming(self) -> None:
         """Stop taking new deliveries and wait for in-flight handlers to finish."""
         ...

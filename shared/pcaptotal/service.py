@@ -20,6 +20,8 @@ from pcaptotal.context import Context
 from pcaptotal.health import create_health_router
 from pcaptotal.logs import configure_logging
 from pcaptotal.settings import Settings
+from pcaptotal.tmpfiles import clean_stale_tmp
+from pcaptotal.unavailable import install_unavailable_handler
 from pcaptotal.web import install_problem_details
 
 log = structlog.get_logger(__name__)
@@ -28,9 +30,10 @@ StartWorker = Callable[[Context], Awaitable[None]]
 
 
 async def _run_worker(name: str, settings: Settings, start: StartWorker) -> None:
-    settings.tmp_dir.mkdir(parents=True, exist_ok=True)
-    ctx = make_context(settings)
-    await start_context(ctx)
+    clean_stale_tmp(settings.tmp_dir)
+    base = make_context(settings)
+    await start_context(base)
+    ctx = base.with_retry(settings.worker_retry_s)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -42,7 +45,7 @@ async def _run_worker(name: str, settings: Settings, start: StartWorker) -> None
         log.info("worker stopping: finishing in-flight work", service=name)
         await ctx.bus.stop_consuming()
     finally:
-        await close_context(ctx)
+        await close_context(base)
     log.info("worker stopped", service=name)
 
 
@@ -59,26 +62,30 @@ def create_http_app(
     *,
     on_start: StartWorker | None = None,
     on_stop: StartWorker | None = None,
+    ready_checks: tuple[str, ...] = ("index", "blobstore", "bus"),
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        settings.tmp_dir.mkdir(parents=True, exist_ok=True)
-        ctx = make_context(settings)
-        await start_context(ctx)
-        app.state.ctx = ctx
+        clean_stale_tmp(settings.tmp_dir)
+        base = make_context(settings)
+        await start_context(base)
+        # Requests wait out a short blip, then answer 503; background work waits for minutes.
+        app.state.ctx = base.with_retry(settings.request_retry_s)
+        worker_ctx = base.with_retry(settings.worker_retry_s)
         if on_start is not None:
-            await on_start(ctx)
+            await on_start(worker_ctx)
         try:
             yield
         finally:
-            await ctx.bus.stop_consuming()
+            await base.bus.stop_consuming()
             if on_stop is not None:
-                await on_stop(ctx)
-            await close_context(ctx)
+                await on_stop(worker_ctx)
+            await close_context(base)
 
     app = FastAPI(title=title, version="0.1.0", lifespan=lifespan)
     install_problem_details(app)
-    for router in [*routers, create_health_router()]:
+    install_unavailable_handler(app)
+    for router in [*routers, create_health_router(ready_checks)]:
         app.include_router(router)
     return app
 

@@ -92,6 +92,42 @@ class Settings(BaseSettings):
     large_outbound_bytes: int = Field(
         default=50_000_000, description="bytes sent in one flow that count as a large upload"
     )
+    # --- reliability (pcaptotal.resilience, pcaptotal.reconcile, pcaptotal.outbox) ---
+    worker_retry_s: float = Field(
+        default=300.0,
+        description="how long a worker retries a transient blob-store/index error "
+        "(exponential backoff with jitter) before the attempt counts as failed",
+    )
+    request_retry_s: float = Field(
+        default=5.0,
+        description="how long an HTTP request retries a transient error before answering 503",
+    )
+    publish_timeout_s: float = Field(
+        default=5.0,
+        description="how long an upload waits for the bus; after that the capture is "
+        "accepted and its event is published from the outbox once the bus is back",
+    )
+    reconcile_interval_s: float = Field(
+        default=10.0, description="how often stuck captures and the outbox are checked"
+    )
+    outbox_grace_s: float = Field(
+        default=10.0, description="age of an outbox entry before the relay publishes it"
+    )
+    stuck_stored_s: float = Field(
+        default=3600.0,
+        description="a capture queued (stored) this long without a parser taking it is "
+        "re-driven; long enough for a deep backlog",
+    )
+    stuck_parsing_margin_s: float = Field(
+        default=300.0, description="parsing longer than parse_timeout_s plus this is stuck"
+    )
+    stuck_enriching_s: float = Field(
+        default=1800.0, description="enriching longer than this is stuck"
+    )
+    max_redrives: int = Field(
+        default=3,
+        description="times a stuck or interrupted capture is re-driven before it fails",
+    )
     log_level: str = "INFO"
 
     def resolved_blob_url(self) -> str:

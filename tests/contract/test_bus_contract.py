@@ -131,6 +131,32 @@ async def test_failing_handler_is_retried_then_dead_lettered(make_bus: BusFactor
     assert attempts == [1, 2, 3]
 
 
+async def test_dead_letters_reach_their_handler_with_a_reason(make_bus: BusFactory) -> None:
+    bus = await make_bus(2)
+    dead: list[Delivery] = []
+
+    async def handler(d: Delivery) -> None:
+        raise RuntimeError("boom")
+
+    async def on_dead(d: Delivery) -> None:
+        dead.append(d)
+
+    await bus.subscribe("t-dead", ["capture.stored"], handler, prefetch=1)
+    await bus.subscribe_dead_letters("t-dead", on_dead)
+    sent = _stored(9)
+    await bus.publish(sent)
+    await _eventually(lambda: len(dead) == 1, within=20)
+    await asyncio.sleep(0.3)
+    assert len(dead) == 1
+    assert dead[0].event == sent
+    assert dead[0].dead_reason and "2" in dead[0].dead_reason
+
+
+async def test_ping_answers_for_a_started_bus(make_bus: BusFactory) -> None:
+    bus = await make_bus(3)
+    assert await bus.ping() is True
+
+
 async def test_stop_consuming_finishes_in_flight(make_bus: BusFactory) -> None:
     bus = await make_bus(3)
     started = asyncio.Event()

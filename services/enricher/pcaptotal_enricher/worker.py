@@ -13,7 +13,9 @@ from pcaptotal.failures import fail_capture
 from pcaptotal.messages import CaptureAnalyzed, CaptureParsed
 from pcaptotal.metrics import STAGE_SECONDS
 from pcaptotal.ports import BlobNotFound, Delivery
+from pcaptotal.reconcile import fail_dead_letter
 from pcaptotal.records import iter_records
+from pcaptotal.resilience import redelivery_delay
 
 from pcaptotal_enricher.enrich import Enrichment, apply_enrichments
 from pcaptotal_enricher.events import publish_enriched
@@ -43,6 +45,12 @@ class EnricherWorker:
 
     async def start(self, prefetch: int = 2) -> None:
         await self._ctx.bus.subscribe(QUEUE, ["capture.parsed"], self.handle, prefetch=prefetch)
+        await self._ctx.bus.subscribe_dead_letters(QUEUE, self.handle_dead)
+
+    async def handle_dead(self, delivery: Delivery) -> None:
+        """A message the broker gave up on: fail its capture with that reason."""
+        if isinstance(delivery.event, CaptureParsed):
+            await fail_dead_letter(self._ctx, "enrich", delivery)
 
     async def handle(self, delivery: Delivery) -> None:
         event = delivery.event
@@ -62,6 +70,7 @@ class EnricherWorker:
         except Exception as exc:
             if not delivery.is_last_attempt:
                 log.warning("enrich attempt failed", capture_id=event.capture_id, error=repr(exc))
+                await asyncio.sleep(redelivery_delay(delivery.attempt))
                 raise
             log.exception("enrich failed", capture_id=event.capture_id)
             await fail_capture(

@@ -1,4 +1,4 @@
-"""Register a spooled capture: dedupe by id, then blob → document → message (claim-check).
+"""Register a spooled capture: dedupe by id, then blob → document → outbox → message.
 
 The order is what keeps the pipeline honest: a message is published only once the blob it
 points at and the document it updates both exist.
@@ -6,15 +6,21 @@ points at and the document it updates both exist.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 
+import structlog
+from pcaptotal import outbox
 from pcaptotal.captures import Status
 from pcaptotal.context import Context
 from pcaptotal.keys import capture_key
 from pcaptotal.messages import CaptureStored
+from pcaptotal.reconcile import REDRIVES_FIELD
 
 from pcaptotal_ingest.spool import SpooledCapture
+
+log = structlog.get_logger(__name__)
 
 _MAX_FILENAME = 255
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -47,7 +53,10 @@ async def register_capture(
     filename = clean_filename(capture.filename, decompressed=capture.compressed)
     existing = await ctx.captures.get(capture_id)
     if existing is not None and not reanalyze:
-        return Registration(capture_id, str(existing.get("status", "")), queued=False)
+        status = str(existing.get("status", ""))
+        if status == Status.STORED.value:
+            await _flush_outbox_entry(ctx, capture_id)  # the bus may be back: don't wait
+        return Registration(capture_id, status, queued=False)
 
     if existing is None or await ctx.blobs.stat(key) is None:
         metadata = {"sha256": capture_id}
@@ -61,9 +70,36 @@ async def register_capture(
         # overwrite summary and warnings. The first upload's name and creation time stay.
         filename = existing.get("filename") or filename
         await ctx.captures.update(
-            capture_id, Status.STORED, error=None, size=capture.size, filename=filename
+            capture_id,
+            Status.STORED,
+            error=None,
+            size=capture.size,
+            filename=filename,
+            **{REDRIVES_FIELD: 0},
         )
-    await ctx.bus.publish(
-        CaptureStored(capture_id=capture_id, blob_key=key, size=capture.size, filename=filename)
-    )
+    event = CaptureStored(capture_id=capture_id, blob_key=key, size=capture.size, filename=filename)
+    # Outbox first: once it is written the upload is accepted, whether or not the bus answers.
+    await outbox.add(ctx.blobs, event)
+    if await publish_now(ctx, event):
+        await outbox.remove(ctx.blobs, capture_id)
     return Registration(capture_id, Status.STORED.value, queued=True)
+
+
+async def publish_now(ctx: Context, event: CaptureStored) -> bool:
+    """Publish within ``publish_timeout_s``; False leaves the event to the outbox relay."""
+    try:
+        await asyncio.wait_for(ctx.bus.publish(event), ctx.settings.publish_timeout_s)
+    except Exception as exc:
+        log.warning(
+            "bus unavailable; capture accepted, its event waits in the outbox",
+            capture_id=event.capture_id,
+            error=repr(exc),
+        )
+        return False
+    return True
+
+
+async def _flush_outbox_entry(ctx: Context, capture_id: str) -> None:
+    for item in await outbox.pending(ctx.blobs):
+        if item.event.capture_id == capture_id and await publish_now(ctx, item.event):
+            await outbox.remove(ctx.blobs, capture_id)

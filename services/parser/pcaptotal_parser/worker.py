@@ -18,7 +18,9 @@ from pcaptotal.captures import Status
 from pcaptotal.context import Context
 from pcaptotal.messages import CaptureFailed, CaptureParsed, CaptureStored
 from pcaptotal.ports import BlobNotFound, Delivery
+from pcaptotal.reconcile import fail_dead_letter
 from pcaptotal.records import store_records
+from pcaptotal.resilience import redelivery_delay
 from structlog.typing import FilteringBoundLogger as BoundLogger
 
 from pcaptotal_parser.files_store import store_files
@@ -37,6 +39,13 @@ class ParserWorker:
 
     async def start(self) -> None:
         await self._ctx.bus.subscribe(QUEUE, ["capture.stored"], self.handle)
+        await self._ctx.bus.subscribe_dead_letters(QUEUE, self.handle_dead)
+
+    async def handle_dead(self, delivery: Delivery) -> None:
+        """A message the broker gave up on (the parser died on it every time): fail its
+        capture with that reason instead of leaving it ``parsing`` forever."""
+        if isinstance(delivery.event, CaptureStored):
+            await fail_dead_letter(self._ctx, STAGE, delivery)
 
     async def handle(self, delivery: Delivery) -> None:
         event = delivery.event
@@ -56,6 +65,7 @@ class ParserWorker:
         except Exception as exc:
             if not delivery.is_last_attempt:
                 bound.warning("parse error, will retry", error=repr(exc))
+                await asyncio.sleep(redelivery_delay(delivery.attempt))
                 raise
             bound.exception("parse error on last attempt")
             await self._fail(capture_id, f"internal error in parser: {exc}")

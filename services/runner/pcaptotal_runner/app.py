@@ -12,13 +12,11 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import FastAPI
 from pcaptotal.adapters.factory import close_context, make_context, start_context
-from pcaptotal.captures import UNFINISHED
-from pcaptotal.context import Context
-from pcaptotal.failures import fail_capture
 from pcaptotal.health import create_health_router
-from pcaptotal.keys import capture_key
-from pcaptotal.messages import CaptureStored
+from pcaptotal.reconcile import Reconciler
 from pcaptotal.settings import Settings
+from pcaptotal.tmpfiles import clean_stale_tmp
+from pcaptotal.unavailable import install_unavailable_handler
 from pcaptotal.web import install_problem_details
 from pcaptotal_enricher.app import start_enricher
 from pcaptotal_enricher.intel import create_intel_router
@@ -29,51 +27,32 @@ from pcaptotal_search_api.routes import create_router as search_router
 log = structlog.get_logger(__name__)
 
 
-async def resume_unfinished(ctx: Context) -> int:
-    """Re-queue captures a previous run left half-done (the in-process bus keeps nothing)."""
-    resumed = 0
-    docs = await ctx.index.find_captures([s.value for s in UNFINISHED], limit=10_000)
-    for doc in docs:
-        cid = doc["id"]
-        key = capture_key(cid)
-        info = await ctx.blobs.stat(key)
-        if info is None:
-            await fail_capture(
-                ctx, cid, "resume", "capture bytes are missing from the blob store; upload it again"
-            )
-            continue
-        await ctx.bus.publish(
-            CaptureStored(
-                capture_id=cid, blob_key=key, size=info.size, filename=doc.get("filename")
-            )
-        )
-        resumed += 1
-    return resumed
-
-
 def create_app(settings: Settings, *, workers: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        settings.tmp_dir.mkdir(parents=True, exist_ok=True)
-        ctx = make_context(settings)
-        await start_context(ctx)
-        app.state.ctx = ctx
+        clean_stale_tmp(settings.tmp_dir)
+        base = make_context(settings)
+        await start_context(base)
+        # Requests wait out a short blip, then answer 503; the pipeline waits for minutes.
+        app.state.ctx = base.with_retry(settings.request_retry_s)
+        ctx = base.with_retry(settings.worker_retry_s)
+        reconciler = Reconciler(ctx)
         if workers:
             await ParserWorker(ctx).start()
             app.state.intel = await start_enricher(ctx)
-            resumed = await resume_unfinished(ctx)
-            if resumed:
-                log.info("resumed unfinished captures", count=resumed)
+            # The in-process bus kept nothing: re-drive what the last run left unfinished.
+            await reconciler.start(interrupted=True)
         log.info("pcaptotal ready", data_dir=str(settings.data_dir.resolve()))
         try:
             yield
         finally:
             # Graceful: stop taking work, let in-flight stages finish, then close adapters.
-            await ctx.bus.stop_consuming()
+            await reconciler.stop()
+            await base.bus.stop_consuming()
             if workers:
                 await app.state.intel.stop()
-            await close_context(ctx)
+            await close_context(base)
 
     app = FastAPI(
         title="PcapTotal",
@@ -82,6 +61,7 @@ def create_app(settings: Settings, *, workers: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     install_problem_details(app)
+    install_unavailable_handler(app)
     app.include_router(ingest_router())
     app.include_router(search_router())
     app.include_router(create_intel_router())

@@ -12,7 +12,11 @@ from pcaptotal_search_api.routes import create_router
 def main() -> None:
     settings = Settings()
     configure_logging(settings.log_level)
-    serve_http(create_http_app("PcapTotal search API", settings, [create_router()]), settings)
+    # Reads need only the index and blob store: a bus outage must not take search offline.
+    app = create_http_app(
+        "PcapTotal search API", settings, [create_router()], ready_checks=("index", "blobstore")
+    )
+    serve_http(app, settings)
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ class _Queue:
     bindings: list[str]
     items: asyncio.Queue[tuple[bytes, int]] = field(default_factory=asyncio.Queue)
     consumers: list[asyncio.Task[None]] = field(default_factory=list)
+    dead_handler: Handler | None = None
 
 
 class MemoryBus:
@@ -59,6 +60,7 @@ class MemoryBus:
         self._no_inflight.set()
         self._stopping = False
         self.dead_letters: list[tuple[str, bytes, str]] = []
+        self._dead_tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         return None
@@ -81,6 +83,54 @@ class MemoryBus:
             q.bindings.extend(b for b in bindings if b not in q.bindings)
         for _ in range(max(1, prefetch)):
             q.consumers.append(asyncio.create_task(self._consume(q, handler)))
+
+    async def subscribe_dead_letters(self, queue: str, handler: Handler) -> None:
+        q = self._queues.get(queue)
+        if q is None:
+            q = self._queues[queue] = _Queue(queue, [])
+        q.dead_handler = handler
+        # Letters dead before anyone listened are handed over now, as a broker queue would.
+        for _queue, body, reason in [d for d in self.dead_letters if d[0] == queue]:
+            self._deliver_dead(q, body, reason)
+
+    def _deliver_dead(self, q: _Queue, body: bytes, reason: str) -> None:
+        handler = q.dead_handler
+        if handler is None:
+            return
+        self.dead_letters = [d for d in self.dead_letters if d[1] is not body]
+
+        async def run() -> None:
+            event = decode(body)
+            delivery = Delivery(event, self._max_attempts, self._max_attempts, dead_reason=reason)
+            for delay in (0.0, 1.0, 5.0, 30.0, 60.0):
+                await asyncio.sleep(delay)
+                try:
+                    await handler(delivery)
+                    return
+                except Exception as exc:  # the index may be down: try again later
+                    log.warning("dead-letter handler failed on %s: %r", q.name, exc)
+            self.dead_letters.append((q.name, body, reason))
+
+        self._idle.clear()
+        task = asyncio.create_task(run())
+        self._dead_tasks.add(task)
+
+        def done(t: asyncio.Task[None]) -> None:
+            self._dead_tasks.discard(t)
+            self._maybe_idle()
+
+        task.add_done_callback(done)
+
+    def _maybe_idle(self) -> None:
+        if (
+            self._inflight == 0
+            and not self._dead_tasks
+            and all(x.items.empty() for x in self._queues.values())
+        ):
+            self._idle.set()
+
+    async def ping(self) -> bool:
+        return not self._stopping
 
     async def _consume(self, q: _Queue, handler: Handler) -> None:
         while True:
@@ -105,14 +155,15 @@ class MemoryBus:
                 else:
                     BUS_DELIVERIES.labels(q.name, "dead").inc()
                     log.error("dead-lettered message on %s: %s", q.name, exc)
-                    self.dead_letters.append((q.name, body, repr(exc)))
+                    reason = f"failed {attempt} deliveries; last error: {exc!r}"
+                    self.dead_letters.append((q.name, body, reason))
+                    self._deliver_dead(q, body, reason)
             finally:
                 self._inflight -= 1
                 if self._inflight == 0:
                     self._no_inflight.set()
                 q.items.task_done()
-                if self._inflight == 0 and all(x.items.empty() for x in self._queues.values()):
-                    self._idle.set()
+                self._maybe_idle()
 
     async def wait_idle(self) -> None:
         """Wait until every queue is drained and no handler runs (tests)."""
@@ -123,6 +174,8 @@ class MemoryBus:
         # which is why the runner re-queues unfinished captures on start).
         self._stopping = True
         await self._no_inflight.wait()
+        for task in list(self._dead_tasks):
+            task.cancel()
         for q in self._queues.values():
             for task in q.consumers:
                 task.cancel()
