@@ -141,7 +141,8 @@ _DESCRIPTIONS = {
     413: "the body is over the size limit",
     415: "the body is not of a supported type",
     422: "a parameter is missing or invalid",
-    503: "temporarily unavailable; retry after the time in Retry-After",
+    503: "a dependency (index, blob store or message bus) is unavailable; retry after "
+    "the Retry-After seconds",
 }
 _MODELS: dict[str, type[BaseModel]] = {"Problem": Problem, "ValidationProblem": ValidationProblem}
 _RETRY_AFTER = {
@@ -162,13 +163,13 @@ def error_responses(
     codes: Mapping[int, str] | Iterable[int],
     *,
     models: Mapping[int, type[Problem]] | None = None,
-    retry_after: Iterable[int] = (),
+    retry_after: Iterable[int] = (503,),
 ) -> Responses:
     """The ``responses=`` entries of a route's error statuses, all problem+json.
 
     ``codes``: statuses, or statuses with a description of when this route answers them.
     ``models``: a ``Problem`` subclass for statuses whose body carries extension members.
-    ``retry_after``: statuses answered with a ``Retry-After`` header.
+    ``retry_after``: statuses answered with a ``Retry-After`` header (every 503 by default).
     A 422 also admits the parameter-validation problem every route with parameters can give.
     """
     described = dict(codes) if isinstance(codes, Mapping) else {c: "" for c in codes}

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.responses import Response, StreamingResponse
 from pcaptotal.captures import Status
 from pcaptotal.context import Context
@@ -30,6 +30,11 @@ from pcaptotal_search_api.models import (
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 CtxDep = Annotated[Context, Depends(get_context)]
+# Documented, not enforced by FastAPI: _check_id answers a bad id with a 400 that says why.
+_ID_SCHEMA = {"pattern": _SHA256.pattern}
+CaptureId = Annotated[
+    str, Path(description="the capture's SHA-256 (hex)", json_schema_extra=_ID_SCHEMA)
+]
 # Flows that can carry indicators: a feed hit or a verdict that is not clean.
 _EXPORT_QUERY = parse_query("NOT pcaptotal.verdict:clean OR _exists_:threat.indicator.name")
 _EXPORT_MAX_FLOWS = 10_000  # Elasticsearch's result window; the rules header says when cut
@@ -40,10 +45,11 @@ PCAP_MEDIA_TYPE = "application/vnd.tcpdump.pcap"
 
 _BAD_ID = "a capture id that is not 64 lowercase hex digits"
 _NO_CAPTURE = "no capture with this id"
-_ONE_CAPTURE = error_responses({400: _BAD_ID, 404: _NO_CAPTURE})
+_ONE_CAPTURE = error_responses({400: _BAD_ID, 404: _NO_CAPTURE, 503: ""})
 _EXPORT_ERRORS = error_responses(
-    {400: _BAD_ID, 404: _NO_CAPTURE, 409: "the capture is not analysed (done) yet"}
+    {400: _BAD_ID, 404: _NO_CAPTURE, 409: "the capture is not analysed (done) yet", 503: ""}
 )
+_UNAVAILABLE = error_responses([503])
 _STIX_BUNDLE = {
     "type": "object",
     "required": ["type", "id", "objects"],
@@ -93,13 +99,15 @@ def create_router() -> APIRouter:
         tags=["captures"],
         responses=_ONE_CAPTURE,
     )
-    async def get_capture(capture_id: str, ctx: CtxDep) -> CaptureView:
+    async def get_capture(capture_id: CaptureId, ctx: CtxDep) -> CaptureView:
         doc = await ctx.captures.get(_check_id(capture_id))
         if doc is None:
             raise HTTPException(404, f"no capture {capture_id}")
         return CaptureView.model_validate(doc)
 
-    @router.get("/v1/captures", response_model=CaptureList, tags=["captures"])
+    @router.get(
+        "/v1/captures", response_model=CaptureList, tags=["captures"], responses=_UNAVAILABLE
+    )
     async def list_captures(
         ctx: CtxDep,
         status: Annotated[list[Status] | None, Query()] = None,
@@ -122,7 +130,7 @@ def create_router() -> APIRouter:
             **_ONE_CAPTURE,
         },
     )
-    async def download(capture_id: str, ctx: CtxDep) -> StreamingResponse:
+    async def download(capture_id: CaptureId, ctx: CtxDep) -> StreamingResponse:
         key = capture_key(_check_id(capture_id))
         info = await ctx.blobs.stat(key)
         if info is None:
@@ -145,12 +153,15 @@ def create_router() -> APIRouter:
         "/v1/search",
         response_model=SearchResponse,
         tags=["search"],
-        responses=error_responses({400: "the query or the capture id is invalid"}),
+        responses=error_responses({400: "the query or the capture id is invalid", 503: ""}),
     )
     async def search(
         ctx: CtxDep,
         q: Annotated[str, Query(description="Lucene query on the fields of GET /v1/fields")] = "",
-        capture: Annotated[str | None, Query(description="restrict to one capture id")] = None,
+        capture: Annotated[
+            str | None,
+            Query(description="restrict to one capture id", json_schema_extra=_ID_SCHEMA),
+        ] = None,
         limit: Annotated[int, Query(ge=0, le=10000)] = 50,
         offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
     ) -> SearchResponse:
@@ -172,7 +183,7 @@ def create_router() -> APIRouter:
             **_EXPORT_ERRORS,
         },
     )
-    async def capture_stix(capture_id: str, ctx: CtxDep) -> Response:
+    async def capture_stix(capture_id: CaptureId, ctx: CtxDep) -> Response:
         """STIX 2.1 bundle of the indicators observed in the capture (deterministic ids)."""
         doc = await _done_capture(ctx, capture_id)
         flows, _ = await _export_flows(ctx, capture_id)
@@ -186,7 +197,7 @@ def create_router() -> APIRouter:
         responses={200: _RULES, **_EXPORT_ERRORS},
     )
     async def capture_rules(
-        capture_id: str,
+        capture_id: CaptureId,
         ctx: CtxDep,
         rule_set: Annotated[
             RuleSetName | None, Query(alias="set", description="only one rule set")
@@ -204,7 +215,7 @@ def create_router() -> APIRouter:
         "/v1/rules",
         tags=["exports"],
         response_class=Response,
-        responses={200: _RULES},
+        responses={200: _RULES, **_UNAVAILABLE},
     )
     async def rolling_rules(
         ctx: CtxDep,
