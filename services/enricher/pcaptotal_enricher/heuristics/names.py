@@ -1,14 +1,20 @@
-"""Domain-name helpers shared by the DNS heuristics (no public-suffix download)."""
+"""Domain-name helpers shared by the DNS heuristics.
+
+Registered domains come from the Public Suffix List that ``publicsuffixlist`` ships (ICANN
+section only, so ``d1.cloudfront.net`` stays under ``cloudfront.net``); nothing is downloaded.
+"""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections.abc import Iterator
 
+from publicsuffixlist import PublicSuffixList
+
 from pcaptotal_enricher.heuristics.util import FlowDoc, is_ip_literal, strip_port, strs
 
-_SECOND_LEVEL = {"co", "com", "net", "org", "gov", "ac", "edu", "or", "ne", "go", "gob", "mil"}
 _LOCAL_TLDS = {"local", "arpa", "lan", "home", "internal", "localdomain", "corp", "intranet"}
 _CONSONANTS = re.compile(r"[bcdfghjklmnpqrstvwxz]+")
 _VALID = re.compile(r"^[a-z0-9_-]+(\.[a-z0-9_-]+)+$")
@@ -26,10 +32,13 @@ def normalise(name: str) -> str | None:
 
 def registered_domain(name: str) -> str:
     """``a.b.example.co.uk`` → ``example.co.uk``; ``x.example.com`` → ``example.com``."""
-    labels = name.split(".")
-    if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVEL:
-        return ".".join(labels[-3:])
-    return ".".join(labels[-2:])
+    # a public suffix itself (``co.uk``) or a malformed name has none: the name stands for it
+    return _suffixes().privatesuffix(name) or name
+
+
+@functools.cache
+def _suffixes() -> PublicSuffixList:
+    return PublicSuffixList(only_icann=True)  # parses the bundled list once (~0.1 s)
 
 
 def longest_consonant_run(label: str) -> int:
