@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import shutil
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from tests.paths import DATA, MANIFEST, read_manifest, shared_captures, verify_data
 
@@ -60,3 +63,20 @@ def test_a_missing_manifest_is_one_problem(tmp_path: Path) -> None:
     manifest.unlink()
     (problem,) = verify_data(data, manifest)
     assert problem.endswith("is missing")
+
+
+def test_unit_tier_guard_refuses_tshark_and_servers() -> None:
+    from tests.conftest import _refuse_servers_and_tools as guard
+
+    cases: list[tuple[str, tuple[Any, ...]]] = [
+        ("subprocess.Popen", ("/usr/bin/tshark", ["tshark", "-v"], None, None)),
+        ("subprocess.Popen", (None, ["weed", "mini"], None, None)),
+        ("subprocess.Popen", (None, "rabbitmq-server -detached", None, None)),
+        ("os.posix_spawn", ("/x/osmem-server", ["osmem-server"], {})),
+        ("os.system", ("mergecap -a -w out in",)),
+    ]
+    for event, args in cases:
+        with pytest.raises(RuntimeError, match="unit tier must not run"):
+            guard(event, args)
+    guard("subprocess.Popen", (None, ["python3", "-c", "pass"], None, None))  # allowed
+    guard("open", ("/etc/hosts", "r", 0))  # other events pass through
