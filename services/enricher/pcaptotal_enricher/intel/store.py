@@ -113,7 +113,8 @@ def _scan(directory: Path) -> dict[str, Fingerprint | str]:
             continue
         try:
             if not (entry.is_file() or entry.is_dir()):
-                found[entry.name] = "not a regular file or directory"
+                broken = entry.is_symlink()
+                found[entry.name] = "a broken symbolic link" if broken else "not a regular file"
                 continue
             found[entry.name] = _fingerprint(Path(entry.path))
         except OSError as exc:  # unreadable, or a dangling symlink
