@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from pcaptotal.cpu import usable_cpus
 
 MIB = 1024 * 1024
 
@@ -37,9 +38,23 @@ class Settings(BaseSettings):
     )
     tshark_path: str = "tshark"
     tshark_memory_limit_mb: int = Field(default=4096, description="address-space limit per tshark")
+    tshark_sandbox_user: str = Field(
+        default="nobody",
+        description="user[:group] tshark runs as when the parser runs as root (never root)",
+    )
+    # Memory: one parser process runs up to parser_prefetch x N tshark processes at once, where
+    # N = max(parser_workers, parts of the largest upload at parser_part_max_mb each) (a split
+    # capture has one tshark per part), each capped at tshark_memory_limit_mb of address space
+    # (resident memory stays below it). Keep parser_prefetch x N x tshark_memory_limit_mb
+    # + ~256 MB for the parser itself under the pod's memory limit; e.g. 2 CPUs, prefetch 1,
+    # 4096 MB: 8.5 GiB, or lower PCAPTOTAL_TSHARK_MEMORY_LIMIT_MB to fit a smaller pod.
     parser_workers: int = Field(
-        default_factory=lambda: os.cpu_count() or 1,
-        description="tshark processes one capture is decoded by at once (default: cores)",
+        default_factory=usable_cpus,
+        description="tshark processes one capture is decoded by at once "
+        "(default: the CPUs the cgroup quota and affinity allow)",
+    )
+    parser_prefetch: int = Field(
+        default=1, ge=1, description="captures one parser process works on at once"
     )
     parser_split_min_mb: int = Field(
         default=32, description="captures from this size on are split by host pair"

@@ -38,7 +38,9 @@ class ParserWorker:
         self._ctx = ctx
 
     async def start(self) -> None:
-        await self._ctx.bus.subscribe(QUEUE, ["capture.stored"], self.handle)
+        await self._ctx.bus.subscribe(
+            QUEUE, ["capture.stored"], self.handle, prefetch=self._ctx.settings.parser_prefetch
+        )
         await self._ctx.bus.subscribe_dead_letters(QUEUE, self.handle_dead)
 
     async def handle_dead(self, delivery: Delivery) -> None:
