@@ -21,6 +21,7 @@ log = structlog.get_logger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 INPUT_PREFIX = 80  # characters of a bad input an error message may quote
+RETRY_AFTER_S = 5  # what a 503 says when its raiser did not (the OpenAPI declares it on all)
 Responses = dict[int | str, dict[str, Any]]
 
 
@@ -69,7 +70,9 @@ class ValidationProblem(Problem):
 def problem(
     status: int, detail: str, *, headers: Mapping[str, str] | None = None, **extensions: Any
 ) -> JSONResponse:
-    """An error answer: problem+json with ``type``, ``title``, ``status``, ``detail``."""
+    """An error answer: problem+json with ``type``, ``title``, ``status``, ``detail``.
+
+    A 503 always carries ``Retry-After`` (``RETRY_AFTER_S`` unless ``headers`` give one)."""
     body = {
         "type": "about:blank",
         "title": _title(status),
@@ -77,7 +80,10 @@ def problem(
         "detail": detail,
         **extensions,
     }
-    return JSONResponse(body, status, headers=dict(headers or {}), media_type=PROBLEM_MEDIA_TYPE)
+    sent = dict(headers or {})
+    if status == 503 and not any(k.lower() == "retry-after" for k in sent):
+        sent["Retry-After"] = str(RETRY_AFTER_S)
+    return JSONResponse(body, status, headers=sent, media_type=PROBLEM_MEDIA_TYPE)
 
 
 def _title(status: int) -> str:

@@ -18,6 +18,7 @@ from pcaptotal.settings import Settings
 from pcaptotal.web import (
     INPUT_PREFIX,
     PROBLEM_MEDIA_TYPE,
+    RETRY_AFTER_S,
     Problem,
     ValidationProblem,
     install_problem_details,
@@ -167,6 +168,10 @@ def client() -> Iterator[TestClient]:
     async def typed(n: int = Query(ge=1)) -> int:
         return n
 
+    @app.get("/busy")
+    async def busy(hinted: bool = False) -> None:
+        raise HTTPException(503, "busy", headers={"Retry-After": "9"} if hinted else None)
+
     @app.get("/boom")
     async def boom() -> None:
         raise RuntimeError("secret /srv/path leaked")
@@ -192,6 +197,12 @@ def test_validation_error_is_a_problem_without_the_input(client: TestClient) -> 
     body = ValidationProblem.model_validate(r.json())
     assert body.errors[0].loc == ["query", "n"]
     assert "query.n" in body.detail and "yyy" not in r.text
+
+
+def test_every_503_says_when_to_retry(client: TestClient) -> None:
+    plain = client.get("/busy")
+    assert plain.status_code == 503 and plain.headers["retry-after"] == str(RETRY_AFTER_S)
+    assert client.get("/busy", params={"hinted": "true"}).headers["retry-after"] == "9"
 
 
 def test_unexpected_error_is_a_500_problem_that_leaks_nothing(client: TestClient) -> None:
