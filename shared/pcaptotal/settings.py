@@ -75,7 +75,7 @@ class Settings(BaseSettings):
         default=256, description="largest threat-intel feed file (upload or in the directory)"
     )
     intel_max_json_mb: int = Field(
-        default=32, description="largest JSON feed (decoded whole: ~10x this in memory)"
+        default=16, description="largest JSON feed (decoded whole: ~4x this in memory)"
     )
     intel_max_line_chars: int = Field(
         default=65536, description="longest line of a text feed; longer lines are malformed"
