@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,8 @@ GOOD = (  # the STRRAT C2 of corelight_strrat-c2.pcap
     '"first_seen_utc","dst_ip","dst_port","c2_status","last_online","malware"\n'
     '"2024-01-01 00:00:00","185.255.114.40","8219","online","2024-03-01","STRRAT"\n'
 )
-HEALTHZ_BOUND_S = 1.0  # was several seconds while a hostile feed was parsed
+# /healthz took seconds while a hostile feed was parsed; a busy shared core adds ~0.5 s alone.
+HEALTHZ_BOUND_S = 1.5
 RSS_BOUND = 150 * MIB  # peak RSS growth while an 80 MB one-line CSV is handled (was ~1.5 GB)
 
 
@@ -41,7 +42,7 @@ HOSTILE: dict[str, tuple[bytes, int, str]] = {
     "deep-event.json": (b'{"Event": ' * 100_000, 422, "nested deeper than"),
     "nul.csv": (GOOD.replace("185.255.114.40", "185.255.\x00114.40").encode(), 422, "no indicator"),
     "nul-bytes.txt": (b"\0" * 100_000, 422, "no indicators"),
-    "empty-stix.json": (_empty_stix(MIB), 422, "the feed yields no indicators"),
+    "empty-stix.json": (_empty_stix(15 * MIB), 422, "the feed yields no indicators"),
     "empty-stix-50mb.json": (_empty_stix(50 * MIB), 422, "limit for JSON"),
 }
 
@@ -89,6 +90,26 @@ def _healthz_s(server: Server) -> float:
     return time.monotonic() - started
 
 
+def _probing(server: Server, call: Callable[[], httpx.Response]) -> tuple[httpx.Response, float]:
+    """``call()``'s answer and the slowest /healthz answer while it ran."""
+    latencies: list[float] = []
+    done = threading.Event()
+
+    def probe() -> None:
+        while not done.is_set():
+            latencies.append(_healthz_s(server))
+            time.sleep(0.05)
+
+    prober = threading.Thread(target=probe)
+    prober.start()
+    try:
+        answer = call()
+    finally:
+        done.set()
+        prober.join()
+    return answer, max(latencies)
+
+
 def test_bad_dropped_files_are_per_feed_errors_and_never_stop_startup(
     feeds_server: Server,
 ) -> None:
@@ -106,8 +127,11 @@ def test_hostile_upload_is_4xx_and_the_service_keeps_serving(
 ) -> None:
     body, status, needle = HOSTILE[name]
     with _client(feeds_server) as c:
-        r = c.post(FEEDS, params={"name": name}, content=body)
+        r, slowest = _probing(
+            feeds_server, lambda: c.post(FEEDS, params={"name": name}, content=body)
+        )
     assert r.status_code == status, r.text[:500]
+    assert slowest < HEALTHZ_BOUND_S
     assert needle in r.json()["detail"]
     assert str(feeds_server.data_dir) not in r.text and "/tmp/" not in r.text
     assert name not in {f["name"] for f in _listing(feeds_server)["feeds"]}
@@ -117,6 +141,7 @@ def test_hostile_upload_is_4xx_and_the_service_keeps_serving(
 
 def test_80mb_one_line_csv_in_bounded_memory_without_stalling(feeds_server: Server) -> None:
     pid = feeds_server.proc.pid
+    Path(f"/proc/{pid}/clear_refs").write_text("5")  # reset VmHWM: measure this upload's peak
     rss_before = _vm(pid, "VmRSS")
     header = GOOD.splitlines()[0].encode()
 
@@ -125,28 +150,20 @@ def test_80mb_one_line_csv_in_bounded_memory_without_stalling(feeds_server: Serv
         for _ in range(80):
             yield b",x" * (MIB // 2)
 
-    latencies: list[float] = []
-    done = threading.Event()
-
-    def probe() -> None:
-        while not done.is_set():
-            latencies.append(_healthz_s(feeds_server))
-            time.sleep(0.05)
-
-    prober = threading.Thread(target=probe)
-    prober.start()
-    try:
-        with _client(feeds_server) as c:
-            r = c.post(FEEDS, params={"name": "one-line.csv"}, content=body())
-    finally:
-        done.set()
-        prober.join()
+    with _client(feeds_server) as c:
+        r, slowest = _probing(
+            feeds_server, lambda: c.post(FEEDS, params={"name": "one-line.csv"}, content=body())
+        )
     assert r.status_code == 422, r.text[:500]
     assert "no header line" in r.json()["detail"]
     assert r.json()["errors"][0]["reason"] == "line longer than 65536 characters"
     peak = _vm(pid, "VmHWM")
     assert peak - rss_before < RSS_BOUND, f"RSS {rss_before / MIB:.0f} → peak {peak / MIB:.0f} MiB"
-    assert latencies and max(latencies) < HEALTHZ_BOUND_S, latencies
+    print(
+        f"80 MB one-line CSV: RSS {rss_before / MIB:.0f} → peak {peak / MIB:.0f} MiB, "
+        f"slowest /healthz {slowest:.2f} s"
+    )
+    assert slowest < HEALTHZ_BOUND_S
 
     # Dropped into the directory, the same file is a per-feed error; other feeds stay.
     intel = feeds_server.data_dir / "intel"

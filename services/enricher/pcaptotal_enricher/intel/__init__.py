@@ -3,7 +3,7 @@ matching ``Enrichment`` step, the watched feed directory and its admin API.
 
 Composition root::
 
-    store = FeedStore(settings.intel_dir)          # PCAPTOTAL_INTEL_DIR
+    store = FeedStore.from_settings(settings)      # PCAPTOTAL_INTEL_DIR, _INTEL_MAX_*
     await store.start()                            # initial load + directory watch
     app.state.intel = store
     app.include_router(create_intel_router())

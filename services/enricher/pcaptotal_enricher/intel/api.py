@@ -187,7 +187,7 @@ def create_intel_router(max_upload_bytes: int | None = None) -> APIRouter:
             check_name(name)
         except InvalidFeedName as exc:
             raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from exc
-        if not replace and store.exists(name):  # early: before spooling the body
+        if not replace and await anyio.to_thread.run_sync(store.exists, name):  # before spooling
             raise HTTPException(status.HTTP_409_CONFLICT, _exists(name))
         staged: Path | None = None
         try:
