@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Literal
 
 from fastapi import APIRouter, Request
@@ -10,6 +11,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
 from pcaptotal.web import media_response
+
+PROBE_TIMEOUT_S = 3.0
 
 
 class Liveness(BaseModel):
@@ -21,7 +24,11 @@ class Readiness(BaseModel):
     checks: dict[str, bool] = Field(description="each dependency: reachable or not")
 
 
-def create_health_router() -> APIRouter:
+def create_health_router(
+    ready_checks: tuple[str, ...] = ("index", "blobstore", "bus"),
+) -> APIRouter:
+    """``ready_checks``: the dependencies this service cannot serve without (search-api reads
+    only the index and blob store; ingest and the workers need the bus too)."""
     router = APIRouter(tags=["health"])
 
     @router.get("/healthz", response_model=Liveness)
@@ -38,17 +45,24 @@ def create_health_router() -> APIRouter:
     )
     async def readyz(request: Request) -> JSONResponse:
         ctx = getattr(request.app.state, "ctx", None)
-        checks = {"index": False, "blobstore": False}
+        checks = dict.fromkeys(ready_checks, False)
         if ctx is not None:
             try:
-                checks["index"] = await ctx.index.ping()
+                checks["index"] = await asyncio.wait_for(ctx.index.ping(), PROBE_TIMEOUT_S)
             except Exception:
                 checks["index"] = False
             try:
-                await ctx.blobs.stat("healthz/probe")
+                # Bounded: the request context retries outages, readiness must answer now.
+                await asyncio.wait_for(ctx.blobs.stat("healthz/probe"), PROBE_TIMEOUT_S)
                 checks["blobstore"] = True
             except Exception:
                 checks["blobstore"] = False
+            if "bus" in checks:
+                try:
+                    checks["bus"] = await ctx.bus.ping()
+                except Exception:
+                    checks["bus"] = False
+        checks = {k: v for k, v in checks.items() if k in ready_checks}
         ok = all(checks.values())
         body = Readiness(status="ready" if ok else "not ready", checks=checks)
         return JSONResponse(body.model_dump(), 200 if ok else 503)
