@@ -24,8 +24,9 @@ from pathlib import Path
 
 from pcaptotal.messages import CaptureSummary
 
+from pcaptotal_parser import sandbox
 from pcaptotal_parser.attribution import attach_files
-from pcaptotal_parser.carving import CarvedFile, collect, export_arguments
+from pcaptotal_parser.carving import CarvedFile, collect
 from pcaptotal_parser.flows import FlowBuilder
 from pcaptotal_parser.partition import read_frames
 from pcaptotal_parser.tshark import PIPE_BYTES, PIPE_SET_SIZE, TsharkResult, run_tshark
@@ -55,6 +56,7 @@ class TsharkOptions:
     tshark_path: str = "tshark"
     timeout_s: float = 900.0
     memory_limit_mb: int = 4096
+    sandbox_user: str = sandbox.DEFAULT_USER  # whom tshark runs as when we are root
 
 
 async def _pass(
@@ -72,8 +74,9 @@ async def _pass(
         timeout_s=options.timeout_s,
         memory_limit_mb=options.memory_limit_mb,
         work_dir=work_dir,
-        extra_args=export_arguments(objects_dir) if objects_dir else (),
         stdin_fd=stdin_fd,
+        objects_dir=objects_dir,
+        sandbox=sandbox.default(options.sandbox_user),
     )
     files = await asyncio.to_thread(collect, objects_dir) if objects_dir else []
     return result, files
@@ -91,6 +94,7 @@ async def parse_capture(
     workers: int = 1,
     split_min_bytes: int = 64 * MIB,
     part_max_bytes: int = 256 * MIB,
+    sandbox_user: str = sandbox.DEFAULT_USER,
 ) -> ParseResult:
     """Parse ``capture`` (in one pass or split, see the module docstring).
 
@@ -98,7 +102,7 @@ async def parse_capture(
     (``result.objects_dir``) for the caller to store; ``discard_files`` (or removing
     ``work_dir``) cleans them up.
     """
-    options = TsharkOptions(tshark_path, timeout_s, memory_limit_mb)
+    options = TsharkOptions(tshark_path, timeout_s, memory_limit_mb, sandbox_user)
     objects_dir: Path | None = None
     if carve:
         objects_dir = Path(await asyncio.to_thread(tempfile.mkdtemp, "", "objects-", work_dir))

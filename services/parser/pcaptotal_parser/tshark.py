@@ -1,9 +1,12 @@
 """Running tshark: one streaming pass per capture, bounded in time, memory and output.
 
 tshark runs as an asyncio subprocess with no name resolution, a private empty configuration
-directory (no user preferences or plugins change the output), and rlimits on address space and
-CPU. Its stdout is consumed line by line and handed to a callback, so memory stays bounded by
-what the callback keeps (flows), not by the number of packets.
+directory (no user preferences or plugins change the output), inside the sandbox
+(``pcaptotal_parser.sandbox``: unprivileged user, no new privileges, no network, rlimits on
+address space and CPU). It reads the capture from an inherited descriptor and writes only in its
+private directory (exported objects, moved to the caller's ``objects_dir`` afterwards). Its
+stdout is consumed line by line and handed to a callback, so memory stays bounded by what the
+callback keeps (flows), not by the number of packets.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import contextlib
 import fcntl
 import math
 import os
-import resource
+import shutil
 import signal
 import tempfile
 import time
@@ -21,7 +24,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pcaptotal_parser.carving import export_arguments
 from pcaptotal_parser.columns import AGGREGATOR, FIELDS, SEPARATOR
+from pcaptotal_parser.sandbox import Limits, Sandbox, SandboxError, default
 
 LINE_LIMIT = 64 * 1024 * 1024  # one packet's fields (certificate chains, huge DNS) fit
 STDERR_LIMIT = 64 * 1024
@@ -77,24 +82,47 @@ def tshark_command(
     return cmd + list(extra_args)
 
 
-def _limits(memory_limit_mb: int, cpu_seconds: int) -> Callable[[], None]:
-    def apply() -> None:  # runs in the child between fork and exec
-        limit = memory_limit_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-    return apply
+# names inside the child's private directory (its working directory: paths are relative, as
+# the sandbox user cannot look anything up through the parser's private scratch directories)
+CONFIG = "config"
+OBJECTS = "objects"
 
 
-def _env(config_dir: str) -> dict[str, str]:
+def _env() -> dict[str, str]:
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": config_dir,
-        "WIRESHARK_CONFIG_DIR": config_dir,
-        "XDG_CONFIG_HOME": config_dir,
+        "HOME": CONFIG,
+        "WIRESHARK_CONFIG_DIR": CONFIG,
+        "XDG_CONFIG_HOME": CONFIG,
+        "TMPDIR": CONFIG,
         "LC_ALL": "C.UTF-8",
     }
+
+
+def _make_box(work_dir: Path | None, sandbox: Sandbox, carve: bool) -> Path:
+    """The child's private directory, owned by the sandbox user (blocking: use a thread)."""
+    box = Path(tempfile.mkdtemp(prefix="tshark-", dir=work_dir))
+    (box / CONFIG).mkdir()
+    if carve:
+        (box / OBJECTS).mkdir()
+    sandbox.prepare(box)
+    return box
+
+
+def _unbox(box: Path, objects_dir: Path | None) -> None:
+    """Move the exported objects to ``objects_dir`` and drop the box (blocking)."""
+    try:
+        if objects_dir is not None:
+            objects_dir.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                objects_dir.rmdir()  # an empty directory made by the caller: replaced
+            os.rename(box / OBJECTS, objects_dir)
+    finally:
+        shutil.rmtree(box, ignore_errors=True)
+
+
+def _open_capture(capture: Path) -> int:
+    return os.open(capture, os.O_RDONLY | os.O_CLOEXEC)
 
 
 def _messages(stderr: bytes) -> list[str]:
@@ -163,6 +191,8 @@ async def run_tshark(
     work_dir: Path | None = None,
     extra_args: Sequence[str] = (),
     stdin_fd: int | None = None,
+    objects_dir: Path | None = None,
+    sandbox: Sandbox | None = None,
 ) -> TsharkResult:
     """Run tshark over ``capture``, calling ``on_lines`` with batches of output lines.
 
@@ -170,13 +200,27 @@ async def run_tshark(
     result then carries a warning). Raises ``TsharkError`` when nothing usable came out and
     ``TsharkTimeout`` after ``timeout_s``. With ``stdin_fd`` (a pipe's read end, which this
     takes over and closes) tshark reads the capture from it and ``capture`` only names it.
+    With ``objects_dir`` (not existing, or empty) tshark exports the objects it can carve and
+    they end up there. ``sandbox``: the box tshark runs in (default: ``sandbox.default()``).
     """
     if stdin_fd is None and await asyncio.to_thread(os.path.getsize, capture) == 0:
         raise TsharkError("the capture file is empty")
     started = time.monotonic()
     cpu_seconds = math.ceil(timeout_s) + 5
-    with tempfile.TemporaryDirectory(prefix="tshark-cfg-", dir=work_dir) as config_dir:
-        source: Path | str = capture if stdin_fd is None else "-"
+    sandbox = sandbox or default()
+    try:
+        prefix = await sandbox.prefix(Limits(memory_limit_mb, cpu_seconds))
+        box = await asyncio.to_thread(_make_box, work_dir, sandbox, objects_dir is not None)
+    except (SandboxError, OSError) as exc:
+        if stdin_fd is not None:
+            os.close(stdin_fd)
+        raise TsharkError(f"the parser cannot sandbox tshark: {exc}") from None
+    if objects_dir is not None:
+        extra_args = [*export_arguments(Path(OBJECTS)), *extra_args]
+    finished = False  # the objects are kept only when tshark ran to its end
+    try:
+        if stdin_fd is None:  # the sandbox user cannot open it: the file is handed over open
+            stdin_fd = await asyncio.to_thread(_open_capture, capture)
         # our own stdout pipe, enlarged: tshark keeps decoding while we handle a batch of
         # another tshark's rows (a 64 KB pipe holds only a few milliseconds of its output)
         out_read, out_write = os.pipe()
@@ -185,20 +229,21 @@ async def run_tshark(
             pipe_bytes = fcntl.fcntl(out_write, PIPE_SET_SIZE, PIPE_BYTES)
         try:
             proc = await asyncio.create_subprocess_exec(
-                *tshark_command(tshark_path, source, extra_args),
-                stdin=asyncio.subprocess.DEVNULL if stdin_fd is None else stdin_fd,
+                *prefix,
+                *tshark_command(tshark_path, "-", extra_args),
+                stdin=stdin_fd,
                 stdout=out_write,
                 stderr=asyncio.subprocess.PIPE,
-                env=_env(config_dir),
-                preexec_fn=_limits(memory_limit_mb, cpu_seconds),
+                env=_env(),
+                cwd=box,
             )
         except BaseException:
             os.close(out_read)
             raise
         finally:
             os.close(out_write)  # the child has its copy; ours would hide the end of output
-            if stdin_fd is not None:
-                os.close(stdin_fd)  # likewise for its input
+            os.close(stdin_fd)  # likewise for its input
+            stdin_fd = None
         stdout = asyncio.StreamReader(limit=LINE_LIMIT)
         loop = asyncio.get_running_loop()
         transport, _ = await loop.connect_read_pipe(
@@ -224,6 +269,7 @@ async def run_tshark(
                 reader.close()
                 exit_code = await proc.wait()
                 await stderr_task
+                finished = True
         except TimeoutError:
             raise TsharkTimeout(
                 f"timed out after {timeout_s:g} s (read {reader.rows} packets); "
@@ -235,6 +281,10 @@ async def run_tshark(
                 await proc.wait()
             stderr_task.cancel()
             transport.close()
+    finally:
+        if stdin_fd is not None:
+            os.close(stdin_fd)
+        await asyncio.to_thread(_unbox, box, objects_dir if finished else None)
 
     result = TsharkResult(reader.rows, exit_code, time.monotonic() - started)
     if reader.oversized:
@@ -242,7 +292,10 @@ async def run_tshark(
             f"{reader.oversized} packets had more field data than the parser reads"
         )
     # tshark names our temp file; the person reading the reason knows it as "the file"
-    messages = [m.replace(f'"{capture}" ', "") for m in _messages(bytes(stderr))]
+    messages = [
+        m.replace(f'"{capture}" ', "").replace("The standard input", "The file")
+        for m in _messages(bytes(stderr))
+    ]
     _classify(result, messages, memory_limit_mb, cpu_seconds)
     return result
 
