@@ -175,6 +175,9 @@ class FeedStore:
         self._current = IndicatorSet()
         self._loaded: dict[str, _Loaded] = {}
         self._lock = asyncio.Lock()  # guards _loaded and the swap of the merged set
+        # Uploads of different names parse at once; bound how many (each may hold a decoded
+        # JSON document) so concurrent uploads cannot add up memory without limit.
+        self._parse_slots = asyncio.Semaphore(2)
         self._name_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
@@ -306,7 +309,8 @@ class FeedStore:
                 if not replace and await asyncio.to_thread(self.exists, name):
                     raise FeedExists(f"feed {name!r} exists; pass replace=true to overwrite it")
                 fingerprint = await asyncio.to_thread(_fingerprint, staged)
-                loaded = await asyncio.to_thread(_load, name, staged, fingerprint, self.limits)
+                async with self._parse_slots:
+                    loaded = await asyncio.to_thread(_load, name, staged, fingerprint, self.limits)
                 if loaded.entry.stats.error:
                     raise FeedRejected(loaded.entry.stats)
                 async with self._lock:
