@@ -143,6 +143,34 @@ class Settings(BaseSettings):
         default=3,
         description="times a stuck or interrupted capture is re-driven before it fails",
     )
+    # --- query cost bounds (pcaptotal.query.limits, pcaptotal.query.guard) ---
+    query_max_length: int = Field(default=8192, ge=1, description="characters of query text")
+    query_max_depth: int = Field(
+        default=64, ge=1, le=200, description="nested parentheses and NOT/-/+ in a query"
+    )
+    query_max_terms: int = Field(default=1024, ge=1, description="terms in one query")
+    query_max_pattern_clauses: int = Field(
+        default=256,
+        ge=1,
+        description="fuzzy/wildcard/regex clauses in one query; a term without a field "
+        "counts once per keyword field",
+    )
+    query_max_pattern_length: int = Field(
+        default=256, ge=1, description="characters of one wildcard or regex term"
+    )
+    query_max_wildcards: int = Field(default=8, ge=1, description="* and ? in one wildcard term")
+    query_max_fuzzy_length: int = Field(
+        default=64, ge=1, description="characters of one fuzzy (term~N) term"
+    )
+    query_parse_timeout_s: float = Field(
+        default=5.0, gt=0, description="time budget for parsing a query (else 503)"
+    )
+    search_timeout_s: float = Field(
+        default=30.0, gt=0, description="time budget for one search, queueing included (else 503)"
+    )
+    search_max_concurrent: int = Field(
+        default=2, ge=1, description="searches run at once per process; others wait their turn"
+    )
     log_level: str = "INFO"
 
     def resolved_blob_url(self) -> str:

@@ -13,7 +13,7 @@ from pcaptotal.captures import Status
 from pcaptotal.context import Context
 from pcaptotal.fields import FLOW_FIELDS
 from pcaptotal.keys import capture_key
-from pcaptotal.query import QueryError, parse_query
+from pcaptotal.query import QueryError, QueryGuard, QueryTimeout, parse_query
 from pcaptotal.web import error_responses, get_context, media_response, quote_input
 
 from pcaptotal_search_api import exports
@@ -37,6 +37,7 @@ CaptureId = Annotated[
 ]
 # Flows that can carry indicators: a feed hit or a verdict that is not clean.
 _EXPORT_QUERY = parse_query("NOT pcaptotal.verdict:clean OR _exists_:threat.indicator.name")
+_SEARCH_RETRY_AFTER_S = "5"  # a search budget overrun: the next try usually finds a free slot
 _EXPORT_MAX_FLOWS = 10_000  # Elasticsearch's result window; the rules header says when cut
 _ROLLING_MAX_CAPTURES = 1000
 RuleSetName = Literal["known", "likely"]
@@ -92,6 +93,12 @@ async def _done_capture(ctx: Context, capture_id: str) -> dict[str, Any]:
 
 def create_router() -> APIRouter:
     router = APIRouter()
+    guards: list[QueryGuard] = []  # one per router, built from the settings on first use
+
+    def _query_guard(ctx: Context) -> QueryGuard:
+        if not guards:
+            guards.append(QueryGuard.from_settings(ctx.settings))
+        return guards[0]
 
     @router.get(
         "/v1/captures/{capture_id}",
@@ -165,13 +172,22 @@ def create_router() -> APIRouter:
         limit: Annotated[int, Query(ge=0, le=10000)] = 50,
         offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
     ) -> SearchResponse:
+        guard = _query_guard(ctx)  # parse and search off the event loop, bounded in time
         try:
-            query = parse_query(q)
-        except QueryError as exc:
+            query = await guard.parse(q)
+            if capture is not None:
+                _check_id(capture)
+            result = await guard.search(
+                lambda: ctx.index.search_flows(
+                    query, capture_id=capture, limit=limit, offset=offset
+                )
+            )
+        except QueryError as exc:  # also what the index refuses to run
             raise HTTPException(400, f"invalid query: {exc}") from exc
-        if capture is not None:
-            _check_id(capture)
-        result = await ctx.index.search_flows(query, capture_id=capture, limit=limit, offset=offset)
+        except QueryTimeout as exc:
+            raise HTTPException(
+                503, str(exc), headers={"Retry-After": _SEARCH_RETRY_AFTER_S}
+            ) from exc
         return SearchResponse(total=result.total, hits=result.hits)
 
     @router.get(

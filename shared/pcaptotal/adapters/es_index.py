@@ -17,6 +17,7 @@ point-in-time or other Elasticsearch-only calls, so OpenSearch and osmem-server 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -251,7 +252,8 @@ class ElasticsearchIndex:
         limit: int = 50,
         offset: int = 0,
     ) -> SearchResult:
-        compiled = compile_query(query)  # QueryError surfaces before any I/O
+        # QueryError surfaces before any I/O; compiling is CPU-bound, so off the event loop
+        compiled = await asyncio.to_thread(compile_query, query)
         if capture_id is not None:
             compiled = {"bool": {"filter": [compiled, {"term": {CAPTURE_FIELD: capture_id}}]}}
         limit, offset = max(limit, 0), max(offset, 0)

@@ -3,7 +3,9 @@
 Each document's JSON is kept whole in the stored-only ``_source`` field and returned as the hit;
 the typed fields of ``pcaptotal.fields`` are indexed (and fast, for ``exists`` and sorting) but
 not stored. tantivy calls block, so they run off the event loop: writes on one thread (tantivy
-allows one writer per index, and a single thread serializes upserts), reads on a small pool.
+allows one writer per index, and a single thread serializes upserts), reads on a small pool,
+flow searches (compiling included: wildcard and fuzzy automata cost CPU and memory) on a
+pool of their own, so expensive searches never delay reading a capture.
 """
 
 from __future__ import annotations
@@ -192,14 +194,23 @@ class _Store:
 class TantivyIndex:
     """The ``Index`` port on local tantivy indexes (the embedded, no-server default)."""
 
-    def __init__(self, path: Path, *, heap_size: int = 64_000_000, read_threads: int = 4) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        heap_size: int = 64_000_000,
+        read_threads: int = 4,
+        search_threads: int = 2,
+    ) -> None:
         self._path = Path(path)
         self._heap_size = heap_size
         self._read_threads = read_threads
+        self._search_threads = search_threads
         self._flows: _Store | None = None
         self._captures: _Store | None = None
         self._writes: ThreadPoolExecutor | None = None
         self._reads: ThreadPoolExecutor | None = None
+        self._searches: ThreadPoolExecutor | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -208,6 +219,9 @@ class TantivyIndex:
             return
         self._writes = ThreadPoolExecutor(1, thread_name_prefix="tantivy-write")
         self._reads = ThreadPoolExecutor(self._read_threads, thread_name_prefix="tantivy-read")
+        self._searches = ThreadPoolExecutor(
+            self._search_threads, thread_name_prefix="tantivy-search"
+        )
         try:
             self._flows, self._captures = await self._write(self._open)
         except BaseException:
@@ -224,8 +238,8 @@ class TantivyIndex:
         return flows, captures
 
     async def close(self) -> None:
-        writes, reads = self._writes, self._reads
-        if writes is None or reads is None:
+        writes, reads, searches = self._writes, self._reads, self._searches
+        if writes is None or reads is None or searches is None:
             return
         stores = [s for s in (self._flows, self._captures) if s is not None]
 
@@ -235,9 +249,10 @@ class TantivyIndex:
 
         await asyncio.get_running_loop().run_in_executor(writes, close_all)
         self._flows = self._captures = None
-        self._writes = self._reads = None
+        self._writes = self._reads = self._searches = None
         writes.shutdown(wait=True)
         reads.shutdown(wait=True)
+        searches.shutdown(wait=True)
 
     async def ping(self) -> bool:
         if self._flows is None:
@@ -342,12 +357,17 @@ class TantivyIndex:
         offset: int = 0,
     ) -> SearchResult:
         store = self._store(self._flows)
-        compiled = compile_query(query, store.schema)  # QueryError surfaces before any I/O
-        if capture_id is not None:
-            restrict = _Q.term_query(store.schema, CAPTURE_FIELD, capture_id)
-            compiled = _Q.boolean_query([(_O.Must, compiled), (_O.Must, restrict)])
-        final = compiled
-        return await self._read(lambda: _search(store, final, max(limit, 0), max(offset, 0)))
+        if self._searches is None:
+            raise RuntimeError("TantivyIndex is not started (call start() first)")
+
+        def search() -> SearchResult:
+            compiled = compile_query(query, store.schema)  # raises QueryError
+            if capture_id is not None:
+                restrict = _Q.term_query(store.schema, CAPTURE_FIELD, capture_id)
+                compiled = _Q.boolean_query([(_O.Must, compiled), (_O.Must, restrict)])
+            return _search(store, compiled, max(limit, 0), max(offset, 0))
+
+        return await asyncio.get_running_loop().run_in_executor(self._searches, search)
 
     # -- plumbing -------------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from pcaptotal.fields import Field, FieldType
 from pcaptotal.query import ir
-from pcaptotal.query.errors import QueryError
+from pcaptotal.query.errors import QueryError, excerpt
 from pcaptotal.query.parse import ValidatedQuery
 
 # Storage conventions shared with ``adapters.es_mapping`` (both sides import them from here).
@@ -44,7 +44,10 @@ def is_nanos(f: Field) -> bool:
 def compile_query(query: ValidatedQuery | ir.Node) -> Query:
     """The ``query`` part of a search body; raises :class:`QueryError` for what ES cannot run."""
     node = query.ir if isinstance(query, ValidatedQuery) else query
-    return _node(node)
+    try:
+        return _node(node)
+    except RecursionError:  # ``limits`` bounds depth; this guards an IR built elsewhere
+        raise QueryError("query is nested too deeply") from None
 
 
 def _node(n: ir.Node) -> Query:
@@ -247,7 +250,9 @@ def lucene_regex(pattern: str) -> str:
 
 
 def _unsupported(pattern: str, why: str) -> QueryError:
-    return QueryError(f"regular expression /{pattern}/ is not supported by this index: {why}")
+    return QueryError(
+        f"regular expression /{excerpt(pattern)}/ is not supported by this index: {why}"
+    )
 
 
 def _lit(code: int) -> str:

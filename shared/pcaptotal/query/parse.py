@@ -11,6 +11,8 @@ Semantics (Kibana / Elasticsearch ``query_string`` with ``default_operator: AND`
   day, ``event.start:<=2009-11-18T16`` includes the whole hour.
 - Boosts (``^2``) are accepted and ignored (hits are ordered by time, not score); proximity
   (``"a b"~2``) is rejected; fuzzy (``term~1``) works on keyword fields.
+- Size, nesting, term count and the cost of fuzzy / wildcard / regex terms are bounded by
+  :class:`~pcaptotal.query.limits.QueryLimits` (see ``limits``).
 """
 
 from __future__ import annotations
@@ -29,7 +31,18 @@ from luqum.parser import parser as _luqum_parser
 
 from pcaptotal.fields import FLOW_FIELDS, FLOW_FIELDS_BY_NAME, Field, FieldType
 from pcaptotal.query import ir
-from pcaptotal.query.errors import QueryError
+from pcaptotal.query.errors import QueryError, excerpt
+from pcaptotal.query.limits import (
+    DEFAULT_LIMITS,
+    MAX_FUZZY_DISTANCE,
+    QueryLimits,
+    check_fuzzy,
+    check_regex,
+    check_text,
+    check_tree,
+    check_wildcard,
+    pattern_clauses_error,
+)
 from pcaptotal.query.values import (
     parse_bool,
     parse_date,
@@ -41,7 +54,6 @@ from pcaptotal.query.values import (
     wildcard_parts,
 )
 
-MAX_QUERY_LENGTH = 100_000
 EXISTS_FIELD = "_exists_"
 _NUMERIC = (FieldType.LONG, FieldType.FLOAT)
 # luqum's ply parser keeps module-level state: one parse at a time.
@@ -57,24 +69,31 @@ class ValidatedQuery:
 
     text: str
     tree: Any = field(default=None, compare=False)  # luqum.tree.Item (untyped library)
+    limits: QueryLimits = field(default=DEFAULT_LIMITS, compare=False, repr=False)
 
     @cached_property
     def ir(self) -> ir.Node:
-        return ir.MatchAll() if self.tree is None else _Resolver().node(self.tree, None)
+        if self.tree is None:
+            return ir.MatchAll()
+        return _Resolver(self.limits).node(self.tree, None)
 
 
-def parse_query(text: str) -> ValidatedQuery:
-    """Parse and validate; raises only :class:`QueryError`."""
+def parse_query(text: str, limits: QueryLimits = DEFAULT_LIMITS) -> ValidatedQuery:
+    """Parse and validate; raises only :class:`QueryError`.
+
+    CPU-bound (milliseconds for typical queries, up to a fraction of a second at the limits):
+    async callers run it in a thread, see ``pcaptotal.query.guard``.
+    """
     if not isinstance(text, str):
         raise QueryError(f"query must be a string, got {type(text).__name__}")
-    if len(text) > MAX_QUERY_LENGTH:
-        raise QueryError(f"query is too long ({len(text)} > {MAX_QUERY_LENGTH} characters)")
+    check_text(text, limits)  # before luqum: length and nesting
     if not text.strip() or text.strip() == "*":
-        return ValidatedQuery(text, None)
+        return ValidatedQuery(text, None, limits)
     try:
         with _PARSE_LOCK:
             tree = _luqum_parser.parse(text)
-        query = ValidatedQuery(text, tree)
+        check_tree(tree, limits)
+        query = ValidatedQuery(text, tree, limits)
         _ = query.ir  # validate now so errors surface at parse time
     except QueryError:
         raise
@@ -99,20 +118,32 @@ def _luqum_message(exc: Exception) -> str:
 
 def _unknown_field(name: str, pos: int | None) -> QueryError:
     names = [f.name for f in FLOW_FIELDS]
-    close = difflib.get_close_matches(name, [*names, EXISTS_FIELD], n=1, cutoff=0.6)
+    close = difflib.get_close_matches(name[:100], [*names, EXISTS_FIELD], n=1, cutoff=0.6)
     hint = f"; did you mean '{close[0]}'?" if close else ""
-    return QueryError(f"unknown field '{name}'{hint}", pos)
+    return QueryError(f"unknown field '{excerpt(name)}'{hint}", pos)
 
 
 def _bad_value(value: str, f: Field, pos: int | None, why: str = "") -> QueryError:
-    return QueryError(f"bad value '{value}' for {f.type.value} field '{f.name}'{why}", pos)
+    return QueryError(f"bad value '{excerpt(value)}' for {f.type.value} field '{f.name}'{why}", pos)
 
 
 _IPV6_HINT = ': quote IPv6 addresses, e.g. source.ip:"2001:db8::1"'
 
 
 class _Resolver:
-    """Walks a luqum tree; ``f`` is the field in scope (None = all default fields)."""
+    """Walks a luqum tree; ``f`` is the field in scope (None = all default fields).
+
+    Recursive: ``limits.check_tree`` bounded the tree's depth before this runs.
+    """
+
+    def __init__(self, limits: QueryLimits = DEFAULT_LIMITS) -> None:
+        self.limits = limits
+        self.pattern_clauses = 0
+
+    def _count_pattern(self) -> None:
+        self.pattern_clauses += 1
+        if self.pattern_clauses > self.limits.max_pattern_clauses:
+            raise pattern_clauses_error(self.limits)
 
     def node(self, item: Any, f: Field | None) -> ir.Node:
         pos: int | None = getattr(item, "pos", None)
@@ -140,9 +171,11 @@ class _Resolver:
                 raise QueryError("a range needs a field, e.g. destination.port:[1 TO 1023]", pos)
             return self._range(item, f, pos)
         if isinstance(item, lt.Fuzzy):
-            return self._per_field(f, lambda g: self._fuzzy(item, g, pos))
+            value, degree = self._fuzzy_term(item, f, pos)
+            return self._per_field(f, lambda g: self._fuzzy(value, degree, g, pos))
         if isinstance(item, lt.Regex):
             pattern = item.value[1:-1]
+            self._check_regex(pattern, pos)
             return self._per_field(f, lambda g: self._regex(pattern, g, pos))
         if isinstance(item, lt.Phrase):
             text = unescape(item.value[1:-1])
@@ -194,13 +227,17 @@ class _Resolver:
         if parts is not None:
             if all(kind == "*" for kind, _ in parts):  # ``**``
                 return ir.MatchAll() if f is None else ir.Exists(f)
+            wildcards = sum(1 for kind, _ in parts if kind != "lit")
+            check_wildcard(raw, wildcards, self.limits, pos)
             return self._per_field(f, lambda g: self._wildcard(g, parts, pos))
         return self._leaf(f, unescape(raw), pos, quoted=False)
 
     def _wildcard(self, f: Field, parts: tuple[tuple[str, str], ...], pos: int | None) -> ir.Node:
         if f.type is FieldType.KEYWORD:
+            self._count_pattern()
             return ir.Wildcard(f, parts)
         if f.type is FieldType.TEXT:
+            self._count_pattern()
             lowered = tuple((k, t.lower()) for k, t in parts)
             return ir.Wildcard(f, lowered)
         why = "; use CIDR, e.g. 10.0.0.0/8" if f.type is FieldType.IP else ""
@@ -256,7 +293,7 @@ class _Resolver:
                 return None
             text = unescape(item.value)
         else:
-            raise QueryError(f"bad range bound {str(item)!r} for field '{f.name}'", pos)
+            raise QueryError(f"bad range bound '{excerpt(str(item))}' for field '{f.name}'", pos)
         try:
             if f.type is FieldType.LONG:
                 v: Any = parse_long(text)
@@ -298,24 +335,38 @@ class _Resolver:
         hi = None if high is None else (high[1] if inc_high else high[0])
         return ir.Range(f, lo, hi, inc_low, inc_high)
 
-    def _fuzzy(self, item: Any, f: Field, pos: int | None) -> ir.Node:
-        if f.type is not FieldType.KEYWORD or not isinstance(item.term, lt.Word):
+    def _fuzzy_term(self, item: Any, f: Field | None, pos: int | None) -> tuple[str, int]:
+        """The term and edit distance of ``term~N``, checked once for every field."""
+        if not isinstance(item.term, lt.Word):
+            where = f"on '{f.name}'" if f is not None else "on phrases"
+            raise QueryError(f"fuzzy search (~) works on keyword terms only, not {where}", pos)
+        degree = MAX_FUZZY_DISTANCE if item._implicit_degree else item.degree
+        if degree not in range(MAX_FUZZY_DISTANCE + 1):
+            raise QueryError(f"fuzzy edit distance must be 0, 1 or 2, got {degree}", pos)
+        value = unescape(item.term.value)
+        check_fuzzy(value, self.limits, pos)
+        return value, int(degree)
+
+    def _fuzzy(self, value: str, degree: int, f: Field, pos: int | None) -> ir.Node:
+        if f.type is not FieldType.KEYWORD:
             raise QueryError(
                 f"fuzzy search (~) works on keyword terms only, not on '{f.name}'", pos
             )
-        degree = 2 if item._implicit_degree else item.degree
-        if degree not in (0, 1, 2):
-            raise QueryError(f"fuzzy edit distance must be 0, 1 or 2, got {degree}", pos)
-        return ir.Fuzzy(f, unescape(item.term.value), int(degree))
+        self._count_pattern()
+        return ir.Fuzzy(f, value, degree)
+
+    def _check_regex(self, pattern: str, pos: int | None) -> None:
+        check_regex(pattern, self.limits, pos)
+        problem = _regex_problem(pattern)
+        if problem:
+            raise QueryError(f"bad regular expression /{excerpt(pattern)}/: {problem}", pos)
 
     def _regex(self, pattern: str, f: Field, pos: int | None) -> ir.Node:
         if f.type is not FieldType.KEYWORD:
             raise QueryError(
                 f"regular expressions work on keyword fields only, not '{f.name}'", pos
             )
-        problem = _regex_problem(pattern)
-        if problem:
-            raise QueryError(f"bad regular expression /{pattern}/: {problem}", pos)
+        self._count_pattern()
         return ir.Regexp(f, pattern)
 
 

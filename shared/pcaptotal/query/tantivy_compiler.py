@@ -18,7 +18,7 @@ import tantivy
 
 from pcaptotal.fields import Field, FieldType
 from pcaptotal.query import ir
-from pcaptotal.query.errors import QueryError
+from pcaptotal.query.errors import QueryError, excerpt
 from pcaptotal.query.parse import ValidatedQuery
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -51,19 +51,32 @@ def regex_problem(pattern: str) -> str | None:
     try:
         _Q.regex_query(_probe_schema(), "k", pattern)
     except ValueError as exc:
-        return str(exc).splitlines()[-1].strip(" '") or "invalid"
+        return _reason(exc)
     return None
 
 
 def compile_query(query: ValidatedQuery | ir.Node, schema: tantivy.Schema) -> tantivy.Query:
-    """Build the tantivy query; raises :class:`QueryError` for anything tantivy refuses."""
+    """Build the tantivy query; raises :class:`QueryError` for anything tantivy refuses.
+
+    CPU-bound (each wildcard/regex clause compiles an automaton): run it off the event loop.
+    """
     node = query.ir if isinstance(query, ValidatedQuery) else query
     try:
         return _Compiler(schema).node(node)
     except QueryError:
         raise
+    except RecursionError:  # ``limits`` bounds depth; this guards an IR built elsewhere
+        raise QueryError("query is nested too deeply") from None
     except (ValueError, TypeError, OverflowError) as exc:
-        raise QueryError(f"cannot run query: {exc}") from None
+        raise QueryError(f"cannot run query: {_reason(exc)}") from None
+
+
+def _reason(exc: Exception) -> str:
+    """tantivy's complaint without its wrapping ("An invalid argument was passed: '…'")."""
+    msg = str(exc).splitlines()[-1].strip(" '")
+    for prefix in ("An invalid argument was passed: ", "'", "RegexQueryError: "):
+        msg = msg.removeprefix(prefix)
+    return msg or "invalid"
 
 
 class _Compiler:
@@ -86,9 +99,9 @@ class _Compiler:
         if isinstance(n, ir.Range):
             return self._range(n)
         if isinstance(n, ir.Wildcard):
-            return _Q.regex_query(self.schema, n.field.name, n.to_regex())
+            return self._regex(n.field, n.to_regex(), f"wildcard term '{excerpt(n.to_lucene())}'")
         if isinstance(n, ir.Regexp):
-            return _Q.regex_query(self.schema, n.field.name, n.pattern)
+            return self._regex(n.field, n.pattern, f"regular expression /{excerpt(n.pattern)}/")
         if isinstance(n, ir.Fuzzy):
             return _Q.fuzzy_term_query(self.schema, n.field.name, n.value, n.distance, True)
         if isinstance(n, ir.Exists):
@@ -96,6 +109,12 @@ class _Compiler:
         if isinstance(n, ir.TextMatch):
             return self._text(n)
         raise QueryError(f"unsupported query node {type(n).__name__}")
+
+    def _regex(self, f: Field, pattern: str, what: str) -> tantivy.Query:
+        try:
+            return _Q.regex_query(self.schema, f.name, pattern)
+        except ValueError as exc:  # e.g. its automaton exceeds tantivy's size limit
+            raise QueryError(f"{what} is too complex: {_reason(exc)}") from None
 
     def _and(self, children: tuple[ir.Node, ...]) -> tantivy.Query:
         # NOT children become MustNot clauses; a pure negation needs a positive clause.
