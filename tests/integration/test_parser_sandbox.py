@@ -7,14 +7,17 @@ script standing in for tshark, so what they see is what tshark sees.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import pwd
+import shutil
 import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog.testing
 from pcaptotal_parser.parse import parse_capture
 from pcaptotal_parser.sandbox import Sandbox, resolve_user
 from pcaptotal_parser.tshark import run_tshark
@@ -55,9 +58,7 @@ def public_dir(tmp_path: Path) -> Iterator[Path]:
     try:
         yield directory
     finally:
-        for entry in directory.iterdir():
-            entry.unlink()
-        directory.rmdir()
+        shutil.rmtree(directory)
 
 
 def write_script(directory: Path, name: str, text: str) -> Path:
@@ -178,3 +179,76 @@ def test_box_directory_belongs_to_the_sandbox_user(tmp_path: Path) -> None:
     for entry in (box, box / "config"):
         # root hands the box over; anyone else runs the child as themselves
         assert entry.stat().st_uid == (NOBODY if ROOT else os.geteuid())
+
+
+NON_ROOT_PARSER = """
+import asyncio, json, sys
+from pathlib import Path
+from pcaptotal_parser.tshark import run_tshark
+
+async def main() -> None:
+    work, script = Path(sys.argv[1]), sys.argv[2]
+    capture = work / "capture.pcap"
+    capture.write_bytes(b"\\xd4\\xc3\\xb2\\xa1" + bytes(100))
+    lines: list[str] = []
+    await run_tshark(capture, lines.extend, tshark_path=script, timeout_s=30, work_dir=work)
+    print(json.dumps(lines))
+
+asyncio.run(main())
+"""
+
+NON_ROOT_PROBE = """#!/bin/sh
+echo "uid $(id -u)"
+awk '/^NoNewPrivs:/ {print "NoNewPrivs", $2}' /proc/self/status
+echo "interfaces $(tail -n +3 /proc/self/net/dev | cut -d: -f1 | tr -d ' ' | tr '\\n' ' ')"
+"""
+
+
+async def test_parser_not_running_as_root(public_dir: Path) -> None:
+    """A parser run by an ordinary user: tshark keeps that user, with no_new_privs and, where
+    unprivileged user namespaces are allowed (they are on Debian), no network."""
+    script = write_script(public_dir, "probe-nonroot.sh", NON_ROOT_PROBE)
+    work = public_dir / "work"
+    work.mkdir(mode=0o777)
+    work.chmod(0o777)
+    command = [sys.executable, "-c", NON_ROOT_PARSER, str(work), str(script)]
+    if ROOT:  # become an ordinary user first (the parser process itself, not only tshark)
+        command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", *command]
+    proc = await asyncio.create_subprocess_exec(
+        *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    report = dict(text.split(" ", 1) for text in json.loads(out))
+    assert report["uid"] == str(NOBODY if ROOT else os.geteuid())
+    assert report["NoNewPrivs"] == "1"
+    assert report["interfaces"].split() == ["lo"], err.decode()
+    assert [p.name for p in work.iterdir()] == ["capture.pcap"]  # the child's box is gone
+
+
+async def test_without_namespaces_the_child_still_runs_boxed(
+    public_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the kernel refuses namespaces (an unshare that fails stands in for it), tshark
+    runs all the same, still unprivileged, and the parser says so in its log."""
+    fake = write_script(
+        public_dir, "unshare", "#!/bin/sh\necho 'unshare: Operation not permitted' >&2\nexit 1\n"
+    )
+    monkeypatch.setenv("PATH", f"{public_dir}:{os.environ['PATH']}")
+    box = Sandbox()
+    with structlog.testing.capture_logs() as logs:
+        assert await box.namespaces() == []
+    assert any("WITHOUT a private network namespace" in e["event"] for e in logs)
+    assert "Operation not permitted" in logs[0]["error"] and str(fake) in logs[0]["command"]
+    lines: list[str] = []
+    capture = tmp_path / "capture.pcap"
+    capture.write_bytes(b"\xd4\xc3\xb2\xa1" + bytes(100))
+    probe = write_script(public_dir, "probe-fallback.sh", NON_ROOT_PROBE)
+    result = await run_tshark(
+        capture, lines.extend, tshark_path=str(probe), timeout_s=30, work_dir=tmp_path, sandbox=box
+    )
+    assert result.exit_code == 0
+    report = dict(text.split(" ", 1) for text in lines)
+    assert report["NoNewPrivs"] == "1"
+    assert report["uid"] == str(NOBODY if ROOT else os.geteuid())
+    assert "lo" in report["interfaces"].split()
