@@ -218,6 +218,7 @@ async def test_parser_not_running_as_root(public_dir: Path) -> None:
         *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
     out, err = await asyncio.wait_for(proc.communicate(), 60)
+    # (as nobody, the parser needs to read the checkout and its venv, as on any deployment)
     assert proc.returncode == 0, err.decode()
     report = dict(text.split(" ", 1) for text in json.loads(out))
     assert report["uid"] == str(NOBODY if ROOT else os.geteuid())

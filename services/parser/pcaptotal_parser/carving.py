@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
@@ -108,7 +109,11 @@ def hash_file(protocol: str, path: Path, written: str) -> CarvedFile:
     md5, sha1, sha256 = hashlib.md5(usedforsecurity=False), hashlib.sha1(), hashlib.sha256()
     size = 0
     head = b""
-    with path.open("rb") as fh:
+    # the directory belongs to the sandbox user: never follow a link it may have swapped in
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"not a regular file: {path.name}")
         while chunk := fh.read(READ_CHUNK):
             if not head:
                 head = chunk[:65536]
@@ -152,7 +157,10 @@ def collect(objects_dir: Path) -> list[CarvedFile]:
             path = directory / name
             if path.resolve().parent != directory:  # belt and braces: never leave the dir
                 continue
-            files.append(hash_file(protocol, path, name))
+            try:
+                files.append(hash_file(protocol, path, name))
+            except OSError:  # swapped for a link or a FIFO after the listing: not a carved file
+                continue
     return files
 
 
