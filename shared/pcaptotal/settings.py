@@ -146,7 +146,11 @@ class Settings(BaseSettings):
     # --- query cost bounds (pcaptotal.query.limits, pcaptotal.query.guard) ---
     query_max_length: int = Field(default=8192, ge=1, description="characters of query text")
     query_max_depth: int = Field(
-        default=64, ge=1, le=200, description="nested parentheses and NOT/-/+ in a query"
+        default=20,
+        ge=1,
+        le=200,
+        description="nested parentheses and NOT/-/+ in a query (Elasticsearch's bool "
+        "nesting limit is 20 in 7.x, 30 in 8.x)",
     )
     query_max_terms: int = Field(default=1024, ge=1, description="terms in one query")
     query_max_pattern_clauses: int = Field(

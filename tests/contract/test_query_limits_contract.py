@@ -23,16 +23,16 @@ NOT_TCP = {"dns", "icmp", "dns6", "gre"}
 _PAD = " OR ".join(["x"] * (LIMITS.max_terms - 1))
 
 AT_THE_BOUNDS: list[tuple[str, str, set[str]]] = [
-    ("64-nots", "NOT " * LIMITS.max_depth + "network.transport:tcp", TCP),
-    ("63-nots", "NOT " * (LIMITS.max_depth - 1) + "network.transport:tcp", NOT_TCP),
+    ("max-depth-nots", "NOT " * LIMITS.max_depth + "network.transport:tcp", TCP),
+    ("max-depth-nots-odd", "NOT " * (LIMITS.max_depth - 1) + "network.transport:tcp", NOT_TCP),
     (
-        "64-parens",
+        "max-depth-parens",
         "(" * LIMITS.max_depth + "network.transport:tcp" + ")" * LIMITS.max_depth,
         TCP,
     ),
     (
-        "32-not-groups",
-        "NOT (" * 32 + "network.transport:tcp" + ")" * 32,
+        "max-depth-not-groups",
+        "NOT (" * (LIMITS.max_depth // 2) + "network.transport:tcp" + ")" * (LIMITS.max_depth // 2),
         TCP,
     ),
     ("1024-terms", f"network.transport:(tcp OR {_PAD})", TCP),

@@ -31,8 +31,10 @@ MAX_FUZZY_DISTANCE = 2  # Lucene's and Elasticsearch's bound too
 class QueryLimits:
     max_length: int = 8192
     """characters of query text"""
-    max_depth: int = 64
-    """nested parentheses and NOT / - / + prefixes"""
+    max_depth: int = 20
+    """nested parentheses and NOT / - / + prefixes. Elasticsearch refuses bool queries nested
+    deeper than ``indices.query.bool.max_nested_depth`` (20 in 7.x, 30 in 8.x): within this
+    bound both index backends run the same queries"""
     max_terms: int = 1024
     """terms as written (Elasticsearch's default ``max_clause_count``)"""
     max_pattern_clauses: int = 256
