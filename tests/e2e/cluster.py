@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -11,6 +12,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aio_pika
 import httpx
@@ -72,19 +74,30 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], cluster: Cluster, name:
     raise RuntimeError(f"{name} not ready: {cluster.log(name)}")
 
 
-def start_cluster(workdir: Path, s3_url: str, es_url: str, parsers: int = 2) -> Cluster:
+def start_cluster(
+    workdir: Path,
+    s3_url: str,
+    es_url: str,
+    parsers: int = 2,
+    *,
+    amqp_url: str = AMQP_URL,
+    env: dict[str, str] | None = None,
+) -> Cluster:
+    """``amqp_url`` / ``s3_url`` may point at a ``tests.faults.TcpProxy`` to cut; ``env``
+    adds settings (shorter reconcile intervals for fault tests)."""
     run = uuid.uuid4().hex[:10]
     base_s3 = s3_url.rsplit("/", 1)[0]
-    env = {
+    full_env = {
         **os.environ,
-        "PCAPTOTAL_BUS_URL": AMQP_URL,
+        **(env or {}),
+        "PCAPTOTAL_BUS_URL": amqp_url,
         "PCAPTOTAL_BUS_EXCHANGE": f"e2e.{run}",
         "PCAPTOTAL_BUS_QUEUE_PREFIX": f"e2e.{run}.",
         "PCAPTOTAL_BLOB_URL": f"{base_s3}/e2e-{run}",
         "PCAPTOTAL_INDEX_URL": f"{es_url}?prefix=e2e-{run}",
         "PCAPTOTAL_HTTP_HOST": "127.0.0.1",
     }
-    cluster = Cluster(workdir, env, f"e2e.{run}", f"e2e.{run}.")
+    cluster = Cluster(workdir, full_env, f"e2e.{run}", f"e2e.{run}.")
     ingest_port, search_port = free_port(), free_port()
     ingest = cluster.spawn("ingest", "pcaptotal_ingest", ingest_port)
     search = cluster.spawn("search", "pcaptotal_search_api", search_port)
@@ -118,3 +131,32 @@ async def _delete_queues(cluster: Cluster) -> None:
 def cleanup(cluster: Cluster) -> None:
     cluster.stop_all()
     asyncio.run(_delete_queues(cluster))
+
+
+def wait_all(cluster: Cluster, ids: dict[str, str], timeout: float = 600) -> dict[str, Any]:
+    docs: dict[str, Any] = {}
+    deadline = time.monotonic() + timeout
+    with httpx.Client(base_url=cluster.search_url, timeout=20) as client:
+        while time.monotonic() < deadline:
+            for name, cid in ids.items():
+                if name in docs:
+                    continue
+                r = client.get(f"/v1/captures/{cid}")
+                if r.status_code == 200 and r.json()["status"] in ("done", "failed"):
+                    docs[name] = r.json()
+            if len(docs) == len(ids):
+                return docs
+            time.sleep(0.5)
+    missing = sorted(set(ids) - set(docs))
+    logs = {n: cluster.log(n)[-800:] for n in cluster.procs}
+    raise AssertionError(f"not finished: {missing}\n{json.dumps(logs, indent=1)}")
+
+
+def upload(cluster: Cluster, path: Path) -> str:
+    with path.open("rb") as fh:
+        r = httpx.post(
+            f"{cluster.ingest_url}/v1/captures", files={"file": (path.name, fh)}, timeout=60
+        )
+    assert r.status_code in (200, 202), r.text
+    cid: str = r.json()["id"]
+    return cid
