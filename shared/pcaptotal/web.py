@@ -16,12 +16,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pcaptotal.context import Context
+from pcaptotal.resilience import DependencyUnavailable
 
 log = structlog.get_logger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 INPUT_PREFIX = 80  # characters of a bad input an error message may quote
 RETRY_AFTER_S = 5  # what a 503 says when its raiser did not (the OpenAPI declares it on all)
+# A dependency that outlasted the request's retry budget is likely down for a while longer.
+UNAVAILABLE_RETRY_AFTER_S = 30
 Responses = dict[int | str, dict[str, Any]]
 
 
@@ -114,6 +117,12 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     return problem(422, detail, errors=[e.model_dump() for e in errors])
 
 
+async def _unavailable(request: Request, exc: Exception) -> Response:
+    # A dependency stayed down for the request's whole retry budget: come back later.
+    assert isinstance(exc, DependencyUnavailable)
+    return problem(503, str(exc), headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_S)})
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     # The traceback goes to the log, never to the client.
     log.error("unhandled error", path=request.url.path, exc_info=exc)
@@ -127,6 +136,7 @@ def install_problem_details(app: FastAPI) -> None:
     """
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(DependencyUnavailable, _unavailable)
     app.add_exception_handler(Exception, _unexpected)
     generate = app.openapi
 

@@ -20,7 +20,7 @@ from pcaptotal.context import Context
 from pcaptotal.messages import Envelope
 from pcaptotal.reconcile import Reconciler
 from pcaptotal.settings import Settings
-from pcaptotal.unavailable import install_unavailable_handler
+from pcaptotal.web import install_problem_details
 from pcaptotal_ingest import create_router
 
 from tests.paths import PCAPS
@@ -54,7 +54,7 @@ class DownBlobs(FileBlobStore):
 async def _app(ctx: Context) -> tuple[FastAPI, httpx.AsyncClient]:
     app = FastAPI()
     app.include_router(create_router())
-    install_unavailable_handler(app)
+    install_problem_details(app)
     app.state.ctx = ctx
     return app, httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
 

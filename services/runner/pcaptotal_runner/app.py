@@ -16,7 +16,6 @@ from pcaptotal.health import create_health_router
 from pcaptotal.reconcile import Reconciler
 from pcaptotal.settings import Settings
 from pcaptotal.tmpfiles import clean_stale_tmp
-from pcaptotal.unavailable import install_unavailable_handler
 from pcaptotal.web import install_problem_details
 from pcaptotal_enricher.app import start_enricher
 from pcaptotal_enricher.intel import create_intel_router
@@ -61,7 +60,6 @@ def create_app(settings: Settings, *, workers: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     install_problem_details(app)
-    install_unavailable_handler(app)
     app.include_router(ingest_router())
     app.include_router(search_router())
     app.include_router(create_intel_router())
