@@ -113,10 +113,12 @@ def _unbox(box: Path, objects_dir: Path | None) -> None:
     """Move the exported objects to ``objects_dir`` and drop the box (blocking)."""
     try:
         if objects_dir is not None:
-            objects_dir.parent.mkdir(parents=True, exist_ok=True)
-            with contextlib.suppress(FileNotFoundError):
-                objects_dir.rmdir()  # an empty directory made by the caller: replaced
-            os.rename(box / OBJECTS, objects_dir)
+            objects_dir.mkdir(parents=True, exist_ok=True)
+            for exported in (box / OBJECTS).iterdir():  # one directory per protocol
+                target = objects_dir / exported.name
+                if target.exists():  # left by an earlier attempt (a split that fell back)
+                    shutil.rmtree(target)
+                os.rename(exported, target)
     finally:
         shutil.rmtree(box, ignore_errors=True)
 
@@ -200,8 +202,9 @@ async def run_tshark(
     result then carries a warning). Raises ``TsharkError`` when nothing usable came out and
     ``TsharkTimeout`` after ``timeout_s``. With ``stdin_fd`` (a pipe's read end, which this
     takes over and closes) tshark reads the capture from it and ``capture`` only names it.
-    With ``objects_dir`` (not existing, or empty) tshark exports the objects it can carve and
-    they end up there. ``sandbox``: the box tshark runs in (default: ``sandbox.default()``).
+    With ``objects_dir`` tshark exports the objects it can carve; they end up in
+    ``objects_dir/<protocol>`` (``carving.collect`` reads them there). ``sandbox``: the box
+    tshark runs in (default: ``sandbox.default()``).
     """
     if stdin_fd is None and await asyncio.to_thread(os.path.getsize, capture) == 0:
         raise TsharkError("the capture file is empty")
