@@ -51,8 +51,10 @@ class CaptureRepository:
     async def get(self, capture_id: str) -> dict[str, Any] | None:
         return await self._index.get_capture(capture_id)
 
-    async def create(self, capture_id: str, *, size: int, filename: str | None) -> dict[str, Any]:
-        doc = new_capture_doc(capture_id, size=size, filename=filename)
+    async def create(
+        self, capture_id: str, *, size: int, filename: str | None, **fields: Any
+    ) -> dict[str, Any]:
+        doc = new_capture_doc(capture_id, size=size, filename=filename) | fields
         await self._index.put_capture(doc)
         return doc
 

@@ -1,4 +1,10 @@
-"""Event messages exchanged on the bus: one envelope, one model per event type."""
+"""Event messages exchanged on the bus: one envelope, one model per event type.
+
+Every event belongs to one analysis run of one capture: ``analysis_id`` names the run and
+``generation`` counts the capture's runs (1 for the first upload, +1 per re-analysis). Blob keys
+never travel: every stage derives them from ``capture_id`` (``pcaptotal.keys``), so the public
+messages hold only what a subscriber can use.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,18 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+# Batch bounds of flows.enriched / flows.retracted (enforced in the enricher's events module).
+# The byte bound counts the whole AMQP body, envelope included.
+MAX_BATCH_FLOWS = 500
+MAX_RETRACTION_IDS = 5000
+MAX_BODY_BYTES = 512 * 1024
+
+Verdict = Literal["clean", "suspicious", "malicious"]
+VERDICTS: tuple[Verdict, ...] = ("clean", "suspicious", "malicious")
+# The stage that gave up on a capture (closed set: the producers of capture.failed).
+Stage = Literal["parse", "enrich", "reconcile"]
 
 
 def _now() -> datetime:
@@ -16,15 +33,37 @@ def _now() -> datetime:
 
 
 class Envelope(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    # Serialised field defaults are always on the wire, so the schema lists them as required.
+    model_config = ConfigDict(
+        extra="ignore", frozen=True, json_schema_serialization_defaults_required=True
+    )
 
     id: uuid.UUID = Field(
-        default_factory=uuid.uuid4, description="unique message id (AMQP message_id)"
+        default_factory=uuid.uuid4,
+        description="message id (also the AMQP message_id); the same for a redelivery or a "
+        "republish of the same message of the same analysis run",
     )
     type: str
     schema_version: int = SCHEMA_VERSION
-    time: datetime = Field(default_factory=_now)
-    capture_id: str = Field(description="SHA-256 of the capture bytes")
+    time: datetime = Field(
+        default_factory=_now, description="when the event was published (RFC 3339, UTC, `Z`)"
+    )
+    capture_id: str = Field(
+        description="SHA-256 of the capture bytes (64 lowercase hex digits)",
+        pattern="^[0-9a-f]{64}$",
+    )
+    analysis_id: uuid.UUID = Field(
+        description="the analysis run this event belongs to; every event of one run carries it"
+    )
+    generation: int = Field(
+        ge=1, description="the capture's run number: 1 for the upload, +1 per re-analysis"
+    )
+    trace_id: str | None = Field(
+        default=None,
+        max_length=64,
+        description="correlation id of the request that started this work; logged on every "
+        "line about the capture in every service (absent in messages from older versions)",
+    )
 
 
 class FlowCounts(BaseModel):
@@ -45,61 +84,143 @@ class CaptureSummary(BaseModel):
 
 
 class CaptureStored(Envelope):
+    """A capture was accepted and stored; its analysis run starts."""
+
     type: Literal["capture.stored"] = "capture.stored"
-    blob_key: str
-    size: int
-    filename: str | None = None
+    size: int = Field(ge=0, description="bytes of the stored capture (decompressed)")
+    filename: str | None = Field(default=None, description="the uploaded file's name")
 
 
 class CaptureParsed(Envelope):
+    """The capture was dissected into flows; enrichment comes next."""
+
     type: Literal["capture.parsed"] = "capture.parsed"
-    parsed_key: str = Field(description="blob key of the zstd-compressed NDJSON flow records")
-    flow_count: int
+    flow_count: int = Field(ge=0, description="flows the parser found")
     summary: CaptureSummary
     warnings: list[str] = Field(default_factory=list)
 
 
-Verdict = Literal["clean", "suspicious", "malicious"]
+class VerdictTally(BaseModel):
+    """What one verdict's routing keys carried in one analysis run."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
+    flows: int = Field(default=0, ge=0, description="flows with this verdict")
+    batches: int = Field(
+        default=0, ge=0, description="flows.enriched.<verdict> messages of this run"
+    )
+    retracted_flows: int = Field(
+        default=0, ge=0, description="flows that left this verdict since the previous run"
+    )
+    retraction_batches: int = Field(
+        default=0, ge=0, description="flows.retracted.<verdict> messages of this run"
+    )
+
+
+class PerVerdict(BaseModel):
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
+    clean: VerdictTally = Field(default_factory=VerdictTally)
+    suspicious: VerdictTally = Field(default_factory=VerdictTally)
+    malicious: VerdictTally = Field(default_factory=VerdictTally)
+
+    def of(self, verdict: Verdict) -> VerdictTally:
+        tally: VerdictTally = getattr(self, verdict)
+        return tally
 
 
 class CaptureAnalyzed(Envelope):
+    """The analysis run finished: verdict, and what every verdict's routing keys carried."""
+
     type: Literal["capture.analyzed"] = "capture.analyzed"
     summary: CaptureSummary
-    flows_indexed: int
+    flow_count: int = Field(ge=0, description="flows indexed (and published) by this run")
     warnings: list[str] = Field(default_factory=list)
     verdict: Verdict = "clean"
     score: float = Field(default=0.0, ge=0, le=100, description="risk score behind the verdict")
-    reasons: list[str] = Field(default_factory=list)
+    reasons: list[str] = Field(default_factory=list, description="why the verdict, in words")
     tags: list[str] = Field(default_factory=list, description="malware families named by feeds")
+    per_verdict: PerVerdict = Field(
+        default_factory=PerVerdict,
+        description="per verdict: flows, flows.enriched batches, retracted flows and "
+        "flows.retracted batches published by this run (a subscriber to one verdict knows "
+        "when it has everything)",
+    )
+
+
+_FLOW_DOCUMENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "a flat flow document (ECS field names, as indexed and as served by the "
+    "search API); `event.id` is its stable id across runs",
+    "required": ["event.id", "pcaptotal.verdict"],
+    "properties": {
+        "event.id": {
+            "type": "string",
+            "description": "stable flow id `<capture_id>-<flow key>`: the same in every run",
+        },
+        "pcaptotal.verdict": {"type": "string", "enum": list(VERDICTS)},
+    },
+    "additionalProperties": True,
+}
 
 
 class FlowsEnriched(Envelope):
-    """A bounded batch of enriched flow documents of one capture, all with one verdict.
+    """A bounded batch of enriched flows of one capture, all with one verdict.
 
     Published with routing key ``flows.enriched.<verdict>``; ``seq`` counts the batches of a
-    capture and verdict from 0 and ``last`` marks the final one, so a subscriber knows it has
-    them all.
+    run and verdict from 0 and ``last`` marks the final one; ``capture.analyzed`` repeats the
+    number of batches per verdict.
     """
 
     type: Literal["flows.enriched"] = "flows.enriched"
     verdict: Verdict
-    seq: int = Field(ge=0)
-    last: bool
-    flows: list[dict[str, Any]] = Field(description="flat flow documents (ECS field names)")
+    seq: int = Field(ge=0, description="batch number within this run and verdict, from 0")
+    last: bool = Field(description="the final batch of this run and verdict")
+    flows: list[dict[str, Any]] = Field(
+        min_length=1,
+        max_length=MAX_BATCH_FLOWS,
+        json_schema_extra={"items": _FLOW_DOCUMENT_SCHEMA},
+    )
 
     @property
     def routing_key(self) -> str:
         return f"flows.enriched.{self.verdict}"
 
 
+class FlowsRetracted(Envelope):
+    """Flows that left a verdict: sent on the old verdict's key after a re-analysis.
+
+    Published with routing key ``flows.retracted.<old verdict>``; ``event_ids`` are the
+    ``event.id`` of flows an earlier run published under ``flows.enriched.<verdict>`` that
+    this run gives another verdict (or no longer has).
+    """
+
+    type: Literal["flows.retracted"] = "flows.retracted"
+    verdict: Verdict = Field(description="the verdict the flows left")
+    seq: int = Field(ge=0, description="batch number within this run and verdict, from 0")
+    last: bool = Field(description="the final retraction batch of this run and verdict")
+    event_ids: list[str] = Field(min_length=1, max_length=MAX_RETRACTION_IDS)
+
+    @property
+    def routing_key(self) -> str:
+        return f"flows.retracted.{self.verdict}"
+
+
 class CaptureFailed(Envelope):
+    """The analysis run failed; ``error`` says why, in words a person can act on."""
+
     type: Literal["capture.failed"] = "capture.failed"
-    stage: str
-    reason: str
+    stage: Stage = Field(description="the stage that gave up")
+    error: str = Field(min_length=1)
 
 
 Event = Annotated[
-    CaptureStored | CaptureParsed | CaptureAnalyzed | CaptureFailed | FlowsEnriched,
+    CaptureStored
+    | CaptureParsed
+    | CaptureAnalyzed
+    | CaptureFailed
+    | FlowsEnriched
+    | FlowsRetracted,
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
@@ -111,12 +232,18 @@ EVENT_MODELS: tuple[type[Envelope], ...] = (
     CaptureAnalyzed,
     CaptureFailed,
     FlowsEnriched,
+    FlowsRetracted,
 )
 
 
+def message_id(analysis_id: uuid.UUID, routing_key: str, seq: int = 0) -> uuid.UUID:
+    """Deterministic message id: a redelivered run republishes the same ids (dedupable)."""
+    return uuid.uuid5(analysis_id, f"{routing_key}/{seq}")
+
+
 def routing_key(event: Envelope) -> str:
-    """The topic an event is published under (``flows.enriched.<verdict>`` for flow batches)."""
-    if isinstance(event, FlowsEnriched):
+    """The topic an event is published under (``flows.<kind>.<verdict>`` for flow batches)."""
+    if isinstance(event, FlowsEnriched | FlowsRetracted):
         return event.routing_key
     return event.type
 

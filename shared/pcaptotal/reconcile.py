@@ -30,8 +30,9 @@ from pcaptotal.captures import UNFINISHED, Status
 from pcaptotal.context import Context
 from pcaptotal.failures import fail_capture
 from pcaptotal.keys import capture_key
-from pcaptotal.messages import CaptureStored
+from pcaptotal.messages import CaptureStored, Stage
 from pcaptotal.ports import Delivery
+from pcaptotal.runs import current_run, next_run
 from pcaptotal.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -130,7 +131,7 @@ def dead_letter_reason(stage: str, delivery: Delivery) -> str:
     return f"the {stage} stage gave up on this capture: {why}; not retried again"
 
 
-async def fail_dead_letter(ctx: Context, stage: str, delivery: Delivery) -> None:
+async def fail_dead_letter(ctx: Context, stage: Stage, delivery: Delivery) -> None:
     """Dead-letter handler: fail the capture with the broker's reason (unless it already
     finished; a stale duplicate may die after its capture was done)."""
     cid = delivery.event.capture_id
@@ -244,9 +245,11 @@ class Reconciler:
             )
             return
         redrives = int(doc.get(REDRIVES_FIELD) or 0) + (1 if decision.counts else 0)
-        await ctx.captures.update(cid, Status.STORED, **{REDRIVES_FIELD: redrives})
+        # A re-drive retries the same analysis run (same analysis_id and generation).
+        run = current_run(doc) or next_run(doc)
+        await ctx.captures.update(cid, Status.STORED, **{REDRIVES_FIELD: redrives}, **run.fields())
         event = CaptureStored(
-            capture_id=cid, blob_key=key, size=info.size, filename=doc.get("filename")
+            capture_id=cid, **run.envelope(), size=info.size, filename=doc.get("filename")
         )
         # Through the outbox: if the bus is down now, the relay sends it later.
         await outbox.add(ctx.blobs, event)

@@ -62,7 +62,7 @@ async def _eventually(cond: Callable[[], bool], within: float = 10) -> None:
 
 
 def _stored(n: int = 0) -> CaptureStored:
-    return CaptureStored(capture_id=f"{n:064x}", blob_key=f"captures/{n:064x}", size=n)
+    return CaptureStored(capture_id=f"{n:064x}", analysis_id=uuid.uuid4(), generation=1, size=n)
 
 
 async def test_delivers_event_intact(make_bus: BusFactory) -> None:
@@ -92,7 +92,11 @@ async def test_topic_routing(make_bus: BusFactory) -> None:
     await bus.subscribe("t-route-a", ["capture.*"], collector("a"))
     await bus.subscribe("t-route-b", ["capture.failed"], collector("b"))
     await bus.publish(_stored(1))
-    await bus.publish(CaptureFailed(capture_id="f" * 64, stage="parse", reason="x"))
+    await bus.publish(
+        CaptureFailed(
+            capture_id="f" * 64, analysis_id=uuid.uuid4(), generation=1, stage="parse", error="x"
+        )
+    )
     await _eventually(lambda: len(got["a"]) == 2 and len(got["b"]) == 1)
     await asyncio.sleep(0.2)
     assert sorted(got["a"]) == ["capture.failed", "capture.stored"]

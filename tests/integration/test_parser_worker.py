@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import io
 import json
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -100,7 +101,7 @@ def make_ctx(tmp_path: Path) -> tuple[Context, Blobs, Bus, Index]:
 def stored(blobs: Blobs, capture_id: str, data: bytes) -> Delivery:
     blobs.data[keys.capture_key(capture_id)] = data
     event = CaptureStored(
-        capture_id=capture_id, blob_key=keys.capture_key(capture_id), size=len(data)
+        capture_id=capture_id, analysis_id=uuid.uuid4(), generation=1, size=len(data)
     )
     return Delivery(event=event, attempt=1, max_attempts=3)
 
@@ -117,8 +118,8 @@ async def test_parses_stores_records_and_publishes(tmp_path: Path, tshark: str) 
     worker = ParserWorker(ctx)
     await worker.handle(delivery)
     await worker.handle(delivery)  # re-running overwrites, same outcome
-    (_, second) = bus.published
-    assert isinstance(second, CaptureParsed) and second.parsed_key == keys.parsed_key(cid)
+    (first, second) = bus.published
+    assert isinstance(second, CaptureParsed) and second.id == first.id  # same run, same id
     assert second.flow_count == 1 and second.summary.http_requests == 1
     (doc,) = read_records(blobs.data[keys.parsed_key(cid)])
     assert doc["_id"] == keys.flow_doc_id(cid, "tcp-0") and doc["url.original"] == ["/a.zip"]
@@ -147,10 +148,8 @@ async def test_unreadable_capture_fails_with_reason(tmp_path: Path, tshark: str)
     await ParserWorker(ctx).handle(stored(blobs, cid, b"not a capture at all\n" * 10))
     (event,) = bus.published
     assert isinstance(event, CaptureFailed) and event.stage == "parse"
-    assert "isn't a capture file" in event.reason
-    assert (
-        index.captures[cid]["status"] == "failed" and index.captures[cid]["error"] == event.reason
-    )
+    assert "isn't a capture file" in event.error
+    assert index.captures[cid]["status"] == "failed" and index.captures[cid]["error"] == event.error
 
 
 async def test_internal_error_retries_then_fails(tmp_path: Path, tshark: str) -> None:
@@ -164,4 +163,4 @@ async def test_internal_error_retries_then_fails(tmp_path: Path, tshark: str) ->
     last = Delivery(event=delivery.event, attempt=3, max_attempts=3)
     await ParserWorker(ctx).handle(last)
     (event,) = bus.published
-    assert isinstance(event, CaptureFailed) and event.reason.startswith("internal error in parser")
+    assert isinstance(event, CaptureFailed) and event.error.startswith("internal error in parser")

@@ -145,7 +145,8 @@ async def assert_stored(h: Harness, r: httpx.Response, data: bytes, filename: st
     assert len(events) == 1
     event = events[0]
     assert isinstance(event, CaptureStored)
-    assert (event.blob_key, event.size, event.filename) == (capture_key(cid), len(data), filename)
+    assert (event.size, event.filename) == (len(data), filename)
+    assert (str(event.analysis_id), event.generation) == (doc["analysis_id"], doc["generation"])
     assert list(h.ctx.settings.tmp_dir.iterdir()) == []
 
 

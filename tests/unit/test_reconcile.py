@@ -6,6 +6,7 @@ Runs on the embedded adapters (in-process bus, local blob directory, tantivy): n
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +31,7 @@ from pcaptotal.settings import Settings
 
 POLICY = StuckPolicy(stored_s=3600, parsing_s=1200, enriching_s=1800, max_redrives=3)
 CID = "ab" * 32
+RUN = uuid.uuid4()
 
 
 def _doc(status: str, age_s: float, redrives: int = 0) -> dict[str, object]:
@@ -99,7 +101,7 @@ async def _drain(c: Context) -> None:
 async def test_outbox_relay_publishes_what_the_bus_missed(ctx: Context) -> None:
     got = await _listen(ctx)
     await _stored_capture(ctx, Status.STORED)
-    event = CaptureStored(capture_id=CID, blob_key=capture_key(CID), size=13)
+    event = CaptureStored(capture_id=CID, analysis_id=RUN, generation=1, size=13)
     await outbox.add(ctx.blobs, event)
     reconciler = Reconciler(ctx)
     # The sweep leaves a capture with an outbox entry to the relay.
@@ -113,7 +115,9 @@ async def test_outbox_relay_publishes_what_the_bus_missed(ctx: Context) -> None:
 async def test_outbox_entry_of_a_capture_already_taken_up_is_dropped(ctx: Context) -> None:
     got = await _listen(ctx)
     await _stored_capture(ctx, Status.PARSING)
-    await outbox.add(ctx.blobs, CaptureStored(capture_id=CID, blob_key=capture_key(CID), size=1))
+    await outbox.add(
+        ctx.blobs, CaptureStored(capture_id=CID, analysis_id=RUN, generation=1, size=1)
+    )
     assert await Reconciler(ctx).relay_outbox() == 0
     await _drain(ctx)
     assert got == [] and await outbox.pending(ctx.blobs) == []
@@ -149,7 +153,7 @@ async def test_capture_that_kills_the_process_each_time_fails(ctx: Context) -> N
 
 async def test_dead_letter_fails_the_capture_with_the_reason(ctx: Context) -> None:
     await _stored_capture(ctx, Status.PARSING)
-    event = CaptureStored(capture_id=CID, blob_key=capture_key(CID), size=13)
+    event = CaptureStored(capture_id=CID, analysis_id=RUN, generation=1, size=13)
     why = "delivered 3 times without being acknowledged"
     await fail_dead_letter(ctx, "parse", Delivery(event, 3, 3, dead_reason=why))
     doc = await ctx.captures.get(CID)

@@ -1,37 +1,74 @@
-"""Enriched-flow events: bounded batches per verdict on ``flows.enriched.<verdict>``."""
+"""Flow events of one analysis run: ``flows.retracted.<old verdict>`` for flows that left a
+verdict since the previous run, then ``flows.enriched.<verdict>`` batches.
+
+Batches are bounded by count and by the byte size of the WHOLE message body (envelope
+included), so no body exceeds ``MAX_BODY_BYTES``. Sizes are measured with the serializer the
+bus uses (pydantic-core), so the bound is exact, not estimated.
+"""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Iterator
-from typing import Any, get_args
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
-from pcaptotal.messages import FlowsEnriched, Verdict
+import pydantic_core
+from pcaptotal.messages import (
+    MAX_BATCH_FLOWS,
+    MAX_BODY_BYTES,
+    MAX_RETRACTION_IDS,
+    VERDICTS,
+    Envelope,
+    FlowsEnriched,
+    FlowsRetracted,
+    PerVerdict,
+    Verdict,
+    VerdictTally,
+    encode,
+    message_id,
+)
 from pcaptotal.ports import Bus
 
-VERDICTS: tuple[Verdict, ...] = get_args(Verdict)
-MAX_BATCH_FLOWS = 500
-# Well below RabbitMQ's default 128 MiB frame limit and kind to subscribers' memory.
-MAX_BATCH_BYTES = 512 * 1024
+T = TypeVar("T")
+
+# Keeps a flow recognisable when it alone is bigger than a body may be.
+_KEEP_ALWAYS = ("event.id", "pcaptotal.verdict", "pcaptotal.capture_id", "network.community_id")
+OMITTED_FIELDS = "pcaptotal.omitted_fields"
+# Seq written with this many digits sizes the envelope for any batch number a run can reach.
+_SEQ_HEADROOM = 10**9
 
 
-def batches(
-    flows: Iterable[dict[str, Any]],
-    max_flows: int = MAX_BATCH_FLOWS,
-    max_bytes: int = MAX_BATCH_BYTES,
-) -> Iterator[list[dict[str, Any]]]:
-    """Split flows into batches bounded by count and by serialised size (one flow may exceed)."""
-    batch: list[dict[str, Any]] = []
-    size = 0
-    for flow in flows:
-        n = len(json.dumps(flow, separators=(",", ":"), default=str))
-        if batch and (len(batch) >= max_flows or size + n > max_bytes):
-            yield batch
-            batch, size = [], 0
-        batch.append(flow)
-        size += n
-    if batch:
-        yield batch
+@dataclass(frozen=True, slots=True)
+class Run:
+    """The analysis run every event carries."""
+
+    capture_id: str
+    analysis_id: Any  # uuid.UUID
+    generation: int
+
+    def envelope(self) -> dict[str, Any]:
+        return {
+            "capture_id": self.capture_id,
+            "analysis_id": self.analysis_id,
+            "generation": self.generation,
+        }
+
+
+def json_size(value: Any) -> int:
+    return len(pydantic_core.to_json(value))
+
+
+def flow_event_id(flow: dict[str, Any]) -> str:
+    """The flow's stable id: ``event.id`` once documents carry it, else the index ``_id``
+    (both are ``<capture_id>-<flow key>``)."""
+    return str(flow.get("event.id") or flow["_id"])
+
+
+def public_flow(flow: dict[str, Any]) -> dict[str, Any]:
+    """The flow as events carry it: ``event.id`` set, the reserved ``_id`` left out."""
+    out = {k: v for k, v in flow.items() if k != "_id"}
+    out["event.id"] = flow_event_id(flow)
+    return out
 
 
 def flow_verdict(flow: dict[str, Any]) -> Verdict:
@@ -39,28 +76,143 @@ def flow_verdict(flow: dict[str, Any]) -> Verdict:
     return v if v in VERDICTS else "clean"
 
 
+def fit_flow(flow: dict[str, Any], budget: int) -> dict[str, Any]:
+    """A flow whose JSON is at most ``budget`` bytes: the largest fields are left out (named
+    in ``pcaptotal.omitted_fields``) when the flow alone is too big for one body."""
+    if json_size(flow) <= budget:
+        return flow
+    out = dict(flow)
+    omitted: list[str] = []
+    by_size = sorted(
+        (k for k in flow if k not in _KEEP_ALWAYS), key=lambda k: json_size(flow[k]), reverse=True
+    )
+    for key in by_size:
+        del out[key]
+        omitted.append(key)
+        out[OMITTED_FIELDS] = sorted(omitted)
+        if json_size(out) <= budget:
+            break
+    return out
+
+
+def envelope_overhead(template: Envelope, items_field: str) -> int:
+    """Body bytes of ``template`` with an empty ``items_field`` list, seq and last at their
+    widest: what a batch costs before its items."""
+    probe = template.model_construct(
+        **{**template.model_dump(), items_field: [], "seq": _SEQ_HEADROOM, "last": False}
+    )
+    return len(encode(probe))
+
+
+def bounded_batches(
+    items: Iterable[T], size: Callable[[T], int], *, overhead: int, max_items: int, max_bytes: int
+) -> list[list[T]]:
+    """Split ``items`` so that each batch has at most ``max_items`` items and a body of at most
+    ``max_bytes``: overhead + items + one comma between items."""
+    out: list[list[T]] = []
+    batch: list[T] = []
+    used = overhead
+    for item in items:
+        n = size(item)
+        if batch and (len(batch) >= max_items or used + 1 + n > max_bytes):
+            out.append(batch)
+            batch, used = [], overhead
+        used += n + (1 if batch else 0)
+        batch.append(item)
+    if batch:
+        out.append(batch)
+    return out
+
+
+@dataclass(slots=True)
+class Published:
+    """What one run sent, per verdict (becomes ``capture.analyzed.per_verdict``)."""
+
+    tallies: dict[Verdict, VerdictTally] = field(
+        default_factory=lambda: {v: VerdictTally() for v in VERDICTS}
+    )
+
+    def add(self, verdict: Verdict, **counts: int) -> None:
+        t = self.tallies[verdict]
+        self.tallies[verdict] = t.model_copy(
+            update={k: getattr(t, k) + n for k, n in counts.items()}
+        )
+
+    def per_verdict(self) -> PerVerdict:
+        return PerVerdict(**self.tallies)
+
+
+async def publish_retractions(
+    bus: Bus,
+    run: Run,
+    retracted: dict[Verdict, list[str]],
+    published: Published,
+    *,
+    max_ids: int = MAX_RETRACTION_IDS,
+    max_bytes: int = MAX_BODY_BYTES,
+) -> None:
+    for verdict in VERDICTS:
+        ids = retracted.get(verdict, [])
+        if not ids:
+            continue
+        key = f"flows.retracted.{verdict}"
+        template = FlowsRetracted.model_construct(
+            **run.envelope(), verdict=verdict, seq=0, last=False, event_ids=[]
+        )
+        parts = bounded_batches(
+            ids,
+            json_size,
+            overhead=envelope_overhead(template, "event_ids"),
+            max_items=max_ids,
+            max_bytes=max_bytes,
+        )
+        for seq, part in enumerate(parts):
+            await bus.publish(
+                FlowsRetracted(
+                    id=message_id(run.analysis_id, key, seq),
+                    **run.envelope(),
+                    verdict=verdict,
+                    seq=seq,
+                    last=seq == len(parts) - 1,
+                    event_ids=part,
+                )
+            )
+        published.add(verdict, retracted_flows=len(ids), retraction_batches=len(parts))
+
+
 async def publish_enriched(
     bus: Bus,
-    capture_id: str,
-    flows: list[dict[str, Any]],
+    run: Run,
+    flows: Sequence[dict[str, Any]],
+    published: Published,
     *,
     max_flows: int = MAX_BATCH_FLOWS,
-    max_bytes: int = MAX_BATCH_BYTES,
-) -> int:
-    """Publish every flow once, grouped by verdict; returns the number of messages."""
-    sent = 0
+    max_bytes: int = MAX_BODY_BYTES,
+) -> None:
+    """Publish every flow once, grouped by verdict, in bounded batches."""
     for verdict in VERDICTS:
-        group = [f for f in flows if flow_verdict(f) == verdict]
-        parts = list(batches(group, max_flows, max_bytes))
+        key = f"flows.enriched.{verdict}"
+        template = FlowsEnriched.model_construct(
+            **run.envelope(), verdict=verdict, seq=0, last=False, flows=[]
+        )
+        overhead = envelope_overhead(template, "flows")
+        group = [
+            fit_flow(public_flow(f), max_bytes - overhead)
+            for f in flows
+            if flow_verdict(f) == verdict
+        ]
+        parts = bounded_batches(
+            group, json_size, overhead=overhead, max_items=max_flows, max_bytes=max_bytes
+        )
         for seq, part in enumerate(parts):
             await bus.publish(
                 FlowsEnriched(
-                    capture_id=capture_id,
+                    id=message_id(run.analysis_id, key, seq),
+                    **run.envelope(),
                     verdict=verdict,
                     seq=seq,
                     last=seq == len(parts) - 1,
                     flows=part,
                 )
             )
-            sent += 1
-    return sent
+        published.add(verdict, flows=len(group), batches=len(parts))

@@ -10,15 +10,17 @@ import structlog
 from pcaptotal.captures import Status
 from pcaptotal.context import Context
 from pcaptotal.failures import fail_capture
-from pcaptotal.messages import CaptureAnalyzed, CaptureParsed
+from pcaptotal.keys import parsed_key
+from pcaptotal.messages import CaptureAnalyzed, CaptureParsed, PerVerdict, message_id
 from pcaptotal.metrics import STAGE_SECONDS
 from pcaptotal.ports import BlobNotFound, Delivery
 from pcaptotal.reconcile import fail_dead_letter
 from pcaptotal.records import iter_records
 from pcaptotal.resilience import redelivery_delay
 
+from pcaptotal_enricher import published
 from pcaptotal_enricher.enrich import Enrichment, apply_enrichments
-from pcaptotal_enricher.events import publish_enriched
+from pcaptotal_enricher.events import Published, Run, publish_enriched, publish_retractions
 from pcaptotal_enricher.heuristics.config import DetectionConfig, resolve
 from pcaptotal_enricher.verdict import CaptureAnalysis, analyse_capture
 
@@ -64,7 +66,7 @@ class EnricherWorker:
                 self._ctx,
                 event.capture_id,
                 "enrich",
-                f"parsed records {event.parsed_key} are missing from the blob store; "
+                f"parsed records {parsed_key(event.capture_id)} are missing from the blob store; "
                 "re-analyse the capture",
             )
         except Exception as exc:
@@ -85,17 +87,23 @@ class EnricherWorker:
     async def _enrich(self, event: CaptureParsed) -> None:
         ctx = self._ctx
         cid = event.capture_id
+        doc = await ctx.captures.get(cid)
+        current = doc.get("analysis_id") if doc else None
+        if current is not None and current != str(event.analysis_id):
+            # A re-analysis started since this run was queued: its events would be stale.
+            log.info("superseded run dropped", capture_id=cid, analysis_id=str(event.analysis_id))
+            return
         await ctx.captures.update(cid, Status.ENRICHING)
         # Heuristics (beaconing, scans) need the whole capture: one capture's flows in memory.
         flows: list[dict[str, Any]] = []
-        async for batch in iter_records(ctx.blobs, event.parsed_key, ctx.settings.tmp_dir):
+        async for batch in iter_records(ctx.blobs, parsed_key(cid), ctx.settings.tmp_dir):
             flows.extend(batch)
         analysis = await asyncio.to_thread(self._analyse, flows)
         # Replace, don't merge: a re-run must not leave flows of an earlier parse behind.
         await ctx.index.delete_flows(cid)
         for i in range(0, len(analysis.flows), INDEX_BATCH):
             await ctx.index.add_flows(analysis.flows[i : i + INDEX_BATCH])
-        batches = await publish_enriched(ctx.bus, cid, analysis.flows)
+        per_verdict = await self._publish_flows(event, analysis.flows)
         verdict = analysis.verdict.value
         await ctx.captures.update(
             cid,
@@ -109,19 +117,47 @@ class EnricherWorker:
             tags=analysis.tags,
             findings=analysis.findings[:MAX_FINDINGS_ON_CAPTURE],
             flow_verdicts=analysis.flow_verdicts,
+            analysis_id=str(event.analysis_id),
+            generation=event.generation,
         )
         await ctx.bus.publish(
             CaptureAnalyzed(
+                id=message_id(event.analysis_id, "capture.analyzed"),
                 capture_id=cid,
+                analysis_id=event.analysis_id,
+                generation=event.generation,
                 summary=event.summary,
-                flows_indexed=len(analysis.flows),
+                flow_count=len(analysis.flows),
                 warnings=event.warnings,
                 verdict=verdict,
                 score=round(analysis.score, 1),
                 reasons=analysis.reasons,
                 tags=analysis.tags,
+                per_verdict=per_verdict,
             )
         )
         log.info(
-            "capture analysed", capture_id=cid, flows=len(flows), verdict=verdict, batches=batches
+            "capture analysed",
+            capture_id=cid,
+            flows=len(flows),
+            verdict=verdict,
+            generation=event.generation,
         )
+
+    async def _publish_flows(self, event: CaptureParsed, flows: list[dict[str, Any]]) -> PerVerdict:
+        """Retractions against the previous run, then this run's batches; remembers what
+        each verdict carried for the next run."""
+        ctx = self._ctx
+        cid = event.capture_id
+        run = Run(cid, event.analysis_id, event.generation)
+        current = published.by_verdict(flows)
+        previous = await published.load(ctx.blobs, cid)
+        retracted = published.plan_retractions(previous, str(event.analysis_id), current)
+        sent = Published()
+        await publish_retractions(ctx.bus, run, retracted, sent)
+        await publish_enriched(ctx.bus, run, flows, sent)
+        state = published.PublishedState(
+            str(event.analysis_id), event.generation, current, retracted
+        )
+        await published.save(ctx.blobs, cid, state)
+        return sent.per_verdict()

@@ -17,6 +17,7 @@ from pcaptotal.context import Context
 from pcaptotal.keys import capture_key
 from pcaptotal.messages import CaptureStored
 from pcaptotal.reconcile import REDRIVES_FIELD
+from pcaptotal.runs import next_run
 
 from pcaptotal_ingest.spool import SpooledCapture
 
@@ -63,8 +64,9 @@ async def register_capture(
         if filename:
             metadata["filename"] = filename
         await ctx.blobs.put_file(key, capture.path, metadata=metadata)
+    run = next_run(existing)  # generation 1 on upload, +1 per re-analysis
     if existing is None:
-        await ctx.captures.create(capture_id, size=capture.size, filename=filename)
+        await ctx.captures.create(capture_id, size=capture.size, filename=filename, **run.fields())
     else:
         # Re-analysis: back to "stored" so the status shows the new run; later stages
         # overwrite summary and warnings. The first upload's name and creation time stay.
@@ -76,8 +78,11 @@ async def register_capture(
             size=capture.size,
             filename=filename,
             **{REDRIVES_FIELD: 0},
+            **run.fields(),
         )
-    event = CaptureStored(capture_id=capture_id, blob_key=key, size=capture.size, filename=filename)
+    event = CaptureStored(
+        capture_id=capture_id, **run.envelope(), size=capture.size, filename=filename
+    )
     # Outbox first: once it is written the upload is accepted, whether or not the bus answers.
     await outbox.add(ctx.blobs, event)
     if await publish_now(ctx, event):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import fcntl
 import math
 import os
@@ -211,6 +212,13 @@ async def run_tshark(
     started = time.monotonic()
     cpu_seconds = math.ceil(timeout_s) + 5
     sandbox = sandbox or default()
+    # a missing tshark is the parser's fault, not the capture's: raise as exec would have
+    # (the sandbox tools exec it, so only their exit status would say so)
+    program = shutil.which(tshark_path)
+    if program is None:
+        if stdin_fd is not None:
+            os.close(stdin_fd)
+        raise FileNotFoundError(errno.ENOENT, "tshark not found", tshark_path)
     try:
         prefix = await sandbox.prefix(Limits(memory_limit_mb, cpu_seconds))
         box = await asyncio.to_thread(_make_box, work_dir, sandbox, objects_dir is not None)
@@ -233,7 +241,7 @@ async def run_tshark(
         try:
             proc = await asyncio.create_subprocess_exec(
                 *prefix,
-                *tshark_command(tshark_path, "-", extra_args),
+                *tshark_command(program, "-", extra_args),
                 stdin=stdin_fd,
                 stdout=out_write,
                 stderr=asyncio.subprocess.PIPE,

@@ -16,7 +16,9 @@ from pathlib import Path
 import structlog
 from pcaptotal.captures import Status
 from pcaptotal.context import Context
-from pcaptotal.messages import CaptureFailed, CaptureParsed, CaptureStored
+from pcaptotal.failures import fail_capture
+from pcaptotal.keys import capture_key
+from pcaptotal.messages import CaptureParsed, CaptureStored, Stage, message_id
 from pcaptotal.ports import BlobNotFound, Delivery
 from pcaptotal.reconcile import fail_dead_letter
 from pcaptotal.records import store_records
@@ -28,7 +30,7 @@ from pcaptotal_parser.parse import MIB, parse_capture
 from pcaptotal_parser.tshark import TsharkError
 
 QUEUE = "parser"
-STAGE = "parse"
+STAGE: Stage = "parse"
 
 log = structlog.get_logger(__name__)
 
@@ -59,30 +61,36 @@ class ParserWorker:
             await self._parse(event, bound)
         except TsharkError as exc:
             bound.warning("parse failed", reason=exc.reason)
-            await self._fail(capture_id, exc.reason)
+            await fail_capture(self._ctx, capture_id, STAGE, exc.reason)
         except BlobNotFound:
-            reason = f"the stored capture {event.blob_key} is missing from the blob store"
+            reason = f"the stored capture {capture_key(capture_id)} is missing from the blob store"
             bound.error("parse failed", reason=reason)
-            await self._fail(capture_id, reason)
+            await fail_capture(self._ctx, capture_id, STAGE, reason)
         except Exception as exc:
             if not delivery.is_last_attempt:
                 bound.warning("parse error, will retry", error=repr(exc))
                 await asyncio.sleep(redelivery_delay(delivery.attempt))
                 raise
             bound.exception("parse error on last attempt")
-            await self._fail(capture_id, f"internal error in parser: {exc}")
+            await fail_capture(self._ctx, capture_id, STAGE, f"internal error in parser: {exc}")
 
     async def _parse(self, event: CaptureStored, bound: BoundLogger) -> None:
         ctx = self._ctx
         settings = ctx.settings
         capture_id = event.capture_id
+        doc = await ctx.captures.get(capture_id)
+        current = doc.get("analysis_id") if doc else None
+        if current is not None and current != str(event.analysis_id):
+            # A re-analysis started since this run was queued: that run does the work.
+            bound.info("superseded run dropped", analysis_id=str(event.analysis_id))
+            return
         await ctx.captures.update(capture_id, Status.PARSING)
         tmp_root = settings.tmp_dir
         await asyncio.to_thread(tmp_root.mkdir, parents=True, exist_ok=True)
         work = Path(await asyncio.to_thread(tempfile.mkdtemp, "", "parse-", str(tmp_root)))
         try:
             capture = work / "capture"
-            await ctx.blobs.get_to_file(event.blob_key, capture)
+            await ctx.blobs.get_to_file(capture_key(capture_id), capture)
             parsed = await parse_capture(
                 capture,
                 capture_id,
@@ -96,7 +104,7 @@ class ParserWorker:
             )
             await store_files(ctx.blobs, parsed.files)
             await parsed.discard_files()
-            parsed_key, count = await store_records(
+            _, count = await store_records(
                 ctx.blobs, capture_id, parsed.flows.flows(), tmp_dir=work
             )
         finally:
@@ -107,8 +115,10 @@ class ParserWorker:
         )
         await ctx.bus.publish(
             CaptureParsed(
+                id=message_id(event.analysis_id, "capture.parsed"),
                 capture_id=capture_id,
-                parsed_key=parsed_key,
+                analysis_id=event.analysis_id,
+                generation=event.generation,
                 flow_count=count,
                 summary=summary,
                 warnings=parsed.warnings,
@@ -124,10 +134,4 @@ class ParserWorker:
             warnings=len(parsed.warnings),
             files=len(parsed.files),
             tshark_processes=parsed.parts,
-        )
-
-    async def _fail(self, capture_id: str, reason: str) -> None:
-        await self._ctx.captures.fail(capture_id, reason)
-        await self._ctx.bus.publish(
-            CaptureFailed(capture_id=capture_id, stage=STAGE, reason=reason)
         )
