@@ -6,10 +6,12 @@ PY := $(VENV)/bin/python
 export PCAPTOTAL_DATA_DIR ?= ./data
 export PCAPTOTAL_HTTP_PORT ?= 8080
 
-.PHONY: help deps system-deps venv run test test-unit test-integration lint fmt bench clean constraints
+.PHONY: help deps system-deps venv run up down test test-unit test-integration lint fmt bench clean constraints
 
 help:
 	@echo "make run    - install what is missing and serve PcapTotal on 127.0.0.1:$(PCAPTOTAL_HTTP_PORT)"
+	@echo "make up     - the distributed stack (RabbitMQ, SeaweedFS, osmem, every service; PARSERS=N ENRICHERS=M) on 127.0.0.1:$(PCAPTOTAL_HTTP_PORT)"
+	@echo "make down   - stop what make up started (RUN_DIR, default ./run)"
 	@echo "make test   - install what is missing and run every test tier"
 	@echo "make lint   - ruff + mypy"
 	@echo "make bench  - benchmarks under bench/"
@@ -35,6 +37,16 @@ deps: system-deps venv
 
 run: deps
 	$(PY) -m pcaptotal_runner
+
+# The services as separate processes, one API origin (scripts/stack.py says what and how).
+up: deps
+	@command -v rabbitmq-server >/dev/null || [ -n "$$PCAPTOTAL_BUS_URL" ] || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			rabbitmq-server >/dev/null; }
+	$(PY) scripts/stack.py up
+
+down:
+	$(PY) scripts/stack.py down
 
 test: deps
 	bash scripts/ensure-rabbitmq.sh

@@ -31,6 +31,7 @@ from pcaptotal.context import Context
 from pcaptotal.failures import fail_capture
 from pcaptotal.keys import capture_key
 from pcaptotal.messages import CaptureStored, Stage
+from pcaptotal.metrics import RECONCILE_ACTIONS
 from pcaptotal.ports import Delivery
 from pcaptotal.runs import current_run, next_run
 from pcaptotal.settings import Settings
@@ -204,6 +205,7 @@ class Reconciler:
             if not await self._publish(item.event):
                 break  # bus down: the rest waits for the next pass
             await outbox.remove(ctx.blobs, cid)
+            RECONCILE_ACTIONS.labels("relay").inc()
             log.info("outbox relay published", capture_id=cid)
             sent += 1
         return sent
@@ -234,12 +236,14 @@ class Reconciler:
         ctx = self._ctx
         cid = str(doc["id"])
         if decision.action is Action.FAIL:
+            RECONCILE_ACTIONS.labels("fail").inc()
             log.error("stuck capture failed", capture_id=cid, reason=decision.reason)
             await fail_capture(ctx, cid, "reconcile", decision.reason)
             return
         key = capture_key(cid)
         info = await ctx.blobs.stat(key)
         if info is None:
+            RECONCILE_ACTIONS.labels("fail").inc()
             await fail_capture(
                 ctx, cid, "reconcile", "capture bytes are missing from the blob store; upload again"
             )
@@ -255,4 +259,5 @@ class Reconciler:
         await outbox.add(ctx.blobs, event)
         if await self._publish(event):
             await outbox.remove(ctx.blobs, cid)
+        RECONCILE_ACTIONS.labels("redrive").inc()
         log.warning("capture re-driven", capture_id=cid, reason=decision.reason, redrives=redrives)

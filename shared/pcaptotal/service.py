@@ -7,8 +7,9 @@ finish, then close. HTTP services: one FastAPI app whose lifespan owns the Conte
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 
 import structlog
@@ -18,7 +19,8 @@ from fastapi import APIRouter, FastAPI
 from pcaptotal.adapters.factory import close_context, make_context, start_context
 from pcaptotal.context import Context
 from pcaptotal.health import create_health_router
-from pcaptotal.logs import configure_logging
+from pcaptotal.logs import TraceMiddleware, configure_logging
+from pcaptotal.metrics import instrument_http
 from pcaptotal.settings import Settings
 from pcaptotal.tmpfiles import clean_stale_tmp
 from pcaptotal.web import install_problem_details
@@ -37,6 +39,9 @@ async def _run_worker(name: str, settings: Settings, start: StartWorker) -> None
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    # /healthz, /readyz (broker, blob store, index) and /metrics for probes and Prometheus.
+    http = _worker_http_server(name, settings, ctx)
+    http_task = asyncio.create_task(http.serve())
     try:
         await start(ctx)
         log.info("worker started", service=name)
@@ -44,8 +49,33 @@ async def _run_worker(name: str, settings: Settings, start: StartWorker) -> None
         log.info("worker stopping: finishing in-flight work", service=name)
         await ctx.bus.stop_consuming()
     finally:
+        http.should_exit = True
+        await http_task
         await close_context(base)
     log.info("worker stopped", service=name)
+
+
+class _NoSignalServer(uvicorn.Server):
+    """The worker owns SIGTERM/SIGINT (drain first, then stop this server)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _worker_http_server(name: str, settings: Settings, ctx: Context) -> uvicorn.Server:
+    app = FastAPI(title=f"PcapTotal {name}", version="0.1.0")
+    app.state.ctx = ctx
+    app.include_router(create_health_router(("index", "blobstore", "bus")))
+    instrument_http(app, name)
+    config = uvicorn.Config(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,  # configure_logging's JSON handler
+        lifespan="off",
+    )
+    return _NoSignalServer(config)
 
 
 def run_worker(name: str, start: StartWorker) -> None:
@@ -62,6 +92,7 @@ def create_http_app(
     on_start: StartWorker | None = None,
     on_stop: StartWorker | None = None,
     ready_checks: tuple[str, ...] = ("index", "blobstore", "bus"),
+    service: str | None = None,
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -82,6 +113,8 @@ def create_http_app(
             await close_context(base)
 
     app = FastAPI(title=title, version="0.1.0", lifespan=lifespan)
+    instrument_http(app, service or title.removeprefix("PcapTotal ").replace(" ", "-"))
+    app.add_middleware(TraceMiddleware)
     install_problem_details(app)
     for router in [*routers, create_health_router(ready_checks)]:
         app.include_router(router)
@@ -93,6 +126,7 @@ def serve_http(app: FastAPI, settings: Settings) -> None:
         app,
         host=settings.http_host,
         port=settings.http_port,
+        log_config=None,  # configure_logging's JSON handler, not uvicorn's text one
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=30,
     )

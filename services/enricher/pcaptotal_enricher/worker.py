@@ -12,7 +12,7 @@ from pcaptotal.context import Context
 from pcaptotal.failures import fail_capture
 from pcaptotal.keys import parsed_key
 from pcaptotal.messages import CaptureAnalyzed, CaptureParsed, PerVerdict, message_id
-from pcaptotal.metrics import STAGE_SECONDS
+from pcaptotal.metrics import STAGE_SECONDS, count_intel_hits
 from pcaptotal.ports import BlobNotFound, Delivery
 from pcaptotal.reconcile import fail_dead_letter
 from pcaptotal.records import iter_records
@@ -99,10 +99,12 @@ class EnricherWorker:
         async for batch in iter_records(ctx.blobs, parsed_key(cid), ctx.settings.tmp_dir):
             flows.extend(batch)
         analysis = await asyncio.to_thread(self._analyse, flows)
+        count_intel_hits(analysis.flows)
         # Replace, don't merge: a re-run must not leave flows of an earlier parse behind.
-        await ctx.index.delete_flows(cid)
-        for i in range(0, len(analysis.flows), INDEX_BATCH):
-            await ctx.index.add_flows(analysis.flows[i : i + INDEX_BATCH])
+        with STAGE_SECONDS.labels("index").time():
+            await ctx.index.delete_flows(cid)
+            for i in range(0, len(analysis.flows), INDEX_BATCH):
+                await ctx.index.add_flows(analysis.flows[i : i + INDEX_BATCH])
         per_verdict = await self._publish_flows(event, analysis.flows)
         verdict = analysis.verdict.value
         await ctx.captures.update(

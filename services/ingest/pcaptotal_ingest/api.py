@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
+import structlog
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from pcaptotal.context import Context
+from pcaptotal.metrics import STAGE_SECONDS, UPLOADS
 from pcaptotal.web import Responses, binary_upload_body, error_responses, get_context
 from pydantic import BaseModel
 from starlette.requests import ClientDisconnect
@@ -21,6 +24,8 @@ from pcaptotal_ingest.errors import (
 from pcaptotal_ingest.framing import Framing, MultipartFraming, RawFraming, multipart_boundary
 from pcaptotal_ingest.service import register_capture
 from pcaptotal_ingest.spool import CaptureSpooler, body_limit
+
+log = structlog.get_logger(__name__)
 
 _STATUS: dict[type[UploadRejected], int] = {
     EmptyUpload: status.HTTP_400_BAD_REQUEST,
@@ -81,6 +86,7 @@ async def upload_capture(
     before (pass ``reanalyze=true`` to queue them again).
     """
     limit = ctx.settings.max_upload_bytes
+    started = time.perf_counter()
     try:
         _check_content_length(request, limit)
         framing = _framing(request, filename)
@@ -91,9 +97,21 @@ async def upload_capture(
             # Registered while the temp file still exists: the blob store copies from it.
             reg = await register_capture(ctx, capture, reanalyze=reanalyze)
     except UploadRejected as exc:
+        UPLOADS.labels("rejected").inc()
         raise _rejected(exc) from None
     except ClientDisconnect:
+        UPLOADS.labels("rejected").inc()
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "client disconnected") from None
+    STAGE_SECONDS.labels("store").observe(time.perf_counter() - started)
+    UPLOADS.labels("queued" if reg.queued else "duplicate").inc()
+    # Ids and sizes only: never the capture's name or contents.
+    log.info(
+        "upload accepted",
+        capture_id=reg.capture_id,
+        size=capture.size,
+        queued=reg.queued,
+        status=reg.status,
+    )
     response.status_code = status.HTTP_202_ACCEPTED if reg.queued else status.HTTP_200_OK
     response.headers["Location"] = f"/v1/captures/{reg.capture_id}"
     return CaptureAccepted(id=reg.capture_id, status=reg.status)

@@ -19,6 +19,7 @@ from pcaptotal.context import Context
 from pcaptotal.failures import fail_capture
 from pcaptotal.keys import capture_key
 from pcaptotal.messages import CaptureParsed, CaptureStored, Stage, message_id
+from pcaptotal.metrics import STAGE_SECONDS, observe_parse
 from pcaptotal.ports import BlobNotFound, Delivery
 from pcaptotal.reconcile import fail_dead_letter
 from pcaptotal.records import store_records
@@ -58,7 +59,8 @@ class ParserWorker:
         capture_id = event.capture_id
         bound = log.bind(capture_id=capture_id, attempt=delivery.attempt)
         try:
-            await self._parse(event, bound)
+            with STAGE_SECONDS.labels(STAGE).time():
+                await self._parse(event, bound)
         except TsharkError as exc:
             bound.warning("parse failed", reason=exc.reason)
             await fail_capture(self._ctx, capture_id, STAGE, exc.reason)
@@ -125,6 +127,7 @@ class ParserWorker:
             )
         )
         tshark = parsed.tshark
+        observe_parse(summary.packets, summary.bytes, tshark.seconds)
         bound.info(
             "capture parsed",
             packets=summary.packets,

@@ -37,6 +37,7 @@ from pcaptotal.adapters.es_mapping import (
     hit_document,
     index_names,
 )
+from pcaptotal.metrics import BULK_INDEX_ERRORS
 from pcaptotal.ports import SearchResult
 from pcaptotal.query import QueryError, ValidatedQuery
 from pcaptotal.query.es_compiler import compile_query
@@ -363,6 +364,7 @@ def _raise_bulk_errors(resp: dict[str, Any], done: int) -> None:
     ]
     if not failed:
         return
+    BULK_INDEX_ERRORS.inc(len(failed))
     doc_id, _, error = failed[0]
     what = _reason({"error": error})
     msg = f"{len(failed)} flow(s) not indexed, first {doc_id}: {what}"

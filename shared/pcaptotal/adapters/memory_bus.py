@@ -14,9 +14,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from pcaptotal.logs import capture_context, with_trace
 from pcaptotal.messages import Envelope, decode, encode
 from pcaptotal.messages import routing_key as default_routing_key
-from pcaptotal.metrics import BUS_DELIVERIES
+from pcaptotal.metrics import BUS_CONSUMED, BUS_DELIVERIES
 from pcaptotal.ports import Delivery, Handler
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ class MemoryBus:
         return None
 
     async def publish(self, event: Envelope, routing_key: str | None = None) -> None:
+        event = with_trace(event)
         key = routing_key or default_routing_key(event)
         body = encode(event)  # serialise like the wire so both adapters see the same bytes
         for q in self._queues.values():
@@ -143,7 +145,9 @@ class MemoryBus:
             self._no_inflight.clear()
             try:
                 event = decode(body)
-                await handler(Delivery(event, attempt, self._max_attempts))
+                BUS_CONSUMED.labels(q.name).inc()
+                with capture_context(event.capture_id, event.trace_id):
+                    await handler(Delivery(event, attempt, self._max_attempts))
                 BUS_DELIVERIES.labels(q.name, "ack").inc()
             except asyncio.CancelledError:
                 q.items.put_nowait((body, attempt))  # not acked: back on the queue

@@ -25,9 +25,10 @@ from aio_pika.abc import (
 from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
+from pcaptotal.logs import capture_context, with_trace
 from pcaptotal.messages import Envelope, decode, encode
 from pcaptotal.messages import routing_key as default_routing_key
-from pcaptotal.metrics import BUS_DELIVERIES
+from pcaptotal.metrics import BUS_CONSUMED, BUS_DELIVERIES, BUS_PUBLISHED
 from pcaptotal.ports import Delivery, Handler
 
 log = structlog.get_logger(__name__)
@@ -109,6 +110,7 @@ class RabbitBus:
     async def publish(self, event: Envelope, routing_key: str | None = None) -> None:
         # Retried while the robust connection reconnects after a broker restart.
         assert self._exchange is not None, "start() the bus first"
+        event = with_trace(event)
         message = aio_pika.Message(
             body=encode(event),
             message_id=str(event.id),
@@ -118,11 +120,16 @@ class RabbitBus:
             timestamp=event.time,
         )
         # Confirmed publish: returns once the broker has the message.
-        await self._exchange.publish(
-            message,
-            routing_key=routing_key or default_routing_key(event),
-            timeout=PUBLISH_TIMEOUT_S,
-        )
+        try:
+            await self._exchange.publish(
+                message,
+                routing_key=routing_key or default_routing_key(event),
+                timeout=PUBLISH_TIMEOUT_S,
+            )
+        except BaseException:
+            BUS_PUBLISHED.labels(event.type, "error").inc()
+            raise
+        BUS_PUBLISHED.labels(event.type, "ok").inc()
 
     async def subscribe(
         self, queue: str, bindings: Sequence[str], handler: Handler, *, prefetch: int = 4
@@ -168,17 +175,22 @@ class RabbitBus:
                     await message.reject(requeue=False)
                     BUS_DELIVERIES.labels(name, "dead").inc()
                     return
-                try:
-                    await handler(Delivery(event, attempt, self._max_attempts))
-                except Exception as exc:
-                    log.warning(
-                        "handler failed; redelivering", queue=name, attempt=attempt, error=repr(exc)
-                    )
-                    await message.nack(requeue=True)
-                    BUS_DELIVERIES.labels(name, "retry").inc()
-                    return
-                await message.ack()
-                BUS_DELIVERIES.labels(name, "ack").inc()
+                BUS_CONSUMED.labels(name).inc()
+                with capture_context(event.capture_id, event.trace_id):
+                    try:
+                        await handler(Delivery(event, attempt, self._max_attempts))
+                    except Exception as exc:
+                        log.warning(
+                            "handler failed; redelivering",
+                            queue=name,
+                            attempt=attempt,
+                            error=repr(exc),
+                        )
+                        await message.nack(requeue=True)
+                        BUS_DELIVERIES.labels(name, "retry").inc()
+                        return
+                    await message.ack()
+                    BUS_DELIVERIES.labels(name, "ack").inc()
             finally:
                 self._inflight -= 1
                 if self._inflight == 0:
@@ -213,16 +225,21 @@ class RabbitBus:
                     await message.nack(requeue=False)
                     return
                 reason = dead_letter_reason(message.headers or {}, self._max_attempts)
-                try:
-                    await handler(Delivery(event, self._max_attempts, self._max_attempts, reason))
-                except Exception as exc:
-                    # Usually the index is down: wait before the broker hands it back.
-                    log.warning("dead-letter handler failed", queue=name, error=repr(exc))
-                    await asyncio.sleep(DEAD_RETRY_DELAY_S)
-                    await message.nack(requeue=True)
-                    return
-                await message.ack()
-                BUS_DELIVERIES.labels(f"{name}.dead", "ack").inc()
+                BUS_CONSUMED.labels(f"{name}.dead").inc()
+                with capture_context(event.capture_id, event.trace_id):
+                    try:
+                        delivery = Delivery(event, self._max_attempts, self._max_attempts, reason)
+                        await handler(delivery)
+                    except Exception as exc:
+                        # Usually the index is down: wait before the broker hands it back.
+                        log.warning("dead-letter handler failed", queue=name, error=repr(exc))
+                        await asyncio.sleep(DEAD_RETRY_DELAY_S)
+                        await message.nack(requeue=True)
+                        return
+                    await message.ack()
+                    # The broker dead-lettered it from ``name``: counted once, when handled.
+                    BUS_DELIVERIES.labels(name, "dead").inc()
+                    BUS_DELIVERIES.labels(f"{name}.dead", "ack").inc()
             finally:
                 self._inflight -= 1
                 if self._inflight == 0:

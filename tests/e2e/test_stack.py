@@ -1,0 +1,186 @@
+"""e2e: ``make up`` (scripts/stack.py) starts the distributed stack — a private RabbitMQ node,
+SeaweedFS, osmem, ingest, search-api, 2 parsers, an enricher and the gateway; captures uploaded
+through the one API origin get tshark's summaries; every service serves /metrics and the
+counters moved by the right amounts; ``make down`` leaves no process behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.paths import REPO, shared_captures
+from tests.servers import free_port
+from tests.tshark_oracle import oracle_summary
+
+pytestmark = pytest.mark.e2e
+
+STACK = REPO / "scripts" / "stack.py"
+sys.path.insert(0, str(STACK.parent))
+import stack as stack_script  # noqa: E402  (scripts/ is not a package)
+
+# Small and varied: TCP/UDP/ICMP, DNS, HTTP, TLS, pcapng.
+NAMES = (
+    "zeek_wikipedia-dns-http.pcap",
+    "zeek_tls12-chrome34-google.pcap",
+    "zeek_icmp-5-pings.pcap",
+    "zeek_pcapng-multi-interface.pcapng",
+    "tcpdump_dns-over-tcp.pcap",
+)
+CAPTURES = [p for p in shared_captures() if p.name in NAMES]
+
+
+@dataclass
+class Stack:
+    run_dir: Path
+    api: str
+    urls: dict[str, str]
+    pids: list[int]
+    env: dict[str, str]
+
+
+def _run(cmd: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(STACK), cmd], env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    run_dir = tmp_path_factory.mktemp("stack")
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PCAPTOTAL_")},
+        "RUN_DIR": str(run_dir),
+        "PCAPTOTAL_HTTP_PORT": str(free_port()),
+        "PARSERS": "2",
+        "ENRICHERS": "1",
+    }
+    started = _run("up", env)
+    try:
+        assert started.returncode == 0, started.stdout + started.stderr
+        state = json.loads((run_dir / "state.json").read_text())
+        urls = state["urls"]
+        yield Stack(run_dir, urls["api"], urls, [p["pid"] for p in state["procs"]], env)
+    finally:
+        _run("down", env)  # a no-op when the last test brought it down
+
+
+def _samples(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    out: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def _total(
+    samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str
+) -> float:
+    return sum(
+        v
+        for (n, lab), v in samples.items()
+        if n == name and all(dict(lab).get(k) == want for k, want in labels.items())
+    )
+
+
+def _wait_done(client: httpx.Client, ids: dict[str, str]) -> dict[str, Any]:
+    docs: dict[str, Any] = {}
+    deadline = time.monotonic() + 240
+    while len(docs) < len(ids) and time.monotonic() < deadline:
+        for name, cid in ids.items():
+            r = client.get(f"/v1/captures/{cid}")
+            if r.status_code == 200 and r.json()["status"] in ("done", "failed"):
+                docs[name] = r.json()
+        time.sleep(0.5)
+    assert len(docs) == len(ids), f"not finished: {sorted(set(ids) - set(docs))}"
+    return docs
+
+
+def test_one_origin_same_summaries_and_metrics_moved(stack: Stack) -> None:
+    worker_urls = [u for n, u in stack.urls.items() if n.startswith(("parser", "enricher"))]
+    services = [stack.urls["ingest"], stack.urls["search-api"], *worker_urls, stack.api]
+    before = {u: _samples(u) for u in services}  # every service, workers too, serves /metrics
+    ids: dict[str, str] = {}
+    with httpx.Client(base_url=stack.api, timeout=60) as client:
+        for path in CAPTURES:
+            r = client.post("/v1/captures", files={"file": (path.name, path.read_bytes())})
+            assert r.status_code == 202, r.text
+            ids[path.name] = r.json()["id"]
+        docs = _wait_done(client, ids)
+        # Reads, feeds and health through the same origin.
+        assert client.get("/v1/captures").status_code == 200
+        assert client.get("/v1/intel/feeds").status_code == 200
+        assert client.get("/readyz").json()["status"] == "ready"
+    for path in CAPTURES:
+        assert docs[path.name]["status"] == "done", docs[path.name]
+        assert docs[path.name]["summary"] == oracle_summary(path), path.name
+
+    after = {u: _samples(u) for u in services}
+    n = len(CAPTURES)
+
+    def moved(urls: list[str], name: str, **labels: str) -> float:
+        return sum(
+            _total(after[u], name, **labels) - _total(before[u], name, **labels) for u in urls
+        )
+
+    parsers = [u for n_, u in stack.urls.items() if n_.startswith("parser")]
+    enrichers = [u for n_, u in stack.urls.items() if n_.startswith("enricher")]
+    packets = sum(docs[p.name]["summary"]["packets"] for p in CAPTURES)
+    size = sum(docs[p.name]["summary"]["bytes"] for p in CAPTURES)
+    assert moved(parsers, "pcaptotal_packets_parsed_total") == packets
+    assert moved(parsers, "pcaptotal_bytes_parsed_total") == size
+    assert moved(parsers, "pcaptotal_stage_seconds_count", stage="parse") == n
+    assert moved(parsers, "pcaptotal_tshark_seconds_count") >= n
+    assert moved(enrichers, "pcaptotal_stage_seconds_count", stage="enrich") == n
+    assert moved(enrichers, "pcaptotal_stage_seconds_count", stage="index") == n
+    assert moved([stack.urls["ingest"]], "pcaptotal_stage_seconds_count", stage="store") == n
+    assert moved([stack.urls["ingest"]], "pcaptotal_uploads_total", outcome="queued") == n
+    assert moved(parsers, "pcaptotal_bus_consumed_total") == n
+    assert moved(parsers, "pcaptotal_bus_deliveries_total", outcome="ack") == n
+    assert moved(enrichers, "pcaptotal_bus_deliveries_total", outcome="ack") == n
+    assert moved(worker_urls, "pcaptotal_bus_deliveries_total", outcome="dead") == 0
+    assert moved(services, "pcaptotal_capture_status_transitions_total", status="done") == n
+    upload_route = dict(service="ingest", method="POST", route="/v1/captures", status="202")
+    assert (
+        moved(
+            [stack.urls["ingest"]], "pcaptotal_http_request_duration_seconds_count", **upload_route
+        )
+        == n
+    )
+    gw = dict(service="gateway", method="POST", status="202")
+    assert moved([stack.api], "pcaptotal_http_request_duration_seconds_count", **gw) == n
+
+    # One trace id per capture, on its lines in ingest, a parser and the enricher.
+    logs = {p.stem: p.read_text() for p in (stack.run_dir / "logs").glob("*.log")}
+    for cid in ids.values():
+        lines = [
+            json.loads(line)
+            for text in logs.values()
+            for line in text.splitlines()
+            if line.startswith("{") and cid in line
+        ]
+        traces = {line.get("trace_id") for line in lines if line.get("capture_id") == cid}
+        assert len(traces) == 1 and None not in traces, (cid, traces)
+
+
+def test_down_stops_every_process_it_started(stack: Stack) -> None:
+    """``down`` ends every process ``up`` started, children of children included (Erlang's
+    helpers start their own sessions: they are found by the run dir in their environment)."""
+    marked = stack_script.marked_pids(stack.run_dir)
+    assert set(stack.pids) <= set(marked)
+    assert len(marked) > len(stack.pids)  # erl_child_setup and friends
+    stopped = _run("down", stack.env)
+    assert stopped.returncode == 0, stopped.stderr
+    assert stack_script.marked_pids(stack.run_dir) == []
+    assert not (stack.run_dir / "state.json").exists()
