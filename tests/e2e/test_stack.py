@@ -161,6 +161,15 @@ def test_one_origin_same_summaries_and_metrics_moved(stack: Stack) -> None:
     gw = dict(service="gateway", method="POST", status="202")
     assert moved([stack.api], "pcaptotal_http_request_duration_seconds_count", **gw) == n
 
+    # Queue depth as the workers see it, work queues and dead-letter queues alike.
+    depth = {
+        dict(lab)["queue"]
+        for u in parsers
+        for (name, lab) in after[u]
+        if name == "pcaptotal_queue_depth_messages"
+    }
+    assert depth == {"parser", "parser.dead"}, depth
+
     # One trace id per capture, on its lines in ingest, a parser and the enricher.
     logs = {p.stem: p.read_text() for p in (stack.run_dir / "logs").glob("*.log")}
     for cid in ids.values():

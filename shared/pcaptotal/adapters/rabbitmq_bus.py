@@ -28,7 +28,7 @@ from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_expo
 from pcaptotal.logs import capture_context, with_trace
 from pcaptotal.messages import Envelope, decode, encode
 from pcaptotal.messages import routing_key as default_routing_key
-from pcaptotal.metrics import BUS_CONSUMED, BUS_DELIVERIES, BUS_PUBLISHED
+from pcaptotal.metrics import BUS_CONSUMED, BUS_DELIVERIES, BUS_PUBLISHED, QUEUE_DEPTH
 from pcaptotal.ports import Delivery, Handler
 
 log = structlog.get_logger(__name__)
@@ -39,6 +39,8 @@ RETRY_FOR_S = 60.0
 
 
 DEAD_RETRY_DELAY_S = 5.0
+DEPTH_INTERVAL_S = 15.0  # a Prometheus scrape interval: fresher values would not be seen
+DEPTH_TIMEOUT_S = 5.0
 
 
 def dead_letter_reason(headers: Mapping[str, Any], max_attempts: int) -> str:
@@ -77,6 +79,7 @@ class RabbitBus:
         self._consumers: list[tuple[AbstractQueue, str]] = []
         self._channels: list[AbstractChannel] = []
         self._declared: list[str] = []
+        self._depth_tasks: list[asyncio.Task[None]] = []
         self._inflight = 0
         self._no_inflight = asyncio.Event()
         self._no_inflight.set()
@@ -198,6 +201,26 @@ class RabbitBus:
 
         tag = await q.consume(on_message)
         self._consumers.append((q, tag))
+        self._depth_tasks.append(asyncio.create_task(self._watch_depth([name, f"{name}.dead"])))
+
+    async def _watch_depth(self, names: list[str]) -> None:
+        """Queue depth as this worker sees it (``pcaptotal_queue_depth_messages``), polled with
+        a passive declare on a channel of its own (a failed declare closes its channel)."""
+        channel: AbstractChannel | None = None
+        while True:
+            try:
+                if channel is None or channel.is_closed:
+                    assert self._conn is not None
+                    channel = await self._conn.channel()
+                for n in names:
+                    q = await channel.declare_queue(n, passive=True, timeout=DEPTH_TIMEOUT_S)
+                    QUEUE_DEPTH.labels(n).set(q.declaration_result.message_count or 0)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # broker away: the next poll tries again
+                log.debug("queue depth poll failed", error=repr(exc))
+                channel = None
+            await asyncio.sleep(DEPTH_INTERVAL_S)
 
     async def subscribe_dead_letters(self, queue: str, handler: Handler) -> None:
         assert self._conn is not None, "start() the bus first"
@@ -275,6 +298,10 @@ class RabbitBus:
         await channel.close()
 
     async def close(self) -> None:
+        for task in self._depth_tasks:
+            task.cancel()
+        await asyncio.gather(*self._depth_tasks, return_exceptions=True)
+        self._depth_tasks.clear()
         await self.stop_consuming()
         for ch in self._channels:
             with contextlib.suppress(Exception):
