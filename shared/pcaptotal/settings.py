@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pcaptotal.cpu import usable_cpus
@@ -29,6 +29,14 @@ class Settings(BaseSettings):
     )
     index_url: str = Field(
         default="", description="http(s)://... or tantivy:///...; default <data_dir>/index"
+    )
+    # Elasticsearch/OpenSearch credentials, from Secrets (never in the URL in Kubernetes).
+    index_username: str = Field(default="", description="Elasticsearch/OpenSearch user")
+    index_password: SecretStr = Field(
+        default=SecretStr(""), description="Elasticsearch/OpenSearch password"
+    )
+    index_ca_file: Path | None = Field(
+        default=None, description="PEM CA bundle that signed the index's TLS certificate"
     )
     max_upload_bytes: int = Field(
         default=512 * MIB, description="largest accepted capture (decompressed)"

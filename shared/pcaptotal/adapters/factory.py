@@ -67,7 +67,13 @@ def make_index(url: str, settings: Settings) -> Index:
     if scheme in ("http", "https"):
         from pcaptotal.adapters.es_index import ElasticsearchIndex
 
-        return ElasticsearchIndex(url)
+        options: dict[str, object] = {}
+        if settings.index_username:
+            password = settings.index_password.get_secret_value()
+            options["basic_auth"] = (settings.index_username, password)
+        if settings.index_ca_file is not None:
+            options["ca_certs"] = str(settings.index_ca_file)
+        return ElasticsearchIndex(url, client_options=options)
     raise UnsupportedURL(
         f"PCAPTOTAL_INDEX_URL: unsupported scheme {scheme!r} (use tantivy:///... or http(s)://...)"
     )
