@@ -103,6 +103,7 @@ class ParserWorker:
                 workers=settings.parser_workers,
                 split_min_bytes=settings.parser_split_min_mb * MIB,
                 part_max_bytes=settings.parser_part_max_mb * MIB,
+                sandbox_user=settings.tshark_sandbox_user,
             )
             await store_files(ctx.blobs, parsed.files)
             await parsed.discard_files()
