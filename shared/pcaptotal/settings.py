@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -14,7 +15,14 @@ MIB = 1024 * 1024
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PCAPTOTAL_", extra="ignore")
+    # PCAPTOTAL_SECRETS_DIR: a directory of files named like the variables (a mounted
+    # Kubernetes Secret: PCAPTOTAL_BUS_URL, PCAPTOTAL_INDEX_PASSWORD, ...); environment
+    # variables win over files.
+    model_config = SettingsConfigDict(
+        env_prefix="PCAPTOTAL_",
+        extra="ignore",
+        secrets_dir=os.environ.get("PCAPTOTAL_SECRETS_DIR") or None,
+    )
 
     data_dir: Path = Field(
         default=Path("./data"), description="where the embedded default keeps data"

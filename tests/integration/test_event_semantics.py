@@ -57,6 +57,7 @@ from pcaptotal_ingest.magic import CaptureFormat
 from pcaptotal_ingest.service import register_capture
 from pcaptotal_ingest.spool import SpooledCapture
 from pcaptotal_parser.worker import ParserWorker
+from pcaptotal_search_api.capture_view import CaptureView
 
 from tests.integration.test_detection_with_feeds import FEODO, THREATFOX
 from tests.paths import PCAPS, REPO
@@ -335,6 +336,7 @@ async def test_reanalysis_with_a_new_feed(pipeline: Pipeline) -> None:
         assert first != second
         doc = await p.ctx.captures.get(cid)
         assert doc is not None and (doc["analysis_id"], doc["generation"]) == (second, 2)
+        CaptureView.model_validate(doc)  # strict: a field the API view does not declare fails
 
         before = _flows_by_verdict(p.sub.of(cid, 1))
         after = _flows_by_verdict(p.sub.of(cid, 2))

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -69,3 +72,21 @@ def test_a_ca_file_that_is_not_a_certificate_fails_at_start(
     assert isinstance(index, ElasticsearchIndex)
     with pytest.raises(Exception, match=r"(?i)pem|certificate|ssl"):
         index._connect()
+
+
+def test_secrets_from_a_mounted_directory(tmp_path: Path) -> None:
+    """PCAPTOTAL_SECRETS_DIR (a mounted Secret: one file per variable) fills the settings;
+    an environment variable wins over its file."""
+    (tmp_path / "PCAPTOTAL_BUS_URL").write_text("amqp://u:from-file@rabbitmq:5672/")
+    (tmp_path / "PCAPTOTAL_INDEX_PASSWORD").write_text("pw-from-file")
+    (tmp_path / "PCAPTOTAL_INDEX_USERNAME").write_text("user-from-file")
+    code = (
+        "from pcaptotal.settings import Settings; s = Settings(); "
+        "print(s.bus_url, s.index_username, s.index_password.get_secret_value())"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PCAPTOTAL_")}
+    env |= {"PCAPTOTAL_SECRETS_DIR": str(tmp_path), "PCAPTOTAL_INDEX_USERNAME": "from-env"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["amqp://u:from-file@rabbitmq:5672/", "from-env", "pw-from-file"]

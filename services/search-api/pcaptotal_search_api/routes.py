@@ -17,12 +17,11 @@ from pcaptotal.query import QueryError, QueryGuard, QueryTimeout, parse_query
 from pcaptotal.web import error_responses, get_context, media_response, quote_input
 
 from pcaptotal_search_api import exports
+from pcaptotal_search_api.capture_view import CaptureList, CaptureView
 from pcaptotal_search_api.exports.rulesets import MEDIA_TYPE as RULES_MEDIA_TYPE
 from pcaptotal_search_api.exports.rulesets import TIERS, VERDICTS_AT_LEAST
 from pcaptotal_search_api.exports.stix import MEDIA_TYPE as STIX_MEDIA_TYPE
 from pcaptotal_search_api.models import (
-    CaptureList,
-    CaptureView,
     FieldList,
     FieldView,
     SearchResponse,
@@ -110,7 +109,7 @@ def create_router() -> APIRouter:
         doc = await ctx.captures.get(_check_id(capture_id))
         if doc is None:
             raise HTTPException(404, f"no capture {capture_id}")
-        return CaptureView.model_validate(doc)
+        return CaptureView.from_document(doc)
 
     @router.get(
         "/v1/captures", response_model=CaptureList, tags=["captures"], responses=_UNAVAILABLE
@@ -121,7 +120,7 @@ def create_router() -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> CaptureList:
         docs = await ctx.index.find_captures([s.value for s in status] if status else None, limit)
-        return CaptureList(captures=[CaptureView.model_validate(d) for d in docs])
+        return CaptureList(captures=[CaptureView.from_document(d) for d in docs])
 
     @router.get(
         "/v1/captures/{capture_id}/download",
