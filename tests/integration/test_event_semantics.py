@@ -285,6 +285,17 @@ def _retracted(received: list[Received]) -> dict[str, set[str]]:
     return dict(out)
 
 
+def readme_flow_state() -> Any:
+    """The ``FlowState`` class of the README's subscriber, run as written there."""
+    text = (REPO / "README.md").read_text()
+    start = text.index("<!-- events-consumer -->")
+    block = text[start : text.index("<!-- /events-consumer -->", start)]
+    code = block.split("```python\n", 1)[1].rsplit("```", 1)[0]
+    namespace: dict[str, Any] = {"__name__": "readme_events_consumer"}
+    exec(compile(code, "README.md", "exec"), namespace)
+    return namespace["FlowState"]
+
+
 class DedupingConsumer:
     """The README's consumer: drop (event.id, analysis_id) seen before; keep per event.id the
     highest generation; a retraction removes the flow from that verdict."""
@@ -368,6 +379,14 @@ async def test_reanalysis_with_a_new_feed(pipeline: Pipeline) -> None:
     )
     assert consumer.flows == flows_before
 
+    # The README's subscriber, one per verdict, fed every message it would be bound to
+    # (the repeated run included), holds what the index holds.
+    flow_state = readme_flow_state()
+    readers: dict[str, Any] = {v: flow_state() for v in VERDICTS}
+    for r in p.sub.got:
+        if r.key.startswith(("flows.enriched.", "flows.retracted.")):
+            readers[r.key.rsplit(".", 1)[1]].apply(json.loads(r.body))
+
     # The deduped state equals what the index now holds, flow by flow.
     for name in CAPTURES:
         cid = cids[name]
@@ -383,6 +402,9 @@ async def test_reanalysis_with_a_new_feed(pipeline: Pipeline) -> None:
         }
         mine = {e: v for e, (g, v) in consumer.flows.items() if e.startswith(f"{cid}-")}
         assert mine == indexed and indexed
+        for v in VERDICTS:
+            held = {e for e in readers[v].flows if e.startswith(f"{cid}-")}
+            assert held == {e for e, verdict in indexed.items() if verdict == v}, (name, v)
         counts = Counter(indexed.values())
         (last,) = {a.id: a for a in p.sub.analyzed(cid, 2)}.values()
         assert {v: last.per_verdict.of(v).flows for v in VERDICTS} == {
