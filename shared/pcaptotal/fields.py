@@ -227,6 +227,31 @@ FLOW_FIELDS: tuple[Field, ...] = (
         multi=True,
         description="protocol the file was carved from (http, imf, ftp-data, smb, tftp)",
     ),
+    # detection facts (issue 8)
+    Field(
+        "pcaptotal.http.request.form_field",
+        _F.KEYWORD,
+        multi=True,
+        description="names of the url-encoded form fields a request sent (no values)",
+    ),
+    Field(
+        "pcaptotal.tls.heartbeat.payload_length",
+        _F.LONG,
+        multi=True,
+        description="payload length claimed by cleartext TLS heartbeat messages",
+    ),
+    Field(
+        "pcaptotal.kerberos.message",
+        _F.KEYWORD,
+        multi=True,
+        description="Kerberos message types (AS-REQ, TGS-REP, KRB-ERROR, ...)",
+    ),
+    Field(
+        "pcaptotal.kerberos.etype",
+        _F.KEYWORD,
+        multi=True,
+        description="encryption types per message, as <message>:<etype> (TGS-REP:23 = RC4)",
+    ),
     # --- fields added by later work go above this line, in the group they belong to ---
 )
 

@@ -7,13 +7,12 @@ capture is a benign protocol sample and must come out clean.
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pcaptotal_enricher.verdict import CaptureAnalysis, Verdict, analyse_capture
-from pcaptotal_parser.parse import parse_capture
 
 from tests.paths import shared_captures
 
@@ -28,15 +27,11 @@ def expected_bad(capture: Path) -> bool:
 
 
 @pytest.fixture(scope="module")
-def analyses(tshark: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, CaptureAnalysis]:
-    """Parse every shared capture once with the real parser, then analyse it."""
-    work = tmp_path_factory.mktemp("detection")
-
-    async def run(capture: Path) -> list[dict[str, Any]]:
-        result = await parse_capture(capture, capture.name, tshark_path=tshark, work_dir=work)
-        return list(result.flows.flows())
-
-    out = {c.name: analyse_capture(asyncio.run(run(c))) for c in CAPTURES}
+def analyses(
+    parsed_flows: Callable[[Path], list[dict[str, Any]]],
+) -> dict[str, CaptureAnalysis]:
+    """Every shared capture through the real parser (once per session), then analysed."""
+    out = {c.name: analyse_capture(parsed_flows(c)) for c in CAPTURES}
     bad = [n for n in out if n.startswith(MALICIOUS_PREFIXES)]
     good = [n for n in out if n not in bad]
     detected = sum(out[n].verdict is not Verdict.CLEAN for n in bad)

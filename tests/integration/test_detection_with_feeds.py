@@ -8,14 +8,13 @@ family; benign captures stay clean (no indicator of theirs is in any feed).
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pcaptotal_enricher.intel import IntelEnrichment, build_indicator_set
 from pcaptotal_enricher.verdict import CaptureAnalysis, Verdict, analyse_capture
-from pcaptotal_parser.parse import parse_capture
 
 from tests.paths import shared_captures
 
@@ -53,7 +52,10 @@ FAMILIES = {
 
 
 @pytest.fixture(scope="module")
-def analyses(tshark: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, CaptureAnalysis]:
+def analyses(
+    parsed_flows: Callable[[Path], list[dict[str, Any]]],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, CaptureAnalysis]:
     work = tmp_path_factory.mktemp("feeds")
     (work / "feodo_ipblocklist.csv").write_text(FEODO)
     (work / "threatfox_export.csv").write_text(THREATFOX)
@@ -64,11 +66,7 @@ def analyses(tshark: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
         assert stats.malformed == 0, stats
     match = IntelEnrichment(lambda: indicators)
 
-    async def flows(capture: Path) -> list[dict[str, Any]]:
-        result = await parse_capture(capture, capture.name, tshark_path=tshark, work_dir=work)
-        return list(result.flows.flows())
-
-    out = {c.name: analyse_capture(match(asyncio.run(flows(c)))) for c in CAPTURES}
+    out = {c.name: analyse_capture(match(parsed_flows(c))) for c in CAPTURES}
     bad = [n for n in out if n.startswith(MALICIOUS_PREFIXES)]
     good = [n for n in out if n not in bad]
     detected = sum(out[n].verdict is not Verdict.CLEAN for n in bad)

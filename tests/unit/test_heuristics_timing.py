@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from pcaptotal_enricher.heuristics import DetectionConfig, Severity
 from pcaptotal_enricher.heuristics.beaconing import beaconing, heartbeat_session
 
@@ -33,8 +35,8 @@ def test_regular_check_ins_are_beaconing_with_numbers() -> None:
     assert f.name == "beaconing"
     assert f.severity is Severity.HIGH  # 12 check-ins, jitter ~1 %
     assert "10.0.0.5" in f.explanation and "185.255.114.40:8219" in f.explanation
-    assert "12 times every 30.0 s" in f.explanation and "jitter" in f.explanation
-    assert f.evidence["check_ins"] == 12 and f.evidence["jitter_cv"] < 0.05
+    assert "12 times over 330 s, every 30.1 s" in f.explanation and "deviation 1%" in f.explanation
+    assert f.evidence["check_ins"] == 12 and f.evidence["mad_ratio"] < 0.05
     assert set(f.flow_ids) == {d["_id"] for d in flows}
 
 
@@ -83,3 +85,58 @@ def test_bulk_short_or_private_sessions_are_no_heartbeat() -> None:
     short = flow(1, 0, **{**base, "event.duration": int(30e9), "source.bytes": 9000})
     private = flow(2, 0, **base, **{"destination.ip": "192.168.1.1", "source.bytes": 9000})
     assert heartbeat_session([bulk, short, private], CFG) == []
+
+
+def test_fast_beacon_below_the_old_five_second_floor() -> None:
+    # the miss: HTTPS every 2.2 s +- 0.1 s, ~300 times, near-identical sizes
+    rng = random.Random(7)
+    flows, t = [], 0.0
+    for i in range(300):
+        flows.append(
+            flow(i, t, **{"destination.port": 443, "source.bytes": 1500 + rng.randint(-4, 4)})
+        )
+        t += 2.2 + rng.uniform(-0.1, 0.1)
+    [f] = beaconing(flows, CFG)
+    assert f.severity is Severity.HIGH and f.evidence["check_ins"] == 300
+    assert "every 2.2 s" in f.explanation and "B sent per check-in" in f.explanation
+
+
+@pytest.mark.parametrize("period", [1.0, 10.0, 60.0, 300.0])
+def test_fifty_percent_jitter_is_found_from_one_second_to_minutes(period: float) -> None:
+    rng = random.Random(int(period))
+    starts, t = [], 0.0
+    for _ in range(40):
+        starts.append(t)
+        t += period * rng.uniform(0.5, 1.5)
+    flows = [
+        flow(i, s, **{"source.bytes": 900 + rng.randint(-20, 20)}) for i, s in enumerate(starts)
+    ]
+    [f] = beaconing(flows, CFG)
+    assert f.severity in (Severity.MEDIUM, Severity.HIGH), f.explanation
+    assert f.evidence["check_ins"] == 40
+
+
+def test_polling_of_well_known_services_is_low_and_ntp_is_ignored() -> None:
+    poll = [
+        flow(
+            i, 60 * i, **{"destination.port": 443, "tls.client.server_name": "update.microsoft.com"}
+        )
+        for i in range(20)
+    ]
+    [f] = beaconing(poll, CFG)
+    assert f.severity is Severity.LOW and "well-known service" in f.explanation
+    ntp = [
+        flow(i, 64 * i, **{"destination.port": 123, "network.transport": "udp"}) for i in range(20)
+    ]
+    assert beaconing(ntp, CFG) == []
+
+
+def test_varying_sizes_and_skewed_gaps_lower_the_score() -> None:
+    rng = random.Random(3)
+    starts = [0.0]
+    for _ in range(30):  # bursty: mostly short gaps, a few very long ones
+        starts.append(
+            starts[-1] + (rng.uniform(1, 3) if rng.random() < 0.7 else rng.uniform(40, 90))
+        )
+    flows = [flow(i, s, **{"source.bytes": rng.randint(200, 20000)}) for i, s in enumerate(starts)]
+    assert beaconing(flows, CFG) == []

@@ -12,6 +12,10 @@ Rules (thresholds are ``DetectionConfig`` / ``Settings`` fields, ``PCAPTOTAL_<NA
   one signal), and the weights combine as independent evidence:
   ``score = 100 * (1 - prod(1 - w/100))``. Low findings alone never make anything suspicious
   (their combined score stays below ``verdict_suspicious_score``).
+* **Correlation**: three or more distinct findings whose flows go to one destination address
+  add a ``correlated-destination`` finding (medium; high with four or more of which two are
+  medium), so weak signals about one C2 add up while the same number spread across a busy
+  capture do not (``pcaptotal_enricher.heuristics.correlate``).
 * **Verdict from score**: ``>= verdict_malicious_score`` (70) malicious, ``>=
   verdict_suspicious_score`` (30) suspicious, else clean. So: one high finding → malicious; one
   medium → suspicious; three distinct medium findings (or high + medium) → malicious.
@@ -35,6 +39,7 @@ from pydantic import BaseModel, Field
 
 from pcaptotal_enricher.heuristics import Finding, Severity, run_all
 from pcaptotal_enricher.heuristics.config import DetectionConfig, resolve
+from pcaptotal_enricher.heuristics.correlate import correlate
 from pcaptotal_enricher.heuristics.util import FlowDoc, flow_id, strs
 
 
@@ -174,6 +179,7 @@ def analyse_capture(flows: list[FlowDoc], cfg: object = None) -> CaptureAnalysis
     """
     config = resolve(cfg)
     findings = run_all(flows, config)
+    findings += correlate(findings, flows, config)
     by_flow: dict[str, list[Finding]] = defaultdict(list)
     for finding in findings:
         for fid in dict.fromkeys(finding.flow_ids):

@@ -79,6 +79,7 @@ FIELDS: tuple[str, ...] = (
     "http.chunk_size",
     "http.server",
     "http.location",
+    "urlencoded-form.key",
     # tls (and the TLS handshake inside QUIC Initials)
     "tls.handshake.type",
     "tls.handshake.version",
@@ -92,6 +93,10 @@ FIELDS: tuple[str, ...] = (
     "tls.handshake.ja3s",
     "tls.handshake.certificate",
     "quic.version",
+    "tls.heartbeat_message.payload_length",
+    # kerberos (message types and encryption types: Kerberoasting asks for RC4 tickets)
+    "kerberos.msg_type",
+    "kerberos.etype",
     # mail, file transfer, remote shells, address assignment
     "smtp.req.command",
     "smtp.req.parameter",

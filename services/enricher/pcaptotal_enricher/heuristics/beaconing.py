@@ -1,5 +1,6 @@
-"""Beaconing: regular check-ins from one host to one destination (across flows), and the
-heartbeat pattern inside one long TCP session (within a flow only counts are visible)."""
+"""Beaconing: regular check-ins from one host to one destination (across flows), scored with
+robust statistics as RITA does, and the heartbeat pattern inside one long TCP session (within
+a flow only counts are visible)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import statistics
 from collections import defaultdict
 
 from pcaptotal_enricher.heuristics.config import DetectionConfig
-from pcaptotal_enricher.heuristics.lists import INFRA_PORTS
+from pcaptotal_enricher.heuristics.lists import COMMON_DOMAINS, INFRA_PORTS
 from pcaptotal_enricher.heuristics.model import Finding, Severity
+from pcaptotal_enricher.heuristics.names import flow_names, registered_domain
 from pcaptotal_enricher.heuristics.util import (
     FlowDoc,
     duration_s,
@@ -25,65 +27,127 @@ from pcaptotal_enricher.heuristics.util import (
 )
 
 _Key = tuple[str, str, int, str]
+_TIGHT_SPREAD = 0.10
 
 
-def _check_ins(starts: list[float], burst_s: float) -> list[float]:
-    """Merge connections opened within ``burst_s`` of the previous check-in."""
-    merged: list[float] = []
-    for t in sorted(starts):
-        if not merged or t - merged[-1] > burst_s:
-            merged.append(t)
+def _check_ins(items: list[tuple[float, float]], burst_s: float) -> list[tuple[float, float]]:
+    """(start, bytes) per check-in: connections opened within ``burst_s`` of the previous
+    check-in's start are part of it (their bytes add up)."""
+    merged: list[tuple[float, float]] = []
+    for t, b in sorted(items):
+        if not merged or t - merged[-1][0] > burst_s:
+            merged.append((t, b))
+        else:
+            merged[-1] = (merged[-1][0], merged[-1][1] + b)
     return merged
 
 
+def _quartiles(xs: list[float]) -> tuple[float, float, float]:
+    q1, q2, q3 = statistics.quantiles(xs, n=4, method="inclusive")
+    return q1, q2, q3
+
+
+def dispersion(xs: list[float]) -> tuple[float, float, float]:
+    """(median, MAD / median, Bowley skew) of ``xs`` (RITA's robust beacon statistics)."""
+    q1, med, q3 = _quartiles(xs)
+    mad = statistics.median([abs(x - med) for x in xs])
+    madm = mad / med if med > 0 else (0.0 if mad == 0 else 1.0)
+    # As RITA: a median equal to a quartile (near-identical values) is not skew. Nor is the
+    # shape of a spread within 10 % of the median (sizes +-4 B, gaps +-0.1 s): it is noise.
+    tight = q3 - q1 <= _TIGHT_SPREAD * abs(med)
+    skew = (q3 + q1 - 2 * med) / (q3 - q1) if q1 != med and q3 != med and not tight else 0.0
+    return med, madm, skew
+
+
+def beacon_score(
+    intervals: list[float], sizes: list[float], persistence: float
+) -> tuple[float, dict[str, float]]:
+    """0-1: mean of the timing score (skew, MAD, persistence over the capture) and, when the
+    check-ins carry byte counts, the size score (skew, MAD) - RITA's beacon score."""
+    _, ts_madm, ts_skew = dispersion(intervals)
+    parts = {
+        "ts_skew": 1.0 - min(abs(ts_skew), 1.0),
+        "ts_madm": max(0.0, 1.0 - ts_madm),
+        "persistence": min(max(persistence, 0.0), 1.0),
+    }
+    ts = (parts["ts_skew"] + parts["ts_madm"] + parts["persistence"]) / 3
+    if len(sizes) >= 3 and any(sizes):
+        _, ds_madm, ds_skew = dispersion(sizes)
+        parts["ds_skew"] = 1.0 - min(abs(ds_skew), 1.0)
+        parts["ds_madm"] = max(0.0, 1.0 - ds_madm)
+        return (ts + (parts["ds_skew"] + parts["ds_madm"]) / 2) / 2, parts
+    return ts, parts
+
+
 def beaconing(flows: list[FlowDoc], cfg: DetectionConfig) -> list[Finding]:
-    groups: dict[_Key, list[tuple[float, str]]] = defaultdict(list)
+    groups: dict[_Key, list[tuple[float, float, str]]] = defaultdict(list)
+    by_id: dict[str, FlowDoc] = {}
+    first = last = None
     for f in flows:
-        dport, t = port(f), start_s(f)
+        t = start_s(f)
+        if t is not None:
+            first = t if first is None else min(first, t)
+            last = t if last is None else max(last, t)
+        dport = port(f)
         src, dst = str(f.get("source.ip") or ""), str(f.get("destination.ip") or "")
         if dport is None or t is None or dport in INFRA_PORTS or transport(f) not in ("tcp", "udp"):
             continue
         if is_multicast_or_broadcast(dst) or is_loopback(dst):
             continue
-        groups[(src, dst, dport, transport(f))].append((t, flow_id(f)))
+        groups[(src, dst, dport, transport(f))].append((t, num(f, "source.bytes"), flow_id(f)))
+        by_id[flow_id(f)] = f
+    capture_span = (last - first) if first is not None and last is not None else 0.0
     out: list[Finding] = []
     for (src, dst, dport, proto), items in groups.items():
-        checks = _check_ins([t for t, _ in items], cfg.beacon_burst_s)
-        if len(checks) < cfg.beacon_min_connections:
+        if len(items) < cfg.beacon_min_connections:
             continue
-        intervals = [b - a for a, b in itertools.pairwise(checks)]
-        median = statistics.median(intervals)
-        if median < cfg.beacon_min_interval_s:
+        starts = sorted(t for t, _, _ in items)
+        raw_gaps = [b - a for a, b in itertools.pairwise(starts)]
+        burst = min(cfg.beacon_burst_s, 0.25 * statistics.median(raw_gaps))
+        checks = _check_ins([(t, b) for t, b, _ in items], burst)
+        span = checks[-1][0] - checks[0][0]
+        if len(checks) < cfg.beacon_min_connections or span < cfg.beacon_min_span_s:
             continue
-        regular = [i for i in intervals if 0.5 * median <= i <= 1.5 * median]
-        if len(regular) < max(2, cfg.beacon_min_regular_fraction * len(intervals)):
+        intervals = [b[0] - a[0] for a, b in itertools.pairwise(checks)]
+        median, madm, _ = dispersion(intervals)
+        if median <= 0 or madm > cfg.beacon_max_jitter:
             continue
-        mean = statistics.fmean(regular)
-        sd = statistics.pstdev(regular)
-        cv = sd / mean if mean else 1.0
-        if cv > cfg.beacon_max_jitter:
+        score, parts = beacon_score(
+            intervals, [b for _, b in checks], span / capture_span if capture_span else 1.0
+        )
+        if score < cfg.beacon_min_score:
             continue
-        tight = cv <= cfg.beacon_tight_jitter and len(checks) >= 2 * cfg.beacon_min_connections
+        names = {n for _, _, i in items for n in flow_names(by_id[i])}
+        well_known = sorted(n for n in names if registered_domain(n) in COMMON_DOMAINS)
+        strong = score >= cfg.beacon_high_score and len(checks) >= 2 * cfg.beacon_min_connections
+        severity = Severity.LOW if well_known else Severity.HIGH if strong else Severity.MEDIUM
         shown = f"[{dst}]" if ":" in dst else dst
+        sizes = [b for _, b in checks]
+        size_text = ""
+        if any(sizes):
+            size_med, size_madm, _ = dispersion(sizes)
+            size_text = f", {size_med:.0f} B sent per check-in ± {size_madm:.0%}"
+        note = f"; well-known service {well_known[0]}" if well_known else ""
         out.append(
             Finding(
                 name="beaconing",
-                severity=Severity.HIGH if tight else Severity.MEDIUM,
+                severity=severity,
                 explanation=(
-                    f"host {src} connected to {shown}:{dport}/{proto} {len(checks)} times every "
-                    f"{mean:.1f} s ± {sd:.1f} s (jitter {cv:.1%}; {len(regular)} of "
-                    f"{len(intervals)} intervals regular)"
+                    f"host {src} connected to {shown}:{dport}/{proto} {len(checks)} times over "
+                    f"{span:.0f} s, every {median:.1f} s (median; deviation {madm:.0%} of it"
+                    f"{size_text}); beacon score {score:.2f}{note}"
                 ),
-                flow_ids=tuple(i for _, i in sorted(items)),
+                flow_ids=tuple(i for _, _, i in sorted(items)),
                 evidence={
                     "source_ip": src,
                     "destination": f"{shown}:{dport}",
                     "connections": len(items),
                     "check_ins": len(checks),
-                    "mean_interval_s": round(mean, 3),
-                    "stdev_interval_s": round(sd, 3),
-                    "jitter_cv": round(cv, 4),
-                    "regular_intervals": len(regular),
+                    "median_interval_s": round(median, 3),
+                    "mad_ratio": round(madm, 4),
+                    "score": round(score, 3),
+                    "score_parts": {k: round(v, 3) for k, v in parts.items()},
+                    "span_s": round(span, 1),
                     "intervals_s": [round(i, 3) for i in intervals[:100]],
                 },
             )

@@ -14,13 +14,23 @@ from pydantic import BaseModel, ConfigDict
 class DetectionConfig(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    # beaconing: repeated connections from one host to one destination:port
+    # beaconing: repeated connections from one host to one destination:port, scored like RITA
+    # (median absolute deviation and Bowley skew of the intervals and of the bytes per check-in)
     beacon_min_connections: int = 6  # check-ins (after merging bursts) needed
-    beacon_max_jitter: float = 0.25  # coefficient of variation of the regular intervals
-    beacon_tight_jitter: float = 0.10  # at or below: high severity (with 2x min connections)
-    beacon_min_interval_s: float = 5.0  # faster repetition is a burst, not a beacon
-    beacon_burst_s: float = 2.0  # starts closer than this to the previous one are one check-in
-    beacon_min_regular_fraction: float = 0.75  # share of intervals within 0.5x..1.5x the median
+    # kept for compatibility (settings/env): a cap on the interval jitter (MAD / median) that
+    # still counts; 0.5 covers the +-50 % uniform jitter C2 frameworks offer (Cobalt Strike
+    # "jitter" 0-99 %, Sliver --jitter, Mythic): its MAD is 25 % of the median
+    beacon_max_jitter: float = 0.5
+    # merge connections opened closer than min(beacon_burst_s, 0.25 x the median gap) to the
+    # previous check-in: parallel connections of one check-in open within milliseconds, while
+    # a 1 s beacon with 50 % jitter still has gaps >= 0.5 s
+    beacon_burst_s: float = 2.0
+    # a beacon persists: browsers open their parallel connections within the first seconds of
+    # a page load, so a regular pattern must last this long (6 check-ins at the 5 s floor of
+    # the old rule = 30 s)
+    beacon_min_span_s: float = 30.0
+    beacon_min_score: float = 0.80  # RITA's default "medium" cut-off for the beacon score
+    beacon_high_score: float = 0.90  # and high (with 2x beacon_min_connections check-ins)
     # heartbeat inside one long TCP session (only packet counts/bytes/duration are visible)
     heartbeat_min_duration_s: float = 120.0
     heartbeat_min_packets: int = 20  # in each direction
@@ -47,6 +57,60 @@ class DetectionConfig(BaseModel):
     scan_min_ports: int = 15  # distinct ports on one host
     sweep_min_hosts: int = 15  # distinct hosts on one port
     scan_min_failed_ratio: float = 0.6  # share of attempts without an answer / refused
+    # small scans. Half-open: a SYN answered by SYN-ACK and reset by the client without any
+    # payload is what raw-socket scanners do (nmap -sS, masscan); OS stacks finish the
+    # handshake. Measured benign base rate: 0 such flows in 39 benign captures.
+    scan_half_open_min: int = 3  # half-open targets (host:port) from one source
+    # failed attempts (no answer / RST) to distinct targets from one source; measured benign
+    # base rate: at most 2 distinct failed targets per source in the 39 benign captures
+    scan_small_min_failed_targets: int = 6
+    scan_small_min_failed_ratio: float = 0.5
+    # ICMP echo to many hosts: OS ping tools ask one host; nmap -sn / fping sweep ranges.
+    # Measured benign base rate: at most 1 echo destination per source.
+    icmp_sweep_min_hosts: int = 8
+    # nmap -sn host discovery probes each host with ICMP echo + TCP SYN 443 + TCP ACK 80
+    discovery_min_hosts: int = 3
+    # web scanning: many distinct URIs to one server, mostly errors or unanswered; browsers
+    # fetch existing resources (measured benign: at most 31 requests to one server, 0 % 4xx)
+    webscan_min_uris: int = 100
+    webscan_min_error_ratio: float = 0.5
+    # brute force: many short sessions / attempts against one authentication service.
+    # Hydra/Medusa/ncrack run 4-16 parallel tasks, one attempt per session; account lockout
+    # baselines (CIS) allow 5-10 failures; benign clients keep one session.
+    brute_min_attempts: int = 10
+    brute_window_s: float = 600.0
+    brute_max_session_s: float = 30.0  # an attempt is a short session
+    # ICMP covert channels: echo replies must carry the request's payload (RFC 792), so
+    # per-direction average sizes differ only by padding; OS ping payloads are 32 B (Windows)
+    # or 56 B (Linux, macOS, BSD) => frames of 74-118 B with IPv4/IPv6 headers
+    icmp_tunnel_min_packets: int = 10
+    icmp_tunnel_max_avg_frame: float = 160.0  # larger average echo frames are not OS pings
+    icmp_tunnel_max_asymmetry: float = 16.0  # bytes of average size difference allowed
+    # long-lived sessions that no dissector recognised (raw/custom protocols)
+    unknown_session_min_s: float = 60.0
+    # upload-heavy sessions: clients download far more than they send (web ~1:10); C2 output
+    # and exfiltration invert it
+    upload_min_bytes: int = 4000
+    upload_min_ratio: float = 4.0
+    # cleartext TLS heartbeats: RFC 6520 heartbeats are keep-alives / PMTU probes (<= one MTU);
+    # Heartbleed requests claim up to 16-64 kB
+    tls_heartbeat_max_payload: int = 2048
+    # certificates valid for less than this many days (the shortest public CA offer is 6-day
+    # Let's Encrypt certificates; C2 kits mint certificates on the fly)
+    tls_min_validity_days: float = 5.0
+    # long encoded blob in a URI (base64/hex alphabet, no separators): measured benign maximum
+    # 164 chars (Netflix CDN signed-URL tokens); encoded C2 check-ins/exfil run to hundreds
+    uri_blob_min_chars: int = 200
+    uri_blob_min_entropy: float = 4.5
+    # host inventory in form fields (loader/stealer check-ins: Amadey, SmokeLoader, Azorult)
+    inventory_min_fields: int = 3
+    # correlation: distinct findings pointing at the same destination address add up. A
+    # finding that cites flows to more than ``correlation_max_destinations`` addresses is
+    # about the capture (scan, DGA), not one destination. Measured benign base rate: at most
+    # 2 distinct findings on one destination in the 39 benign captures.
+    correlation_min_findings: int = 3  # distinct findings on one destination => medium
+    correlation_high_findings: int = 4  # => high, when at least two are medium or worse
+    correlation_max_destinations: int = 3
     # verdicts (see pcaptotal_enricher.verdict)
     verdict_suspicious_score: float = 30.0
     verdict_malicious_score: float = 70.0

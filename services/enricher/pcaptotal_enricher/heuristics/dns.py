@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 
 from pcaptotal_enricher.heuristics.config import DetectionConfig
@@ -73,6 +74,12 @@ def dga_domains(flows: list[FlowDoc], cfg: DetectionConfig) -> list[Finding]:
     ]
 
 
+def _reversed_ip(sub: str) -> bool:
+    """``4.3.2.1.zen`` → True: four leading labels that are IPv4 octets (a DNSBL query)."""
+    labels = sub.split(".")
+    return len(labels) >= 4 and all(x.isdigit() and int(x) < 256 for x in labels[:4])
+
+
 def dns_tunnelling(flows: list[FlowDoc], cfg: DetectionConfig) -> list[Finding]:
     subs: dict[str, set[str]] = defaultdict(set)
     txt: dict[str, int] = defaultdict(int)
@@ -96,7 +103,11 @@ def dns_tunnelling(flows: list[FlowDoc], cfg: DetectionConfig) -> list[Finding]:
             lab for lab in labels if len(lab) >= 16 and entropy(lab) >= cfg.tunnel_label_entropy
         ]
         signals: list[str] = []
-        if len(subs[parent]) >= cfg.tunnel_min_unique_subdomains:
+        # DNSBL/reputation lookups (RFC 5782: reversed IPv4 octets under the list's zone) make
+        # many unique but short numeric subdomains; a tunnel's labels carry encoded data
+        numeric = sum(_reversed_ip(s) for s in subs[parent])
+        dnsbl = numeric >= 0.9 * max(len(subs[parent]), 1)
+        if len(subs[parent]) >= cfg.tunnel_min_unique_subdomains and not dnsbl:
             signals.append(f"{len(subs[parent])} unique subdomains")
         if len(long_labels) >= cfg.tunnel_min_long_labels:
             signals.append(f"{len(long_labels)} labels of >= {cfg.tunnel_long_label} chars")
@@ -129,13 +140,18 @@ def dns_tunnelling(flows: list[FlowDoc], cfg: DetectionConfig) -> list[Finding]:
     return out
 
 
+@functools.lru_cache(maxsize=65536)
+def _dynamic(name: str) -> bool:
+    return any(under(name, s) for s in DYNAMIC_DNS_SUFFIXES)
+
+
 def dynamic_dns(flows: list[FlowDoc], cfg: DetectionConfig) -> list[Finding]:
     """Names under a dynamic-DNS provider; medium when the host then connected to the address."""
     answers: dict[str, set[str]] = defaultdict(set)
     cited: dict[str, list[str]] = defaultdict(list)
     for f in flows:
         for name in flow_names(f):
-            if any(under(name, s) for s in DYNAMIC_DNS_SUFFIXES):
+            if _dynamic(name):
                 cited[name].append(flow_id(f))
                 answers[name].update(strs(f, "dns.answers.data"))
     out: list[Finding] = []

@@ -88,5 +88,48 @@ TLS_PORTS: frozenset[int] = frozenset(
 )
 # Infrastructure chatter that polls on a timer by design (not beaconing).
 INFRA_PORTS: frozenset[int] = frozenset(
-    {53, 67, 68, 123, 137, 138, 546, 547, 1900, 3702, 5353, 5355}
+    {53, 67, 68, 123, 137, 138, 546, 547, 853, 1900, 3702, 5353, 5355}
+)
+
+# User agents / markers of offensive scanners and exploitation tools, as they ship them
+# (nmap NSE, Nikto, sqlmap, masscan, ZGrab, Nuclei, WPScan, dirb/dirbuster/gobuster/ffuf,
+# wfuzz, Hydra, Acunetix, Nessus, OpenVAS, w3af, Arachni, Netsparker, Jorgee, ZmEu).
+SCANNER_UA = re.compile(
+    r"(nmap scripting engine|nikto|sqlmap|masscan|zgrab|nuclei|wpscan|dirbuster|gobuster|"
+    r"\bdirb\b|\bffuf\b|wfuzz|hydra|acunetix|nessus|openvas|w3af|arachni|netsparker|"
+    r"jorgee|zmeu|morfeus|fuzz faster)",
+    re.IGNORECASE,
+)
+# nmap -sV's HTTP probe for a missing file (nmap-service-probes "FourOhFourRequest")
+NMAP_PROBE_URIS: tuple[str, ...] = ("/nice%20ports%2C/Tri%6Eity.txt%2ebak", "/nice ports,/Trinity")
+
+# Services where every session is an authentication (brute-force targets).
+AUTH_PORTS: dict[int, str] = {
+    21: "FTP", 22: "SSH", 23: "Telnet", 88: "Kerberos", 110: "POP3", 143: "IMAP",
+    389: "LDAP", 445: "SMB", 1433: "MSSQL", 3306: "MySQL", 3389: "RDP", 5432: "PostgreSQL",
+    5900: "VNC", 5985: "WinRM", 2222: "SSH",
+}  # fmt: skip
+LOGIN_URI = re.compile(r"(login|logon|signin|sign-in|auth|wp-login|xmlrpc|session)", re.I)
+
+# Form field names of host inventory posted by loaders/stealers (Amadey id/vs/os/pc/un/av,
+# SmokeLoader, Azorult, Lokibot panels): the victim's OS, machine, user and AV names.
+INVENTORY_FIELDS: frozenset[str] = frozenset(
+    _words(
+        """
+    os osver os_version winver pc pcname computer computername hostname host_name machine
+    un user username usr domain dm av antivirus hwid guid botid bot_id bid arch ar cpu gpu
+    ram lang locale vs ver build
+    """
+    )
+)
+CREDENTIAL_FIELDS = re.compile(r"^(pass|passwd|password|pwd|pw|secret|credentials?|token)$", re.I)
+
+# Default certificate subjects of C2 frameworks and RATs (public write-ups of their TLS
+# defaults: Cobalt Strike's "Major Cobalt Strike", AsyncRAT/DcRat/Quasar server certificates,
+# PoshC2, Sliver's "multiplayer" CA, Covenant, Mythic, Metasploit's generated CN).
+C2_CERT_SUBJECTS = re.compile(
+    r"(major cobalt strike|cobaltstrike|asyncrat server|dcrat server|\bdcrat\b|"
+    r"quasar server ca|venomrat|bitrat|p18055077|multiplayer|covenant|mythic|"
+    r"metasploit|meterpreter|havoc|brute ratel|\bbrc4\b|remcos|nanocore)",
+    re.IGNORECASE,
 )

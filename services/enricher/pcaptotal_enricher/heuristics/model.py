@@ -35,6 +35,8 @@ class Finding(BaseModel):
     explanation: str
     flow_ids: tuple[str, ...] = ()
     evidence: dict[str, Any] = Field(default_factory=dict)
+    # the matched bytes (exploitation patterns), shown verbatim (escaped) to the analyst
+    matched: str | None = None
 
     def to_dict(self, max_flow_ids: int = 50) -> dict[str, Any]:
         """JSON-ready form; at most ``max_flow_ids`` ids, ``flow_count`` tells the total."""
@@ -45,4 +47,5 @@ class Finding(BaseModel):
             "flow_ids": list(self.flow_ids[:max_flow_ids]),
             "flow_count": len(self.flow_ids),
             "evidence": dict(self.evidence),
+            **({"matched": self.matched} if self.matched is not None else {}),
         }

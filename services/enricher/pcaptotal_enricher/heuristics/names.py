@@ -20,6 +20,7 @@ _CONSONANTS = re.compile(r"[bcdfghjklmnpqrstvwxz]+")
 _VALID = re.compile(r"^[a-z0-9_-]+(\.[a-z0-9_-]+)+$")
 
 
+@functools.lru_cache(maxsize=65536)  # pure; every name heuristic normalises the same names
 def normalise(name: str) -> str | None:
     """Lower-case, no trailing dot or port; None for IP literals, single labels, local names."""
     n = strip_port(name)
@@ -30,6 +31,7 @@ def normalise(name: str) -> str | None:
     return n
 
 
+@functools.lru_cache(maxsize=65536)
 def registered_domain(name: str) -> str:
     """``a.b.example.co.uk`` → ``example.co.uk``; ``x.example.com`` → ``example.com``."""
     # a public suffix itself (``co.uk``) or a malformed name has none: the name stands for it

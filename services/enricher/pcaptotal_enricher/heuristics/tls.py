@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from pcaptotal_enricher.heuristics.config import DetectionConfig
-from pcaptotal_enricher.heuristics.lists import TLS_PORTS
+from pcaptotal_enricher.heuristics.lists import C2_CERT_SUBJECTS, TLS_PORTS
 from pcaptotal_enricher.heuristics.model import Finding, Severity
 from pcaptotal_enricher.heuristics.util import (
     FlowDoc,
@@ -79,6 +79,77 @@ def tls_certificates(flows: list[FlowDoc], cfg: DetectionConfig) -> list[Finding
                     evidence={"common_name": cn, "flow_start": t, "expired": bool(expired)},
                 )
             )
+    return out
+
+
+def tls_certificate_traits(flows: list[FlowDoc], cfg: DetectionConfig) -> list[Finding]:
+    """C2 frameworks' default certificate subjects, and very short validity periods."""
+    out: list[Finding] = []
+    for f in flows:
+        if (
+            "tls.server.x509.subject.distinguished_name" not in f
+            and "tls.server.x509.not_after" not in f
+        ):
+            continue  # no certificate seen (most flows)
+        subjects = strs(f, "tls.server.x509.subject.distinguished_name") + strs(
+            f, "tls.server.x509.issuer.distinguished_name"
+        )
+        hit = next((m for m in (C2_CERT_SUBJECTS.search(s) for s in subjects) if m), None)
+        if hit is not None:
+            out.append(
+                Finding(
+                    name="tls-c2-default-certificate",
+                    severity=Severity.HIGH,
+                    explanation=(
+                        f"{endpoint(f)} presented a certificate with a C2 framework's default "
+                        f"subject: matched {hit.group(0)!r} in {hit.string[:100]!r}"
+                    ),
+                    flow_ids=(flow_id(f),),
+                    evidence={"subjects": subjects[:4]},
+                    matched=hit.group(0),
+                )
+            )
+        after = [a for a in (date_s(v) for v in values(f, "tls.server.x509.not_after")) if a]
+        before = [b for b in (date_s(v) for v in values(f, "tls.server.x509.not_before")) if b]
+        if after and before:
+            days = (after[0] - before[0]) / 86400
+            if 0 <= days < cfg.tls_min_validity_days:
+                out.append(
+                    Finding(
+                        name="tls-short-lived-certificate",
+                        severity=Severity.LOW,
+                        explanation=(
+                            f"{endpoint(f)} presented a certificate valid for only {days:.1f} days"
+                        ),
+                        flow_ids=(flow_id(f),),
+                        evidence={"validity_days": round(days, 2)},
+                    )
+                )
+    return out
+
+
+def quic_without_sni(flows: list[FlowDoc], cfg: DetectionConfig) -> list[Finding]:
+    """QUIC to a public raw address whose Initial named no server (browsers always send it)."""
+    out: list[Finding] = []
+    for f in flows:
+        dst = str(f.get("destination.ip") or "")
+        if not strs(f, "pcaptotal.quic.version") or strs(f, "tls.client.server_name"):
+            continue
+        if not is_public(dst) or not strs(f, "tls.client.ja4"):
+            continue  # without a decoded ClientHello (truncated Initial) nothing is known
+        p = port(f)
+        out.append(
+            Finding(
+                name="quic-no-sni",
+                severity=Severity.MEDIUM if p != 443 else Severity.LOW,
+                explanation=(
+                    f"QUIC from {f.get('source.ip')} to public {endpoint(f)} with a ClientHello "
+                    "that names no server"
+                ),
+                flow_ids=(flow_id(f),),
+                evidence={"port": p},
+            )
+        )
     return out
 
 

@@ -22,7 +22,11 @@ def values(flow: FlowDoc, field: str) -> list[Any]:
 
 
 def strs(flow: FlowDoc, field: str) -> list[str]:
-    return [str(v) for v in values(flow, field) if v is not None and str(v) != ""]
+    v = flow.get(field)
+    if v is None or v == "" or v == []:  # the common case: the flow has no such field
+        return []
+    items = v if isinstance(v, list | tuple) else (v,)
+    return [x if isinstance(x, str) else str(x) for x in items if x is not None and x != ""]
 
 
 def num(flow: FlowDoc, field: str, default: float = 0.0) -> float:
@@ -71,15 +75,21 @@ def _to_seconds(v: Any) -> float | None:
     if isinstance(v, int | float) and not isinstance(v, bool):
         return float(v) / 1000.0 if v > 1e11 else float(v)  # epoch millis or seconds
     if isinstance(v, str) and v:
-        try:
-            return datetime.fromisoformat(v.replace("Z", "+00:00")).timestamp()
-        except ValueError:
-            return None
+        return _iso_seconds(v)
     return None
 
 
 def date_s(v: Any) -> float | None:
     return _to_seconds(v)
+@lru_cache(maxsize=65536)
+def _iso_seconds(v: str) -> float | None:
+    # several heuristics read every flow's start: parse each distinct string once
+    try:
+        return datetime.fromisoformat(v.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
 
 
 def duration_s(flow: FlowDoc) -> float:
@@ -100,12 +110,14 @@ def parse_ip(text: str) -> IpAddr | None:
 
 def is_public(text: str | None) -> bool:
     """Globally routable unicast (not private, loopback, link-local, multicast, reserved)."""
+@lru_cache(maxsize=65536)  # every heuristic asks about the same addresses
     addr = parse_ip(text) if text else None
     return addr is not None and addr.is_global and not addr.is_multicast
 
 
 def is_multicast_or_broadcast(text: str | None) -> bool:
     addr = parse_ip(text) if text else None
+@lru_cache(maxsize=65536)  # every heuristic asks about the same addresses
     if addr is None:
         return False
     if addr.is_multicast:
@@ -119,6 +131,7 @@ def is_multicast_or_broadcast(text: str | None) -> bool:
 
 def is_loopback(text: str | None) -> bool:
     addr = parse_ip(text) if text else None
+@lru_cache(maxsize=65536)  # every heuristic asks about the same addresses
     return addr is not None and (addr.is_loopback or addr.is_unspecified)
 
 

@@ -11,7 +11,13 @@ from pcaptotal_parser.columns import INDEX, Row
 from pcaptotal_parser.facts.dns import DNS_RCODES, DNS_TYPES, dns_facts, dns_transactions
 from pcaptotal_parser.facts.http import host_without_port, http_facts
 from pcaptotal_parser.facts.mail import smtp_facts
-from pcaptotal_parser.facts.services import dhcp_facts, ftp_facts, quic_facts, ssh_facts
+from pcaptotal_parser.facts.services import (
+    dhcp_facts,
+    ftp_facts,
+    kerberos_facts,
+    quic_facts,
+    ssh_facts,
+)
 from pcaptotal_parser.facts.tls import TLS_VERSIONS, tls_facts, tls_version_name
 from pcaptotal_parser.facts.types import SIDE, Fact
 
@@ -30,12 +36,18 @@ __all__ = [
 
 _DNS = (INDEX["dns.qry.name"], INDEX["dns.flags.response"])
 _HTTP = (INDEX["http.request.method"], INDEX["http.response.code"])
-_TLS = (INDEX["tls.handshake.type"], INDEX["tls.handshake.extensions_server_name"])
+_TLS = (
+    INDEX["tls.handshake.type"],
+    INDEX["tls.handshake.extensions_server_name"],
+    INDEX["tls.heartbeat_message.payload_length"],
+)
 _QUIC = INDEX["quic.version"]
 _SMTP = (INDEX["smtp.req.command"], INDEX["imf.subject"], INDEX["imf.from"])
 _FTP = (INDEX["ftp.request.command"], INDEX["ftp-data.command"])
 _SSH = INDEX["ssh.protocol"]
 _DHCP = INDEX["dhcp.option.dhcp"]
+_KERBEROS = INDEX["kerberos.msg_type"]
+_FORM = INDEX["urlencoded-form.key"]
 
 
 def packet_facts(row: Row) -> list[Fact]:
@@ -44,9 +56,9 @@ def packet_facts(row: Row) -> list[Fact]:
     facts: list[Fact] = []
     if cols[_DNS[0]] or cols[_DNS[1]]:
         facts += dns_facts(row)
-    if cols[_HTTP[0]] or cols[_HTTP[1]]:
+    if cols[_HTTP[0]] or cols[_HTTP[1]] or cols[_FORM]:
         facts += http_facts(row)
-    if cols[_TLS[0]] or cols[_TLS[1]]:
+    if cols[_TLS[0]] or cols[_TLS[1]] or cols[_TLS[2]]:
         facts += tls_facts(row)
     if cols[_QUIC]:
         facts += quic_facts(row)
@@ -58,4 +70,6 @@ def packet_facts(row: Row) -> list[Fact]:
         facts += ssh_facts(row)
     if cols[_DHCP]:
         facts += dhcp_facts(row)
+    if cols[_KERBEROS]:
+        facts += kerberos_facts(row)
     return facts

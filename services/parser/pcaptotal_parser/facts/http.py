@@ -42,6 +42,8 @@ def http_facts(row: Row) -> Iterator[Fact]:
         yield "url.original", uri
     for agent in row.values("http.user_agent"):
         yield "user_agent.original", agent
+    for key in row.values("urlencoded-form.key"):
+        yield "pcaptotal.http.request.form_field", key[:64]
     for referrer in row.values("http.referer"):
         yield "http.request.referrer", referrer
     codes = row.values("http.response.code")

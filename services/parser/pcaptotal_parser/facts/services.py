@@ -62,6 +62,26 @@ def dhcp_facts(row: Row) -> Iterator[Fact]:
             yield "pcaptotal.dhcp.assigned_address", address
 
 
+# RFC 4120 message types (the ones a Kerberos exchange over the wire carries)
+KERBEROS_MESSAGES: dict[str, str] = {
+    "10": "AS-REQ", "11": "AS-REP", "12": "TGS-REQ", "13": "TGS-REP", "14": "AP-REQ",
+    "15": "AP-REP", "30": "KRB-ERROR",
+}  # fmt: skip
+
+
+def kerberos_facts(row: Row) -> Iterator[Fact]:
+    """``pcaptotal.kerberos.etype`` as ``<message>:<etype>``: a TGS-REP's etypes include the
+    service ticket's (23 = RC4-HMAC is what Kerberoasting asks for, RFC 8429 deprecates it)."""
+    kinds = [KERBEROS_MESSAGES.get(k, k) for k in row.values("kerberos.msg_type")]
+    for kind in kinds:
+        yield "pcaptotal.kerberos.message", kind
+    # the outermost message names the exchange (a TGS-REQ carries an AP-REQ inside)
+    outer = next((k for k in kinds if k != "AP-REQ"), kinds[0] if kinds else "")
+    for etype in row.values("kerberos.etype"):
+        if etype.isdigit() and outer:
+            yield "pcaptotal.kerberos.etype", f"{outer}:{etype}"
+
+
 def quic_facts(row: Row) -> Iterator[Fact]:
     for version in row.values("quic.version"):
         yield "pcaptotal.quic.version", quic_version_name(version)

@@ -69,6 +69,9 @@ def tls_facts(row: Row) -> Iterator[Fact]:
         yield "tls.client.ja3", ja3
     for ja3s in row.values("tls.handshake.ja3s"):
         yield "tls.server.ja3s", ja3s
+    for length in row.values("tls.heartbeat_message.payload_length"):
+        if length.isdigit():  # readable only in cleartext heartbeats (Heartbleed probes are)
+            yield "pcaptotal.tls.heartbeat.payload_length", int(length)
     types = row.values("tls.handshake.type")
     if not types:
         return
