@@ -78,6 +78,13 @@ class Settings(BaseSettings):
     parser_part_max_mb: int = Field(
         default=256, description="largest part of a split capture (bounds tshark's memory)"
     )
+    bus_queue_max_length: int = Field(
+        default=0,
+        ge=0,
+        description="messages a work queue holds before the broker refuses publishes "
+        "(x-max-length, x-overflow reject-publish); refused uploads wait in the outbox. "
+        "0: no limit. Set when a queue is first declared (or use a RabbitMQ policy)",
+    )
     max_delivery_attempts: int = Field(
         default=3, description="tries before a message is dead-lettered"
     )

@@ -32,6 +32,7 @@ def make_bus(url: str, settings: Settings) -> Bus:
             exchange=settings.bus_exchange,
             max_attempts=settings.max_delivery_attempts,
             queue_prefix=settings.bus_queue_prefix,
+            max_length=settings.bus_queue_max_length,
         )
     raise UnsupportedURL(
         f"PCAPTOTAL_BUS_URL: unsupported scheme {scheme!r} (use memory:// or amqp://)"

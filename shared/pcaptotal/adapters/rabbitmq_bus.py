@@ -22,8 +22,14 @@ from aio_pika.abc import (
     AbstractQueue,
     AbstractRobustConnection,
 )
-from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
-from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
+from aio_pika.exceptions import AMQPError, ChannelInvalidStateError, DeliveryError
+from tenacity import (
+    retry,
+    retry_if_exception_type,
+    retry_if_not_exception_type,
+    stop_after_delay,
+    wait_exponential,
+)
 
 from pcaptotal.logs import capture_context, with_trace
 from pcaptotal.messages import Envelope, decode, encode
@@ -68,8 +74,10 @@ class RabbitBus:
         exchange: str = "pcaptotal.events",
         max_attempts: int = 3,
         queue_prefix: str = "",
+        max_length: int = 0,
     ) -> None:
         self._url = url
+        self._max_length = max_length
         self._exchange_name = exchange
         self._max_attempts = max_attempts
         self._prefix = queue_prefix
@@ -103,9 +111,11 @@ class RabbitBus:
         return f"{self._exchange_name}.dlx"
 
     @retry(
+        # A refused publish (DeliveryError: a full queue) is an answer, not an outage.
         retry=retry_if_exception_type(
             (OSError, AMQPError, ChannelInvalidStateError, asyncio.TimeoutError)
-        ),
+        )
+        & retry_if_not_exception_type(DeliveryError),
         wait=wait_exponential(multiplier=0.2, max=5),
         stop=stop_after_delay(RETRY_FOR_S),
         reraise=True,
@@ -159,6 +169,9 @@ class RabbitBus:
             "x-dead-letter-exchange": self._dlx_name,
             "x-dead-letter-routing-key": name,
         }
+        if self._max_length:
+            # Full queue: the broker refuses (nacks) publishes; nothing already queued is lost.
+            args |= {"x-max-length": self._max_length, "x-overflow": "reject-publish"}
         q = await channel.declare_queue(name, durable=True, arguments=args)
         for key in bindings:
             await q.bind(exchange, routing_key=key)
