@@ -38,7 +38,14 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from pcaptotal_enricher.verdict import CaptureAnalysis, Verdict, analyse_capture  # noqa: E402
+from pcaptotal_enricher.heuristics import DetectionConfig, Finding, run_all  # noqa: E402
+from pcaptotal_enricher.heuristics.correlate import correlate  # noqa: E402
+from pcaptotal_enricher.verdict import (  # noqa: E402
+    CaptureAnalysis,
+    Verdict,
+    analyse_capture,
+    findings_score,
+)
 from pcaptotal_parser.parse import parse_capture  # noqa: E402
 
 from tests.paths import DETECTION, detection_captures, shared_captures  # noqa: E402
@@ -160,8 +167,6 @@ def lofo(results: list[Result]) -> list[str]:
     flagged only by a heuristic no other family triggers is reported as fitted to itself.
     Returns the report lines; a family is "held" when its verdict stays flagged.
     """
-    from pcaptotal_enricher.heuristics import DetectionConfig, Finding
-    from pcaptotal_enricher.verdict import findings_score
 
     cfg = DetectionConfig()
     families: dict[str, list[Result]] = defaultdict(list)
@@ -190,11 +195,97 @@ def lofo(results: list[Result]) -> list[str]:
     return lines
 
 
+# Every threshold at its most permissive, so each heuristic reports what it sees on benign
+# traffic: the maxima are the benign base rates the defaults in heuristics/config.py cite.
+PERMISSIVE = {
+    "beacon_min_score": 0.0,
+    "beacon_max_jitter": 10.0,
+    "scan_half_open_min": 1,
+    "scan_small_min_failed_targets": 1,
+    "scan_small_min_failed_ratio": 0.0,
+    "icmp_sweep_min_hosts": 1,
+    "webscan_min_uris": 1,
+    "webscan_min_error_ratio": 0.0,
+    "brute_min_attempts": 1,
+    "icmp_tunnel_min_packets": 1,
+    "icmp_tunnel_max_avg_frame": 0.0,
+    "icmp_tunnel_max_asymmetry": -1.0,
+    "uri_blob_min_chars": 32,
+    "uri_blob_min_entropy": 0.0,
+    "inventory_min_fields": 1,
+    "upload_min_bytes": 1,
+    "upload_min_ratio": 1.0,
+    "correlation_min_findings": 1,
+    "tls_heartbeat_max_payload": 0,
+    "tls_min_validity_days": 1e9,
+}
+# (finding name, evidence key) whose benign maximum is reported
+BASE_RATE_KEYS = (
+    ("beaconing", "score"),
+    ("beaconing", "check_ins"),
+    ("small-scan", "half_open"),
+    ("small-scan", "failed"),
+    ("host-discovery", "icmp_hosts"),
+    ("web-scan", "uris"),
+    ("brute-force", "attempts"),
+    ("icmp-tunnel", "avg_frame_out"),
+    ("http-encoded-uri-blob", "length"),
+    ("upload-heavy-session", "bytes_out"),
+    ("tls-short-lived-certificate", "validity_days"),
+)
+
+
+def base_rates(results: list[Result]) -> list[str]:
+    """The largest value each heuristic's evidence reaches on the BENIGN captures, with every
+    threshold relaxed (``PERMISSIVE``), and which capture holds it."""
+
+    cfg = DetectionConfig(**PERMISSIVE)
+    best: dict[tuple[str, str], tuple[float, str]] = {}
+    raw_ip: dict[str, list[str]] = defaultdict(list)
+    for r in results:
+        if r.capture.malicious:
+            continue
+        flows = r.analysis.flows
+        findings = run_all(flows, cfg)
+        findings += correlate(findings, flows, cfg)
+        for f in findings:
+            if f.name == "http-raw-ip" and f.evidence.get("public"):
+                raw_ip["/".join(f.evidence.get("methods", []))].append(r.capture.path.name)
+            for name, key in BASE_RATE_KEYS:
+                if f.name != name or key not in f.evidence:
+                    continue
+                v = f.evidence[key]
+                value = float(len(v)) if isinstance(v, dict | list) else float(v)
+                if name == "tls-short-lived-certificate":
+                    value = -value  # the smallest validity is the interesting one
+                if (name, key) not in best or value > best[(name, key)][0]:
+                    best[(name, key)] = (value, r.capture.path.name)
+    # correlation at the default thresholds of every other heuristic
+    default = DetectionConfig(correlation_min_findings=1)
+    most, most_where = 0, ""
+    for r in results:
+        if not r.capture.malicious:
+            found = correlate(run_all(r.analysis.flows, default), r.analysis.flows, default)
+            for f in found:
+                if len(f.evidence["findings"]) > most:
+                    most, most_where = len(f.evidence["findings"]), r.capture.path.name
+    lines = [f"  {'distinct findings on one destination':42s} {most:12.3f}  ({most_where})"]
+    for (name, key), (value, where) in sorted(best.items()):
+        shown = -value if name == "tls-short-lived-certificate" else value
+        lines.append(f"  {name + '.' + key:42s} {shown:12.3f}  ({where})")
+    for methods, caps in sorted(raw_ip.items()):
+        lines.append(
+            f"  http to public raw IP, methods {methods}: {len(set(caps))} benign capture(s)"
+        )
+    return lines
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cache", type=Path, default=None, help="keep parsed flows here")
     ap.add_argument("--lofo", action="store_true", help="leave-one-family-out check")
     ap.add_argument("--only", default="", help="only captures whose name contains this")
+    ap.add_argument("--base-rates", action="store_true", help="benign maxima, thresholds off")
     args = ap.parse_args()
     items = [c for c in corpus() if args.only in c.path.name]
     results = []
@@ -203,6 +294,9 @@ async def main() -> None:
             flows = await parse_flows(item.path, Path(tmp), args.cache)
             results.append(judge(item, flows))
     report(results)
+    if args.base_rates:
+        print("\nbenign base rates (largest value with every threshold relaxed)")
+        print("\n".join(base_rates(results)))
     if args.lofo:
         print("\nleave-one-family-out (malicious families)")
         print("\n".join(lofo(results)))

@@ -120,7 +120,14 @@ class Settings(BaseSettings):
         default=6, description="check-ins to one destination:port needed to call it beaconing"
     )
     beacon_max_jitter: float = Field(
-        default=0.25, description="largest coefficient of variation of beacon intervals"
+        default=0.5,
+        description="largest spread of beacon intervals (median absolute deviation / median)",
+    )
+    beacon_min_score: float = Field(
+        default=0.8, description="RITA-style beacon score (0-1) from which a pair is beaconing"
+    )
+    correlation_min_findings: int = Field(
+        default=3, description="distinct findings on one destination that add up to suspicious"
     )
     scan_min_ports: int = Field(default=15, description="distinct ports on one host = port scan")
     sweep_min_hosts: int = Field(default=15, description="distinct hosts on one port = host sweep")
@@ -129,6 +136,11 @@ class Settings(BaseSettings):
     )
     large_outbound_bytes: int = Field(
         default=50_000_000, description="bytes sent in one flow that count as a large upload"
+    )
+    detection_overrides: dict[str, float | int | str] = Field(
+        default_factory=dict,
+        description="any other heuristics threshold by name (JSON object; see "
+        "pcaptotal_enricher.heuristics.config.DetectionConfig)",
     )
     # --- reliability (pcaptotal.resilience, pcaptotal.reconcile, pcaptotal.outbox) ---
     worker_retry_s: float = Field(

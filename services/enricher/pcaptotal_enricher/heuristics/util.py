@@ -79,8 +79,6 @@ def _to_seconds(v: Any) -> float | None:
     return None
 
 
-def date_s(v: Any) -> float | None:
-    return _to_seconds(v)
 @lru_cache(maxsize=65536)
 def _iso_seconds(v: str) -> float | None:
     # several heuristics read every flow's start: parse each distinct string once
@@ -90,6 +88,8 @@ def _iso_seconds(v: str) -> float | None:
         return None
 
 
+def date_s(v: Any) -> float | None:
+    return _to_seconds(v)
 
 
 def duration_s(flow: FlowDoc) -> float:
@@ -108,16 +108,16 @@ def parse_ip(text: str) -> IpAddr | None:
     return addr
 
 
+@lru_cache(maxsize=65536)  # every heuristic asks about the same addresses
 def is_public(text: str | None) -> bool:
     """Globally routable unicast (not private, loopback, link-local, multicast, reserved)."""
-@lru_cache(maxsize=65536)  # every heuristic asks about the same addresses
     addr = parse_ip(text) if text else None
     return addr is not None and addr.is_global and not addr.is_multicast
 
 
+@lru_cache(maxsize=65536)  # every heuristic asks about the same addresses
 def is_multicast_or_broadcast(text: str | None) -> bool:
     addr = parse_ip(text) if text else None
-@lru_cache(maxsize=65536)  # every heuristic asks about the same addresses
     if addr is None:
         return False
     if addr.is_multicast:
@@ -129,9 +129,9 @@ def is_multicast_or_broadcast(text: str | None) -> bool:
     return False
 
 
+@lru_cache(maxsize=65536)  # every heuristic asks about the same addresses
 def is_loopback(text: str | None) -> bool:
     addr = parse_ip(text) if text else None
-@lru_cache(maxsize=65536)  # every heuristic asks about the same addresses
     return addr is not None and (addr.is_loopback or addr.is_unspecified)
 
 
