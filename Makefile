@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export PCAPTOTAL_DATA_DIR ?= ./data
 export PCAPTOTAL_HTTP_PORT ?= 8080
 
-.PHONY: help deps system-deps venv run up down test test-unit test-integration lint fmt bench clean constraints
+.PHONY: help deps system-deps venv tools run up down test test-unit test-integration lint fmt bench clean constraints
 
 help:
 	@echo "make run    - install what is missing and serve PcapTotal on 127.0.0.1:$(PCAPTOTAL_HTTP_PORT)"
@@ -33,6 +33,16 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 venv: $(VENV)/.installed
 
+# checkov (the manifest tests run it) pins dependencies the project's venv cannot share: its
+# own venv, pinned by deploy/checkov-constraints.txt.
+CHECKOV_VENV ?= .venv-checkov
+$(CHECKOV_VENV)/.installed: deploy/checkov-constraints.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install -q -c deploy/checkov-constraints.txt checkov
+	touch $@
+
+tools: $(CHECKOV_VENV)/.installed
+
 deps: system-deps venv
 
 run: deps
@@ -48,7 +58,7 @@ up: deps
 down:
 	$(PY) scripts/stack.py down
 
-test: deps
+test: deps tools
 	bash scripts/ensure-rabbitmq.sh
 	$(PY) -m pytest tests -q
 

@@ -246,6 +246,9 @@ def _start_services(
         "PCAPTOTAL_BLOB_URL": blobs,
         "PCAPTOTAL_INDEX_URL": index,
         "PCAPTOTAL_HTTP_HOST": "127.0.0.1",
+        "PCAPTOTAL_BUS_QUEUE_MAX_LENGTH": os.environ.get(
+            "PCAPTOTAL_BUS_QUEUE_MAX_LENGTH", "100000"
+        ),
         # Enricher replicas share feeds through one directory, as through a volume in k8s.
         "PCAPTOTAL_INTEL_DIR": str(stack.run_dir / "intel"),
     }

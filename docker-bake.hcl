@@ -1,0 +1,61 @@
+# Build every PcapTotal image:  docker buildx bake            (or: docker buildx bake parser)
+# Push to your registry:        REGISTRY=registry.example/pcaptotal TAG=0.1.0 docker buildx bake --push
+# Rebase on another Python:     PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:... docker buildx bake
+
+variable "REGISTRY" {
+  default = "pcaptotal"
+}
+
+variable "TAG" {
+  default = "dev"
+}
+
+# Empty: each Dockerfile's own pinned default.
+variable "PYTHON_IMAGE" {
+  default = ""
+}
+
+group "default" {
+  targets = ["ingest", "search-api", "parser", "enricher", "runner"]
+}
+
+target "_common" {
+  context   = "."
+  platforms = ["linux/amd64", "linux/arm64"]
+  args      = notequal(PYTHON_IMAGE, "") ? { PYTHON_IMAGE = PYTHON_IMAGE } : {}
+  labels = {
+    "org.opencontainers.image.source" = "https://github.com/pcaptotal/pcaptotal"
+    "org.opencontainers.image.version" = TAG
+  }
+}
+
+target "ingest" {
+  inherits   = ["_common"]
+  dockerfile = "services/ingest/Dockerfile"
+  tags       = ["${REGISTRY}/ingest:${TAG}"]
+}
+
+target "search-api" {
+  inherits   = ["_common"]
+  dockerfile = "services/search-api/Dockerfile"
+  tags       = ["${REGISTRY}/search-api:${TAG}"]
+}
+
+target "parser" {
+  inherits   = ["_common"]
+  dockerfile = "services/parser/Dockerfile"
+  tags       = ["${REGISTRY}/parser:${TAG}"]
+}
+
+target "enricher" {
+  inherits   = ["_common"]
+  dockerfile = "services/enricher/Dockerfile"
+  tags       = ["${REGISTRY}/enricher:${TAG}"]
+}
+
+# The all-in-one runner; also the gateway image (python -m pcaptotal_runner.gateway).
+target "runner" {
+  inherits   = ["_common"]
+  dockerfile = "services/runner/Dockerfile"
+  tags       = ["${REGISTRY}/runner:${TAG}"]
+}
