@@ -1,13 +1,20 @@
-"""The one declaration of every indexed flow field (ECS names).
+"""The one declaration of every indexed document field (ECS names).
 
-The tantivy schema, the Elasticsearch mapping, query validation and ``GET /v1/fields`` are all
-derived from ``FLOW_FIELDS``; add a field here and every consumer picks it up.
+Every record of a capture (``event.dataset`` = flow, dns, http, tls, file, finding) lives in one
+index family with one schema: the tantivy schema, the Elasticsearch mapping, query validation
+and ``GET /v1/fields`` are all derived from ``FLOW_FIELDS``; add a field here and every consumer
+picks it up. A dotted name is read from a document the way Elasticsearch reads it: from the flat
+key (``"dns.question.name"``) or through objects and arrays of objects (``"dns.question": [{"name":
+...}]``), see ``values_of``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
+from typing import Any
 
 
 class FieldType(StrEnum):
@@ -18,6 +25,7 @@ class FieldType(StrEnum):
     DATE = "date"
     BOOL = "bool"
     TEXT = "text"
+    OBJECT = "object"  # kept in the document, not indexed (``STORED_OBJECTS`` only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,12 +34,48 @@ class Field:
     type: FieldType
     multi: bool = False
     description: str = ""
+    # bare query terms (no field name) search this keyword field; off for bookkeeping fields
+    bare: bool = True
 
 
 _F = FieldType
 
+ECS_VERSION = "8.11.0"
+# event.dataset of each record kind, and the ECS event.kind each one carries
+DATASET_KINDS: dict[str, str] = {
+    "flow": "event",
+    "dns": "event",
+    "http": "event",
+    "tls": "event",
+    "file": "event",
+    "finding": "alert",
+}
+DATASETS: tuple[str, ...] = tuple(DATASET_KINDS)
+
 FLOW_FIELDS: tuple[Field, ...] = (
-    # identity
+    # every record: ECS base, event identity, the capture and flow it belongs to
+    Field("@timestamp", _F.DATE, description="when the record's event began (RFC 3339, UTC)"),
+    Field("ecs.version", _F.KEYWORD, bare=False),
+    Field(
+        "event.id",
+        _F.KEYWORD,
+        bare=False,
+        description="deterministic document id: <capture id>-<record key>",
+    ),
+    Field(
+        "event.dataset",
+        _F.KEYWORD,
+        bare=False,
+        description="record kind: flow | dns | http | tls | file | finding",
+    ),
+    Field("event.kind", _F.KEYWORD, bare=False, description="event (records) | alert (findings)"),
+    Field(
+        "pcaptotal.flow_id",
+        _F.KEYWORD,
+        multi=True,
+        bare=False,
+        description="event.id of the flow(s) the record belongs to (several for some findings)",
+    ),
     Field("pcaptotal.capture_id", _F.KEYWORD, description="SHA-256 of the capture the flow is in"),
     Field(
         "pcaptotal.flow_key",
@@ -227,6 +271,34 @@ FLOW_FIELDS: tuple[Field, ...] = (
         multi=True,
         description="protocol the file was carved from (http, imf, ftp-data, smb, tftp)",
     ),
+    # per-transaction records (dns, http, tls) and findings: fields flows do not carry
+    Field("dns.id", _F.KEYWORD, bare=False, description="DNS transaction id (dns records)"),
+    Field(
+        "dns.type",
+        _F.KEYWORD,
+        bare=False,
+        description="answer (a response was seen) | query (none was)",
+    ),
+    Field("dns.resolved_ip", _F.IP, multi=True, description="addresses in the answers"),
+    Field("url.path", _F.KEYWORD, multi=True, description="path of the request URI"),
+    Field("url.query", _F.KEYWORD, multi=True, description="query string, without the ?"),
+    Field("url.scheme", _F.KEYWORD, multi=True, bare=False),
+    Field(
+        "pcaptotal.finding.source",
+        _F.KEYWORD,
+        bare=False,
+        description="finding records: heuristic | intel",
+    ),
+    Field("message", _F.TEXT, description="finding records: the explanation, for people"),
+    Field(
+        "threat.enrichments.indicator.name",
+        _F.KEYWORD,
+        multi=True,
+        description="indicator value a feed names (finding records of intel hits)",
+    ),
+    Field("threat.enrichments.indicator.type", _F.KEYWORD, multi=True),
+    Field("threat.enrichments.indicator.provider", _F.KEYWORD, multi=True),
+    Field("threat.enrichments.indicator.confidence", _F.KEYWORD, multi=True),
     # detection facts (issue 8)
     Field(
         "pcaptotal.http.request.form_field",
@@ -252,12 +324,120 @@ FLOW_FIELDS: tuple[Field, ...] = (
         multi=True,
         description="encryption types per message, as <message>:<etype> (TGS-REP:23 = RC4)",
     ),
+    Field(
+        "pcaptotal.finding.flow_count",
+        _F.LONG,
+        description="finding records: how many flows the finding cites",
+    ),
     # --- fields added by later work go above this line, in the group they belong to ---
 )
 
 FLOW_FIELDS_BY_NAME: dict[str, Field] = {f.name: f for f in FLOW_FIELDS}
 
+# Objects documents carry whole but no backend indexes as such (their declared sub-fields
+# above are indexed). Listed by ``GET /v1/fields`` with type ``object``; a value under one of
+# these names is declared.
+STORED_OBJECTS: tuple[Field, ...] = (
+    Field(
+        "threat.enrichments",
+        _F.OBJECT,
+        multi=True,
+        description="feed hits in ECS's layout: indicator {name, type, provider, confidence}, "
+        "matched {field, atomic, type}, software {name}, tags",
+    ),
+    Field(
+        "pcaptotal.findings",
+        _F.OBJECT,
+        multi=True,
+        description="flows: the heuristic findings citing the flow (name, severity, "
+        "explanation, flow_ids, flow_count, evidence)",
+    ),
+    Field(
+        "pcaptotal.finding.evidence",
+        _F.OBJECT,
+        description="finding records: the numbers behind the explanation",
+    ),
+)
+
+
+def declared(path: str) -> bool:
+    """Whether a document may carry a value at dotted ``path`` (a leaf of its JSON)."""
+    if path in FLOW_FIELDS_BY_NAME:
+        return True
+    return any(path == o.name or path.startswith(o.name + ".") for o in STORED_OBJECTS)
+
+
+def leaf_paths(doc: Mapping[str, Any], prefix: str = "") -> set[str]:
+    """Dotted paths of every leaf value of ``doc`` (arrays of objects flattened)."""
+    out: set[str] = set()
+    for key, value in doc.items():
+        path = f"{prefix}{key}"
+        items = value if isinstance(value, list) else [value]
+        objects = [i for i in items if isinstance(i, Mapping)]
+        for obj in objects:
+            out |= leaf_paths(obj, path + ".")
+        if len(objects) < len(items) or not items:
+            out.add(path)
+    return out
+
 
 def field(name: str) -> Field | None:
-    """Look a flow field up by its ECS name."""
+    """Look a field up by its ECS name."""
     return FLOW_FIELDS_BY_NAME.get(name)
+
+
+def values_of(doc: Mapping[str, Any], name: str) -> list[Any]:
+    """Every value of dotted field ``name`` in ``doc``, read as Elasticsearch reads it.
+
+    A key may hold the whole name (``"dns.question.name"``) or a prefix of it whose value is an
+    object or an array of objects holding the rest (``"dns.question": [{"name": ...}]``); the
+    values of every such path are returned, lists flattened, ``None`` dropped.
+    """
+    out: list[Any] = []
+    _collect(doc, name, out)
+    return out
+
+
+@lru_cache(maxsize=4096)
+def _splits(name: str) -> tuple[tuple[str, str | None], ...]:
+    """(key, rest of the name or None) for every way a key can hold a prefix of ``name``."""
+    parts = name.split(".")
+    out: list[tuple[str, str | None]] = [(name, None)]
+    for i in range(len(parts) - 1, 0, -1):
+        out.append((".".join(parts[:i]), ".".join(parts[i:])))
+    return tuple(out)
+
+
+def _collect(node: Any, rest: str, out: list[Any]) -> None:
+    if isinstance(node, list):
+        for item in node:
+            _collect(item, rest, out)
+        return
+    if not isinstance(node, Mapping):
+        return
+    for key, remainder in _splits(rest):
+        if key not in node:
+            continue
+        if remainder is None:
+            _leaf(node[key], out)
+        else:
+            _collect(node[key], remainder, out)
+
+
+def has_objects(doc: Mapping[str, Any]) -> bool:
+    """Whether any value of ``doc`` is an object or an array holding one (then fields must be
+    read with ``values_of``; otherwise a flat ``doc.get(name)`` sees everything)."""
+    for value in doc.values():
+        if isinstance(value, Mapping):
+            return True
+        if isinstance(value, list) and value and any(isinstance(v, Mapping) for v in value):
+            return True
+    return False
+
+
+def _leaf(value: Any, out: list[Any]) -> None:
+    if isinstance(value, list):
+        for item in value:
+            _leaf(item, out)
+    elif value is not None:
+        out.append(value)

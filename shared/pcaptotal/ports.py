@@ -16,6 +16,7 @@ from pcaptotal.messages import Envelope, Event
 
 if TYPE_CHECKING:
     from pcaptotal.query import ValidatedQuery
+    from pcaptotal.views import Aggregations, Page, TermsAgg
 
 
 class BlobNotFound(KeyError):
@@ -98,10 +99,14 @@ class SearchResult:
 
 
 class Index(Protocol):
-    """Documents: one capture document per upload, one flow document per connection.
+    """Documents: one capture document per upload, and the capture's records in one index
+    family: ``event.dataset`` = flow (one per connection), dns, http, tls, file, finding.
 
-    Flow documents are flat dicts keyed by the ECS names of ``pcaptotal.fields`` plus ``_id``
-    (deterministic: ``<capture_id>-<flow_key>``). Writes are durable and visible on return.
+    Records are dicts keyed by the ECS names of ``pcaptotal.fields`` (flat dotted keys, or
+    objects / arrays of objects under a prefix, read as Elasticsearch reads them). Each has a
+    deterministic ``event.id`` (``<capture_id>-<record key>``; a flow's is
+    ``<capture_id>-<flow_key>``), which is its document id. Writes are durable and visible on
+    return. (The ``*_flows`` method names predate the other record kinds; they take every kind.)
     """
 
     async def start(self) -> None: ...
@@ -123,7 +128,7 @@ class Index(Protocol):
         ...
 
     async def add_flows(self, docs: Sequence[dict[str, Any]]) -> None:
-        """Upsert flow documents by ``_id``."""
+        """Upsert records by ``event.id``."""
         ...
 
     async def delete_flows(self, capture_id: str) -> None: ...
@@ -135,4 +140,36 @@ class Index(Protocol):
         capture_id: str | None = None,
         limit: int = 50,
         offset: int = 0,
-    ) -> SearchResult: ...
+        datasets: Sequence[str] | None = None,
+    ) -> SearchResult:
+        """Records matching ``query`` (and the capture, and ``event.dataset`` in
+        ``datasets`` when given), oldest ``@timestamp`` first, ties by ``event.id``."""
+        ...
+
+    async def search_page(
+        self,
+        query: ValidatedQuery,
+        *,
+        capture_id: str | None = None,
+        datasets: Sequence[str] | None = None,
+        sort: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        """One page of the records matching ``query`` (restricted as ``search_flows``), by
+        ``sort`` (a single-valued date/number field, ``-name`` for descending; default
+        ``@timestamp``) then ``event.id``; records without the sort value come last. The
+        page's ``cursor`` continues after its last hit (search_after-style). QueryError for a
+        bad sort or cursor."""
+        ...
+
+    async def aggregate(
+        self,
+        query: ValidatedQuery,
+        aggs: dict[str, TermsAgg],
+        *,
+        capture_id: str | None = None,
+        datasets: Sequence[str] | None = None,
+    ) -> Aggregations:
+        """Terms buckets over the matching records (see ``pcaptotal.views``)."""
+        ...

@@ -39,8 +39,15 @@ C2 = hashlib.sha256(b"capture two").hexdigest()
 
 
 def flow(capture: str, key: str, **fields: Any) -> dict[str, Any]:
-    doc = {"_id": f"{capture}-{key}", "pcaptotal.capture_id": capture, "pcaptotal.flow_key": key}
+    doc = {
+        "event.id": f"{capture}-{key}",
+        "event.dataset": "flow",
+        "pcaptotal.capture_id": capture,
+        "pcaptotal.flow_key": key,
+    }
     doc.update({k.replace("__", "."): v for k, v in fields.items()})
+    if "event.start" in doc:
+        doc["@timestamp"] = doc["event.start"]
     return doc
 
 
@@ -193,7 +200,7 @@ DOCS: dict[str, dict[str, Any]] = {
         },
     ),
 }
-BY_ID = {doc["_id"]: name for name, doc in DOCS.items()}
+BY_ID = {doc["event.id"]: name for name, doc in DOCS.items()}
 ORDER = ["http", "dns", "tls", "icmp", "dns6", "tls6", "ssh", "gre"]  # event.start, then _id
 ALL = set(ORDER)
 
@@ -221,7 +228,7 @@ async def loaded(index: Index) -> Index:
 async def names(index: Index, text: str, **kw: Any) -> list[str]:
     result = await index.search_flows(parse_query(text), limit=100, **kw)
     assert result.total == len(result.hits)
-    return [BY_ID[h["_id"]] for h in result.hits]
+    return [BY_ID[h["event.id"]] for h in result.hits]
 
 
 QUERIES: list[tuple[str, set[str]]] = [
@@ -311,7 +318,7 @@ async def test_query_hits(loaded: Index, text: str, expected: set[str]) -> None:
 async def test_hits_are_the_documents_in_time_order(loaded: Index) -> None:
     result = await loaded.search_flows(parse_query(""), limit=100)
     assert result.total == len(DOCS)
-    assert [BY_ID[h["_id"]] for h in result.hits] == ORDER
+    assert [BY_ID[h["event.id"]] for h in result.hits] == ORDER
     assert result.hits == [DOCS[n] for n in ORDER]
 
 
@@ -339,17 +346,17 @@ async def test_limit_offset_total(
 ) -> None:
     result = await loaded.search_flows(parse_query("*"), limit=limit, offset=offset)
     assert result.total == len(DOCS)
-    assert [BY_ID[h["_id"]] for h in result.hits] == expected
+    assert [BY_ID[h["event.id"]] for h in result.hits] == expected
 
 
 async def test_total_counts_all_matches_not_the_page(loaded: Index) -> None:
     result = await loaded.search_flows(parse_query("network.transport:tcp"), limit=1, offset=1)
     assert result.total == 4
-    assert [BY_ID[h["_id"]] for h in result.hits] == ["tls"]
+    assert [BY_ID[h["event.id"]] for h in result.hits] == ["tls"]
 
 
 async def test_get_flow(loaded: Index) -> None:
-    assert await loaded.get_flow(DOCS["tls6"]["_id"]) == DOCS["tls6"]
+    assert await loaded.get_flow(DOCS["tls6"]["event.id"]) == DOCS["tls6"]
     assert await loaded.get_flow(f"{C1}-tcp-999") is None
 
 
@@ -361,7 +368,7 @@ async def test_upsert_is_idempotent(loaded: Index) -> None:
     await loaded.add_flows([changed])
     assert await names(loaded, "destination.port:8080") == ["http"]
     assert await names(loaded, "destination.port:80") == []
-    assert await loaded.get_flow(changed["_id"]) == changed
+    assert await loaded.get_flow(changed["event.id"]) == changed
 
 
 async def test_duplicate_ids_in_one_batch_keep_the_last(index: Index) -> None:
@@ -369,7 +376,7 @@ async def test_duplicate_ids_in_one_batch_keep_the_last(index: Index) -> None:
     second = {**first, "destination.port": 2222}
     await index.add_flows([first, second])
     assert await names(index, "*") == ["ssh"]
-    assert await index.get_flow(first["_id"]) == second
+    assert await index.get_flow(first["event.id"]) == second
 
 
 async def test_add_nothing(index: Index) -> None:
@@ -380,7 +387,7 @@ async def test_add_nothing(index: Index) -> None:
 async def test_delete_flows_of_one_capture(loaded: Index) -> None:
     await loaded.delete_flows(C1)
     assert await names(loaded, "*") == ["tls6", "ssh", "gre"]
-    assert await loaded.get_flow(DOCS["http"]["_id"]) is None
+    assert await loaded.get_flow(DOCS["http"]["event.id"]) is None
     await loaded.delete_flows(C1)  # idempotent
     await loaded.delete_flows(C2)
     assert await names(loaded, "*") == []
@@ -483,11 +490,11 @@ SAMPLE_VALUES = {
 
 def test_tantivy_schema_indexes_every_declared_field() -> None:
     tantivy_schema()  # builds from FLOW_FIELDS
-    doc = {"_id": "x", **{f.name: SAMPLE_VALUES[f.type] for f in FLOW_FIELDS}}
+    doc = {f.name: SAMPLE_VALUES[f.type] for f in FLOW_FIELDS}
     indexed = flow_document(doc).to_dict()
-    assert set(indexed) == {f.name for f in FLOW_FIELDS} | {"_id", "_source"}
+    assert set(indexed) == {f.name for f in FLOW_FIELDS} | {"_source"}
     assert indexed["event.start"] == [1258562580123456]  # µs since the epoch
-    multi = flow_document({"_id": "x", "dns.question.name": ["a", "b"], "source.ip": None})
+    multi = flow_document({"event.id": "x", "dns.question.name": ["a", "b"], "source.ip": None})
     assert multi.to_dict()["dns.question.name"] == ["a", "b"]
     assert "source.ip" not in multi.to_dict()
 
@@ -498,7 +505,7 @@ def test_tantivy_schema_indexes_every_declared_field() -> None:
 )
 def test_tantivy_rejects_bad_values_naming_the_field(field: str, value: str) -> None:
     with pytest.raises(ValueError, match=f"flow x: bad .* value '{value}' for '{field}'"):
-        flow_document({"_id": "x", field: value})
+        flow_document({"event.id": "x", field: value})
 
 
 async def test_tantivy_bad_batch_writes_nothing(tmp_path: Path) -> None:
@@ -520,7 +527,7 @@ async def test_tantivy_reopen_with_a_new_instance(tmp_path: Path) -> None:
     second = TantivyIndex(tmp_path)
     await second.start()
     try:
-        assert await second.get_flow(DOCS["http"]["_id"]) == DOCS["http"]
+        assert await second.get_flow(DOCS["http"]["event.id"]) == DOCS["http"]
         assert (tmp_path / "flows").is_dir() and (tmp_path / "captures").is_dir()
     finally:
         await second.close()

@@ -45,6 +45,6 @@ def test_kill9_parser_nothing_lost_or_duplicated(cluster: Cluster) -> None:
             flows = doc["summary"]["flows"]
             r = client.get("/v1/search", params={"capture": doc["id"], "limit": 10000})
             body = r.json()
-            ids_seen = [h["_id"] for h in body["hits"]]
+            ids_seen = [h["event.id"] for h in body["hits"]]
             assert len(ids_seen) == len(set(ids_seen)), "duplicate flow documents"
             assert body["total"] == flows["tcp"] + flows["udp"] + flows["other"], path.name

@@ -144,6 +144,6 @@ def test_verdicts_on_capture_documents(server: Server, analysed: dict[str, dict[
     assert analysed["slips_iot-telnet-scan.pcap"]["verdict"] in ("suspicious", "malicious")
     assert analysed["zeek_http-zip-download.pcap"]["verdict"] == "clean"
     asyncrat = analysed["corelight_asyncrat-c2.pcap"]
-    assert asyncrat["reasons"] and asyncrat["findings"]
+    assert asyncrat["reasons"] and asyncrat["finding_count"] and asyncrat["finding_summary"]
     hits = _search(server, "NOT pcaptotal.verdict:clean", capture=asyncrat["id"])
     assert hits, "the flows behind a non-clean verdict are searchable"

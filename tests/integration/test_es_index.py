@@ -38,7 +38,10 @@ async def es(es_url: str) -> AsyncIterator[ElasticsearchIndex]:
 
 
 def flow(key: str, **fields: Any) -> dict[str, Any]:
-    return {"_id": f"c-{key}", "pcaptotal.capture_id": "c", **fields}
+    doc = {"event.id": f"c-{key}", "pcaptotal.capture_id": "c", **fields}
+    if "event.start" in doc:
+        doc["@timestamp"] = doc["event.start"]
+    return doc
 
 
 DOCS = [
@@ -119,7 +122,7 @@ async def test_same_hits_as_tantivy_on_edge_values(both: tuple[Index, Index], te
     query = parse_query(text)
     expected = await tv.search_flows(query, limit=100)
     got = await es.search_flows(query, limit=100)
-    assert [h["_id"] for h in got.hits] == [h["_id"] for h in expected.hits]
+    assert [h["event.id"] for h in got.hits] == [h["event.id"] for h in expected.hits]
     assert got.total == expected.total
 
 
@@ -137,7 +140,7 @@ async def test_many_bulk_requests_are_all_visible(es_url: str) -> None:
         await idx.add_flows(docs)
         result = await idx.search_flows(parse_query("network.bytes:>=0"), limit=100)
         assert result.total == 10
-        assert sorted(h["_id"] for h in result.hits) == sorted(d["_id"] for d in docs)
+        assert sorted(h["event.id"] for h in result.hits) == sorted(d["event.id"] for d in docs)
     finally:
         await idx.delete_indices()
         await idx.close()
@@ -146,7 +149,7 @@ async def test_many_bulk_requests_are_all_visible(es_url: str) -> None:
 async def test_ids_are_quoted_in_paths(es: ElasticsearchIndex) -> None:
     doc = flow("ip-2001:db8::1/x?y#z", **{"network.bytes": 1})
     await es.add_flows([doc])
-    assert await es.get_flow(doc["_id"]) == doc
+    assert await es.get_flow(doc["event.id"]) == doc
 
 
 async def test_paging_past_the_result_window_is_a_query_error(es: ElasticsearchIndex) -> None:
@@ -163,7 +166,7 @@ async def test_start_is_idempotent_and_adds_nothing_twice(es_url: str) -> None:
     await second.start()  # the indices exist: only the mapping is re-put
     try:
         await first.add_flows([DOCS[0]])
-        assert await second.get_flow(DOCS[0]["_id"]) == DOCS[0]
+        assert await second.get_flow(DOCS[0]["event.id"]) == DOCS[0]
     finally:
         await first.delete_indices()
         await first.close()

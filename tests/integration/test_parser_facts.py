@@ -114,7 +114,7 @@ async def test_tls_fingerprints_and_certificates_equal_tshark(
         if certs:
             leaf_sha1.add(hashlib.sha1(bytes.fromhex(certs.split(",")[0])).hexdigest().upper())
         if times:
-            not_before.add(times.split(",")[0].replace(" (UTC)", "+00:00").replace(" ", "T"))
+            not_before.add(times.split(",")[0].replace(" (UTC)", "Z").replace(" ", "T"))
     sent_by_servers = values(docs, "tls.server.hash.sha1")
     assert sent_by_servers <= leaf_sha1
     assert len(sent_by_servers | values(docs, "tls.client.hash.sha1")) == len(leaf_sha1 - {""})

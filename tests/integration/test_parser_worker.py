@@ -121,8 +121,12 @@ async def test_parses_stores_records_and_publishes(tmp_path: Path, tshark: str) 
     (first, second) = bus.published
     assert isinstance(second, CaptureParsed) and second.id == first.id  # same run, same id
     assert second.flow_count == 1 and second.summary.http_requests == 1
-    (doc,) = read_records(blobs.data[keys.parsed_key(cid)])
-    assert doc["_id"] == keys.flow_doc_id(cid, "tcp-0") and doc["url.original"] == ["/a.zip"]
+    records = read_records(blobs.data[keys.parsed_key(cid)])
+    assert [r["event.dataset"] for r in records] == ["flow", "http", "file"]
+    doc, http, file = records
+    assert doc["event.id"] == keys.flow_doc_id(cid, "tcp-0") and doc["url.original"] == ["/a.zip"]
+    assert http["pcaptotal.flow_id"] == doc["event.id"] and http["url.path"] == "/a.zip"
+    assert http["file.hash.sha256"] == doc["file.hash.sha256"] == [file["file.hash.sha256"]]
     (sha256,) = doc["file.hash.sha256"]
     carved = blobs.data[file_key(sha256)]  # stored once, content-addressed
     assert len(carved) == 14638 and hashlib.sha256(carved).hexdigest() == sha256

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 from pcaptotal.adapters.es_mapping import (
-    DOC_ID,
     flow_index_body,
     flow_source,
     hit_document,
@@ -24,7 +23,7 @@ def q(text: str) -> dict[str, Any]:
 
 def test_mapping_declares_every_field() -> None:
     props = flow_index_body()["mappings"]["properties"]
-    assert set(props) == {f.name for f in FLOW_FIELDS} | {DOC_ID}
+    assert set(props) == {f.name for f in FLOW_FIELDS}
     assert flow_index_body()["mappings"]["dynamic"] is False
     assert props["source.ip"]["type"] == "ip"
     assert props["event.start"]["type"] == "date_nanos"
@@ -125,16 +124,16 @@ def test_regex_rust_only_syntax_is_refused(rust: str) -> None:
 def test_flow_source_checks_like_tantivy() -> None:
     doc_id, body = flow_source(
         {
-            "_id": "x",
+            "event.id": "x",
             "event.start": datetime(2009, 1, 1, tzinfo=UTC),
             "dns.question.name": ["a", None],
             "threat.enrichments": [{"matched": {"field": "source.ip"}}],
         }
     )
-    assert doc_id == "x" and "_id" not in body and body[DOC_ID] == "x"
+    assert doc_id == "x" and "_id" not in body and body["event.id"] == "x"
     assert body["event.start"] == "2009-01-01T00:00:00+00:00"
     assert body["dns.question.name"] == ["a", None]  # untouched
-    assert hit_document("x", body)["_id"] == "x" and DOC_ID not in hit_document("x", body)
+    assert hit_document("x", body)["event.id"] == "x" and "_id" not in hit_document("x", body)
     for field, value in [
         ("source.ip", "not-an-ip"),
         ("destination.port", "80"),
@@ -146,6 +145,6 @@ def test_flow_source_checks_like_tantivy() -> None:
         ("dns.question.name", [["nested"]]),
     ]:
         with pytest.raises(ValueError, match=f"flow x: bad .* for '{field}'"):
-            flow_source({"_id": "x", field: value})
-    with pytest.raises(ValueError, match="without a string _id"):
+            flow_source({"event.id": "x", field: value})
+    with pytest.raises(ValueError, match=r"without a string event\.id"):
         flow_source({"source.ip": "10.0.0.1"})

@@ -38,6 +38,11 @@ EXPECTED: dict[tuple[str, str], set[int]] = {
     ("get", f"{ID}/rules"): {200, 400, 404, 409, 422, 503},
     ("get", "/v1/rules"): {200, 422, 503},
     ("get", "/v1/search"): {200, 400, 422, 503},
+    **{
+        ("get", f"{ID}/{view}"): {200, 400, 404, 422, 503}
+        for view in ("flows", "dns", "http", "tls", "files", "findings", "timeline")
+    },
+    ("get", f"{ID}/analysis"): {200, 400, 404, 503},
     ("get", "/v1/fields"): {200},
     ("get", "/v1/intel/feeds"): {200},
     ("post", "/v1/intel/feeds"): {201, 400, 409, 413, 422},

@@ -58,14 +58,14 @@ def test_tcp_flow_initiator_is_syn_sender_even_if_seen_second() -> None:
         tcp("10.0", "10.0.0.1", 5000, "10.0.0.2", 80, "0x0002"),
         tcp("11.25", "10.0.0.1", 5000, "10.0.0.2", 80, "0x0011"),
     )
-    assert doc["_id"] == f"{CID}-tcp-0"
+    assert doc["event.id"] == f"{CID}-tcp-0" and doc["event.dataset"] == "flow"
     assert doc["pcaptotal.flow_key"] == "tcp-0"
     assert (doc["source.ip"], doc["source.port"]) == ("10.0.0.1", 5000)
     assert (doc["destination.ip"], doc["destination.port"]) == ("10.0.0.2", 80)
     assert (doc["source.packets"], doc["destination.packets"]) == (2, 1)
     assert doc["network.bytes"] == 180 and doc["network.packets"] == 3
-    assert doc["event.start"] == "1970-01-01T00:00:10.000000+00:00"
-    assert doc["event.end"] == "1970-01-01T00:00:11.250000+00:00"
+    assert doc["event.start"] == doc["@timestamp"] == "1970-01-01T00:00:10.000000Z"
+    assert doc["event.end"] == "1970-01-01T00:00:11.250000Z"
     assert doc["event.duration"] == 1_250_000_000
     assert doc["pcaptotal.tcp_flags"] == ["FIN", "SYN", "ACK"]
     assert doc["network.type"] == "ipv4" and doc["network.iana_number"] == 6
@@ -261,7 +261,7 @@ def test_malformed_line_is_counted_not_fatal() -> None:
 
 def test_helpers() -> None:
     assert parse_epoch_ns("1717511224.912203000") == 1_717_511_224_912_203_000
-    assert iso_from_ns(1_717_511_224_912_203_999) == "2024-06-04T14:27:04.912203+00:00"
+    assert iso_from_ns(1_717_511_224_912_203_999) == "2024-06-04T14:27:04.912203Z"
     assert tls_version_name("0x0303") == "1.2"
     assert tls_version_name("0x7f1c") == "1.3"
     assert host_without_port("[2001:db8::1]:80") == "2001:db8::1"

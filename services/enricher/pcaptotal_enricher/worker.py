@@ -22,13 +22,13 @@ from pcaptotal_enricher import published
 from pcaptotal_enricher.enrich import Enrichment, apply_enrichments
 from pcaptotal_enricher.events import Published, Run, publish_enriched, publish_retractions
 from pcaptotal_enricher.heuristics.config import DetectionConfig, resolve
+from pcaptotal_enricher.records import finding_records, finding_summary, split_records
 from pcaptotal_enricher.verdict import CaptureAnalysis, analyse_capture
 
 log = structlog.get_logger(__name__)
 
 QUEUE = "enricher"
 INDEX_BATCH = 2000
-MAX_FINDINGS_ON_CAPTURE = 200
 
 
 class EnricherWorker:
@@ -98,13 +98,16 @@ class EnricherWorker:
         flows: list[dict[str, Any]] = []
         async for batch in iter_records(ctx.blobs, parsed_key(cid), ctx.settings.tmp_dir):
             flows.extend(batch)
+        flows, others = split_records(flows)  # dns/http/tls/file records are indexed as-is
         analysis = await asyncio.to_thread(self._analyse, flows)
+        findings = finding_records(cid, analysis.flows, analysis.findings)
+        records = [*analysis.flows, *others, *findings]
         count_intel_hits(analysis.flows)
         # Replace, don't merge: a re-run must not leave flows of an earlier parse behind.
         with STAGE_SECONDS.labels("index").time():
             await ctx.index.delete_flows(cid)
-            for i in range(0, len(analysis.flows), INDEX_BATCH):
-                await ctx.index.add_flows(analysis.flows[i : i + INDEX_BATCH])
+            for i in range(0, len(records), INDEX_BATCH):
+                await ctx.index.add_flows(records[i : i + INDEX_BATCH])
         per_verdict = await self._publish_flows(event, analysis.flows)
         verdict = analysis.verdict.value
         await ctx.captures.update(
@@ -117,7 +120,9 @@ class EnricherWorker:
             score=round(analysis.score, 1),
             reasons=analysis.reasons,
             tags=analysis.tags,
-            findings=analysis.findings[:MAX_FINDINGS_ON_CAPTURE],
+            finding_count=len(findings),  # the findings are records (event.dataset:finding)
+            finding_summary=finding_summary(findings),
+            record_count=len(records),
             flow_verdicts=analysis.flow_verdicts,
             analysis_id=str(event.analysis_id),
             generation=event.generation,

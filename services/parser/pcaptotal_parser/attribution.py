@@ -1,11 +1,18 @@
-"""Which flow each carved file came from (the rule is described in ``carving``)."""
+"""Which flow each carved file came from (the rule is described in ``carving``), and the
+``file`` records: one per distinct file (by SHA-256) of a capture, linked to every flow it was
+carved from; HTTP files also go on the ``http`` records whose response (or upload) they are."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
 
-from pcaptotal_parser.carving import PROTOCOLS, CarvedFile
+from pcaptotal.fields import DATASET_KINDS, ECS_VERSION
+
+from pcaptotal_parser.carving import PROTOCOLS, CarvedFile, massage, path_basename
 from pcaptotal_parser.flows import FlowBuilder
+from pcaptotal_parser.transactions import record_id
 
 
 def file_facts(file: CarvedFile) -> list[tuple[str, str | int]]:
@@ -20,8 +27,14 @@ def file_facts(file: CarvedFile) -> list[tuple[str, str | int]]:
     ]
 
 
-def attach_files(builder: FlowBuilder, files: list[CarvedFile]) -> list[CarvedFile]:
-    """Put each file's facts on its flow(s); returns the files no flow could be found for."""
+def attach_files(
+    builder: FlowBuilder,
+    files: list[CarvedFile],
+    targets: list[tuple[CarvedFile, list[str]]] | None = None,
+) -> list[CarvedFile]:
+    """Put each file's facts on its flow(s) (and HTTP records); returns the files no flow
+    could be found for. ``targets``, when given, receives (file, flow keys) of every file."""
+    found = targets if targets is not None else []
     index = builder.object_index()
     by_name: dict[tuple[str, str], list[CarvedFile]] = defaultdict(list)
     # by content, not by tshark's (n) suffixes: those depend on how the capture was split
@@ -35,16 +48,91 @@ def attach_files(builder: FlowBuilder, files: list[CarvedFile]) -> list[CarvedFi
             candidates = [(speaking[0], len(group))] if len(speaking) == 1 else []
         if not candidates:
             orphans.extend(group)
+            found.extend((file, []) for file in group)
             continue
         if len(candidates) == 1:
-            targets = [[candidates[0][0]] for _ in group]
+            per_file = [[candidates[0][0]] for _ in group]
         else:  # HTTP bodies: the flows whose messages had that many body bytes; else all
-            targets = [_by_size(builder, [k for k, _ in candidates], f) for f in group]
-        for file, keys in zip(group, targets, strict=True):
+            per_file = [_by_size(builder, [k for k, _ in candidates], f) for f in group]
+        for file, keys in zip(group, per_file, strict=True):
+            found.append((file, keys))
             for key in keys:
                 for name, value in file_facts(file):
                     builder.add_flow_fact(key, name, value)
+                if protocol == "http":
+                    _attach_to_http(builder, key, file)
     return orphans
+
+
+def _attach_to_http(builder: FlowBuilder, flow_key: str, file: CarvedFile) -> None:
+    """The file on the flow's HTTP records whose URI tshark would name it after (and, of
+    several, those whose body had the file's size)."""
+    tx = builder.transactions(flow_key)
+    if tx is None:
+        return
+    named = [
+        h
+        for h in tx.http
+        if isinstance(uri := h.request.get("url.original"), str)
+        and massage(path_basename(uri)) == file.base_name
+    ]
+    sized = [
+        h
+        for h in named
+        if file.size
+        in (h.response.get("http.response.body.bytes"), h.request.get("http.request.body.bytes"))
+    ]
+    facts = {
+        "file.hash.md5": file.md5,
+        "file.hash.sha1": file.sha1,
+        "file.hash.sha256": file.sha256,
+        "file.size": file.size,
+        "file.mime_type": file.mime_type,
+    }
+    for http in sized or named:
+        if all(f["file.hash.sha256"] != file.sha256 for f in http.files):
+            http.files.append(facts)
+
+
+def file_records(
+    builder: FlowBuilder, targets: list[tuple[CarvedFile, list[str]]]
+) -> Iterator[dict[str, Any]]:
+    """One ``file`` record per distinct file (SHA-256) of the capture."""
+    by_hash: dict[str, list[tuple[CarvedFile, list[str]]]] = {}
+    for file, keys in targets:
+        by_hash.setdefault(file.sha256, []).append((file, keys))
+    capture_id = builder.capture_id
+    for sha256, group in by_hash.items():
+        file = group[0][0]
+        doc: dict[str, Any] = {
+            "event.id": record_id(capture_id, f"file-{sha256}"),
+            "event.dataset": "file",
+            "event.kind": DATASET_KINDS["file"],
+            "ecs.version": ECS_VERSION,
+            "pcaptotal.capture_id": capture_id,
+            "file.name": list(dict.fromkeys(f.name for f, _ in group)),
+            "file.size": file.size,
+            "file.mime_type": file.mime_type,
+            "file.hash.md5": file.md5,
+            "file.hash.sha1": file.sha1,
+            "file.hash.sha256": sha256,
+            "pcaptotal.file.protocol": list(dict.fromkeys(f.protocol for f, _ in group)),
+        }
+        keys = list(dict.fromkeys(k for _, ks in group for k in ks))
+        flows = [builder.flow_document(k) for k in keys]
+        if flows:
+            first = min(flows, key=lambda d: d.get("@timestamp") or "~")
+            for name in ("source.ip", "source.port", "destination.ip", "destination.port"):
+                if name in first:
+                    doc[name] = first[name]
+            if "@timestamp" in first:
+                doc["@timestamp"] = first["@timestamp"]
+            doc["pcaptotal.flow_id"] = [d["event.id"] for d in flows]
+            doc["pcaptotal.flow_key"] = [d["pcaptotal.flow_key"] for d in flows]
+            cids = [d["network.community_id"] for d in flows if "network.community_id" in d]
+            if cids:
+                doc["network.community_id"] = list(dict.fromkeys(cids))
+        yield doc
 
 
 def _by_size(builder: FlowBuilder, keys: list[str], file: CarvedFile) -> list[str]:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pcaptotal import keys
-from pcaptotal.fields import FLOW_FIELDS_BY_NAME
+from pcaptotal.fields import DATASET_KINDS, ECS_VERSION, FLOW_FIELDS_BY_NAME
 from pcaptotal.messages import CaptureSummary
 
 from pcaptotal_parser.carving import object_names
@@ -33,6 +33,7 @@ from pcaptotal_parser.layers import (
     transport_name,
 )
 from pcaptotal_parser.summary import SummaryCounter
+from pcaptotal_parser.transactions import Transactions
 
 MAX_VALUES_PER_FIELD = 1000  # bounds one flow document (an mDNS flow can ask for many names)
 
@@ -74,7 +75,9 @@ def parse_epoch_ns(text: str) -> int:
 
 
 def iso_from_ns(ns: int) -> str:
-    return (_EPOCH + timedelta(microseconds=ns // 1000)).isoformat(timespec="microseconds")
+    """RFC 3339 UTC with ``Z`` and microseconds (what both index backends keep)."""
+    when = _EPOCH + timedelta(microseconds=ns // 1000)
+    return when.isoformat(timespec="microseconds").removesuffix("+00:00") + "Z"
 
 
 @dataclass(slots=True)
@@ -108,6 +111,7 @@ class _Flow:
     dns_queries: int = 0
     # names tshark --export-objects would give this flow's objects: (protocol, name) -> count
     object_names: dict[tuple[str, str], int] = field(default_factory=dict)
+    tx: Transactions | None = None  # per-transaction records (dns, http, tls), when any
 
     def touch(self, ts_ns: int) -> None:
         if self.first_ns is None or ts_ns < self.first_ns:
@@ -365,7 +369,13 @@ class FlowBuilder:
     @staticmethod
     def _packet_facts(row: Row, fact_flow: _Flow, sent_by_b: bool) -> None:
         facts = fact_flow.facts
-        for name, value in packet_facts(row):
+        found = packet_facts(row)
+        if found or row.cols[_DNS_ID]:
+            tx = fact_flow.tx
+            if tx is None:
+                tx = fact_flow.tx = Transactions()
+            tx.observe(row, found, sent_by_b, parse_epoch_ns(row.cols[0] or "0"))
+        for name, value in found:
             if SIDE in name:
                 fact_flow.add_sided_fact(name, sent_by_b, value)
                 continue
@@ -587,13 +597,30 @@ class FlowBuilder:
         for flow in self._flows.values():
             yield self._document(flow)
 
+    def records(self) -> Iterator[dict[str, Any]]:
+        """Each flow document followed by its dns, http and tls records."""
+        for flow in self._flows.values():
+            doc = self._document(flow)
+            yield doc
+            if flow.tx is not None:
+                yield from flow.tx.documents(doc, bool(flow.syn_from_b), iso_from_ns)
+
+    def transactions(self, flow_key: str) -> Transactions | None:
+        return self._flows[flow_key].tx
+
+    def flow_document(self, flow_key: str) -> dict[str, Any]:
+        return self._document(self._flows[flow_key])
+
     def _document(self, flow: _Flow) -> dict[str, Any]:
         a, b = flow.a, flow.b
         fwd, rev = 0, 1
         if flow.syn_from_b:  # the SYN came from the side we first saw answering
             a, b, fwd, rev = b, a, 1, 0
         doc: dict[str, Any] = {
-            "_id": keys.flow_doc_id(self.capture_id, flow.key),
+            "event.id": keys.flow_doc_id(self.capture_id, flow.key),
+            "event.dataset": "flow",
+            "event.kind": DATASET_KINDS["flow"],
+            "ecs.version": ECS_VERSION,
             "pcaptotal.capture_id": self.capture_id,
             "pcaptotal.flow_key": flow.key,
         }
@@ -619,7 +646,7 @@ class FlowBuilder:
         doc["network.bytes"] = flow.bytes[0] + flow.bytes[1]
         doc["network.packets"] = flow.packets[0] + flow.packets[1]
         if flow.first_ns is not None and flow.last_ns is not None:
-            doc["event.start"] = iso_from_ns(flow.first_ns)
+            doc["@timestamp"] = doc["event.start"] = iso_from_ns(flow.first_ns)
             doc["event.end"] = iso_from_ns(flow.last_ns)
             doc["event.duration"] = flow.last_ns - flow.first_ns
         if flow.tcp_flags:

@@ -19,13 +19,15 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pcaptotal.messages import CaptureSummary
 
 from pcaptotal_parser import sandbox
-from pcaptotal_parser.attribution import attach_files
+from pcaptotal_parser.attribution import attach_files, file_records
 from pcaptotal_parser.carving import CarvedFile, collect
 from pcaptotal_parser.flows import FlowBuilder
 from pcaptotal_parser.partition import read_frames
@@ -43,6 +45,14 @@ class ParseResult:
     files: list[CarvedFile] = field(default_factory=list)  # content under objects_dir
     objects_dir: Path | None = None
     parts: int = 1  # tshark processes the capture was split over
+    # (carved file, keys of the flows it came from); no keys for a file tied to none
+    file_targets: list[tuple[CarvedFile, list[str]]] = field(default_factory=list)
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        """Every record of the capture: each flow with its dns/http/tls records, then one
+        ``file`` record per distinct carved file."""
+        yield from self.flows.records()
+        yield from file_records(self.flows, self.file_targets)
 
     async def discard_files(self) -> None:
         """Remove the carved files' directory (the caller is done uploading them)."""
@@ -124,7 +134,8 @@ async def parse_capture(
             await asyncio.to_thread(shutil.rmtree, objects_dir, True)
         raise
     warnings = list(result.warnings)
-    orphans = attach_files(builder, files)
+    targets: list[tuple[CarvedFile, list[str]]] = []
+    orphans = attach_files(builder, files, targets)
     if orphans:
         warnings.append(f"{len(orphans)} carved files could not be tied to a flow")
     if builder.malformed_rows:
@@ -135,7 +146,9 @@ async def parse_capture(
             "they count in the capture totals but in no flow"
         )
     summary = builder.summary()
-    return ParseResult(builder, summary, result, warnings, files, objects_dir, parts)
+    return ParseResult(
+        builder, summary, result, warnings, files, objects_dir, parts, file_targets=targets
+    )
 
 
 def _pipe() -> tuple[int, int]:

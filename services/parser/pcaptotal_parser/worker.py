@@ -107,9 +107,7 @@ class ParserWorker:
             )
             await store_files(ctx.blobs, parsed.files)
             await parsed.discard_files()
-            _, count = await store_records(
-                ctx.blobs, capture_id, parsed.flows.flows(), tmp_dir=work
-            )
+            _, count = await store_records(ctx.blobs, capture_id, parsed.records(), tmp_dir=work)
         finally:
             await asyncio.to_thread(shutil.rmtree, work, True)
         summary = parsed.summary
@@ -122,7 +120,7 @@ class ParserWorker:
                 capture_id=capture_id,
                 analysis_id=event.analysis_id,
                 generation=event.generation,
-                flow_count=count,
+                flow_count=parsed.flows.flow_count,  # records: flows + dns/http/tls/file
                 summary=summary,
                 warnings=parsed.warnings,
             )
@@ -132,7 +130,8 @@ class ParserWorker:
         bound.info(
             "capture parsed",
             packets=summary.packets,
-            flows=count,
+            flows=parsed.flows.flow_count,
+            records=count,
             seconds=round(tshark.seconds, 3),
             packets_per_s=round(summary.packets / tshark.seconds) if tshark.seconds else None,
             warnings=len(parsed.warnings),

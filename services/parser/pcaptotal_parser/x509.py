@@ -94,7 +94,7 @@ def _time(read: str, cert: x509.Certificate) -> str | None:
         value: datetime = getattr(cert, read)
     except ValueError:
         return None
-    return value.isoformat()
+    return value.isoformat().replace("+00:00", "Z")  # RFC 3339 UTC, as every document time
 
 
 def _alternative_names(cert: x509.Certificate) -> tuple[str, ...]:

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response, StreamingResponse
 from pcaptotal.captures import Status
 from pcaptotal.context import Context
-from pcaptotal.fields import FLOW_FIELDS
+from pcaptotal.fields import FLOW_FIELDS, STORED_OBJECTS
 from pcaptotal.keys import capture_key
 from pcaptotal.query import QueryError, QueryGuard, QueryTimeout, parse_query
-from pcaptotal.web import error_responses, get_context, media_response, quote_input
+from pcaptotal.web import error_responses, media_response
 
 from pcaptotal_search_api import exports
 from pcaptotal_search_api.capture_view import CaptureList, CaptureView
@@ -26,16 +25,14 @@ from pcaptotal_search_api.models import (
     FieldView,
     SearchResponse,
 )
+from pcaptotal_search_api.params import ID_SCHEMA, CaptureId, CtxDep, check_id, existing_capture
+from pcaptotal_search_api.views import add_view_routes
 
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-CtxDep = Annotated[Context, Depends(get_context)]
-# Documented, not enforced by FastAPI: _check_id answers a bad id with a 400 that says why.
-_ID_SCHEMA = {"pattern": _SHA256.pattern}
-CaptureId = Annotated[
-    str, Path(description="the capture's SHA-256 (hex)", json_schema_extra=_ID_SCHEMA)
-]
+_ID_SCHEMA = ID_SCHEMA
 # Flows that can carry indicators: a feed hit or a verdict that is not clean.
 _EXPORT_QUERY = parse_query("NOT pcaptotal.verdict:clean OR _exists_:threat.indicator.name")
+# /v1/search looks at flows unless the query names a record kind (event.dataset:...)
+FLOWS_ONLY = ("flow",)
 _SEARCH_RETRY_AFTER_S = "5"  # a search budget overrun: the next try usually finds a free slot
 _EXPORT_MAX_FLOWS = 10_000  # Elasticsearch's result window; the rules header says when cut
 _ROLLING_MAX_CAPTURES = 1000
@@ -62,19 +59,13 @@ _STIX_BUNDLE = {
 _RULES = media_response("text/plain", "a Suricata rules file")
 
 
-def _check_id(capture_id: str) -> str:
-    if not _SHA256.fullmatch(capture_id):
-        raise HTTPException(
-            400,
-            f"capture id must be 64 lowercase hex digits (SHA-256), got {quote_input(capture_id)}",
-        )
-    return capture_id
+_check_id = check_id
 
 
 async def _export_flows(ctx: Context, capture_id: str) -> tuple[list[dict[str, Any]], int]:
     """(the capture's flows that can carry indicators, how many matched in all)."""
     result = await ctx.index.search_flows(
-        _EXPORT_QUERY, capture_id=capture_id, limit=_EXPORT_MAX_FLOWS
+        _EXPORT_QUERY, capture_id=capture_id, limit=_EXPORT_MAX_FLOWS, datasets=FLOWS_ONLY
     )
     return result.hits, result.total
 
@@ -163,7 +154,13 @@ def create_router() -> APIRouter:
     )
     async def search(
         ctx: CtxDep,
-        q: Annotated[str, Query(description="Lucene query on the fields of GET /v1/fields")] = "",
+        q: Annotated[
+            str,
+            Query(
+                description="Lucene query on the fields of GET /v1/fields. Searches flow "
+                "records unless the query names event.dataset (e.g. event.dataset:http)"
+            ),
+        ] = "",
         capture: Annotated[
             str | None,
             Query(description="restrict to one capture id", json_schema_extra=_ID_SCHEMA),
@@ -178,7 +175,11 @@ def create_router() -> APIRouter:
                 _check_id(capture)
             result = await guard.search(
                 lambda: ctx.index.search_flows(
-                    query, capture_id=capture, limit=limit, offset=offset
+                    query,
+                    capture_id=capture,
+                    limit=limit,
+                    offset=offset,
+                    datasets=None if "event.dataset" in q else FLOWS_ONLY,
                 )
             )
         except QueryError as exc:  # also what the index refuses to run
@@ -267,12 +268,14 @@ def create_router() -> APIRouter:
         )
         return Response(text, media_type=RULES_MEDIA_TYPE)
 
+    add_view_routes(router, _query_guard, existing_capture)
+
     @router.get("/v1/fields", response_model=FieldList, tags=["search"])
     async def fields() -> FieldList:
         return FieldList(
             fields=[
                 FieldView(name=f.name, type=f.type.value, multi=f.multi, description=f.description)
-                for f in FLOW_FIELDS
+                for f in (*FLOW_FIELDS, *STORED_OBJECTS)
             ]
         )
 

@@ -30,7 +30,7 @@ from elasticsearch.exceptions import HTTP_EXCEPTIONS, ApiError
 
 from pcaptotal.adapters.es_mapping import (
     DEFAULT_PREFIX,
-    DOC_ID,
+    ID,
     capture_index_body,
     flow_index_body,
     flow_source,
@@ -41,13 +41,24 @@ from pcaptotal.metrics import BULK_INDEX_ERRORS
 from pcaptotal.ports import SearchResult
 from pcaptotal.query import QueryError, ValidatedQuery
 from pcaptotal.query.es_compiler import compile_query
+from pcaptotal.views import (
+    Aggregations,
+    Page,
+    TermsAgg,
+    decode_cursor,
+    encode_cursor,
+    finish_terms,
+    parse_sort,
+    terms_request,
+)
 
 JSON = "application/json"
 NDJSON = "application/x-ndjson"
-SORT_FIELD = "event.start"  # hits come back oldest first, ties by _id (as in tantivy)
+SORT_FIELD = "@timestamp"  # hits come back oldest first, ties by event.id (as in tantivy)
 CAPTURE_FIELD = "pcaptotal.capture_id"
+DATASET_FIELD = "event.dataset"
 MAX_RESULT_WINDOW = 10_000  # ES's default index.max_result_window: from + size beyond it fails
-_FLOW_SORT = [{SORT_FIELD: {"order": "asc", "missing": "_last"}}, {DOC_ID: {"order": "asc"}}]
+_FLOW_SORT = [{SORT_FIELD: {"order": "asc", "missing": "_last"}}, {ID: {"order": "asc"}}]
 _CAPTURE_SORT = [{"created": {"order": "desc", "missing": "_last"}}, {"id": {"order": "asc"}}]
 
 
@@ -252,11 +263,17 @@ class ElasticsearchIndex:
         capture_id: str | None = None,
         limit: int = 50,
         offset: int = 0,
+        datasets: Sequence[str] | None = None,
     ) -> SearchResult:
         # QueryError surfaces before any I/O; compiling is CPU-bound, so off the event loop
         compiled = await asyncio.to_thread(compile_query, query)
+        filters: list[dict[str, Any]] = [compiled]
         if capture_id is not None:
-            compiled = {"bool": {"filter": [compiled, {"term": {CAPTURE_FIELD: capture_id}}]}}
+            filters.append({"term": {CAPTURE_FIELD: capture_id}})
+        if datasets is not None:
+            filters.append({"terms": {DATASET_FIELD: list(datasets)}})
+        if len(filters) > 1:
+            compiled = {"bool": {"filter": filters}}
         limit, offset = max(limit, 0), max(offset, 0)
         if limit and offset + limit > MAX_RESULT_WINDOW:
             raise QueryError(
@@ -275,6 +292,78 @@ class ElasticsearchIndex:
             total=int(hits["total"]["value"]),
             hits=[hit_document(h["_id"], h["_source"]) for h in hits["hits"]],
         )
+
+    async def _restricted(
+        self, query: ValidatedQuery, capture_id: str | None, datasets: Sequence[str] | None
+    ) -> dict[str, Any]:
+        compiled = await asyncio.to_thread(compile_query, query)
+        filters: list[dict[str, Any]] = [compiled]
+        if capture_id is not None:
+            filters.append({"term": {CAPTURE_FIELD: capture_id}})
+        if datasets is not None:
+            filters.append({"terms": {DATASET_FIELD: list(datasets)}})
+        return {"bool": {"filter": filters}} if len(filters) > 1 else compiled
+
+    async def _run(self, body: dict[str, Any]) -> dict[str, Any]:
+        status, resp = await self._call(
+            "POST", f"/{self.flows_index}/_search", body=body, ok=(400,)
+        )
+        if status == 400:
+            raise QueryError(f"cannot run query: {_reason(resp)}")
+        result: dict[str, Any] = resp
+        return result
+
+    async def search_page(
+        self,
+        query: ValidatedQuery,
+        *,
+        capture_id: str | None = None,
+        datasets: Sequence[str] | None = None,
+        sort: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        f, descending = parse_sort(sort)
+        order = "desc" if descending else "asc"
+        body: dict[str, Any] = {
+            "query": await self._restricted(query, capture_id, datasets),
+            "track_total_hits": True,
+            "size": max(limit, 0),
+            "sort": [{f.name: {"order": order, "missing": "_last"}}, {ID: {"order": "asc"}}],
+        }
+        if cursor is not None:
+            value, last = decode_cursor(cursor)
+            body["search_after"] = [value, last]
+        resp = await self._run(body)
+        hits = resp["hits"]["hits"]
+        next_cursor = None
+        if limit > 0 and len(hits) == limit:
+            next_cursor = encode_cursor(hits[-1]["sort"][0], str(hits[-1]["sort"][1]))
+        return Page(
+            total=int(resp["hits"]["total"]["value"]),
+            hits=[hit_document(h["_id"], h["_source"]) for h in hits],
+            cursor=next_cursor if limit > 0 else cursor,
+        )
+
+    async def aggregate(
+        self,
+        query: ValidatedQuery,
+        aggs: dict[str, TermsAgg],
+        *,
+        capture_id: str | None = None,
+        datasets: Sequence[str] | None = None,
+    ) -> Aggregations:
+        body: dict[str, Any] = {
+            "query": await self._restricted(query, capture_id, datasets),
+            "track_total_hits": True,
+            "size": 0,
+        }
+        request = terms_request(aggs)
+        if request:
+            body["aggs"] = request
+        resp = await self._run(body)
+        total = int(resp["hits"]["total"]["value"])
+        return Aggregations(total, finish_terms(aggs, resp.get("aggregations") or {}))
 
     # -- plumbing -------------------------------------------------------------------------------
 

@@ -13,9 +13,9 @@ Storage conventions (the query compiler ``pcaptotal.query.es_compiler`` relies o
   ``16:43:00.123456``, while tantivy compares microseconds. Other dates (certificate
   validity: whole seconds, any year, often ``9999-12-31``) are ``date``, whose range (unlike
   ``date_nanos``' 1970-2262) fits them.
-- ES refuses ``_id`` inside a document and cannot sort on ``_id`` by default, so the id is
-  sent as the ``_id`` of the bulk action and copied into the keyword ``_doc_id`` (mapped only
-  here, never returned: ``hit_document`` swaps it back to ``_id``) for the ``_id`` tiebreak.
+- The document id is the declared keyword ``event.id``: sent as the ``_id`` of the bulk action
+  as well, and the sort tiebreak (ES cannot sort on ``_id`` by default). Documents carry no
+  ``_id`` field (a reserved name in ES).
 """
 
 from __future__ import annotations
@@ -27,11 +27,10 @@ from datetime import UTC, datetime
 from ipaddress import ip_address
 from typing import Any
 
-from pcaptotal.fields import FLOW_FIELDS, Field, FieldType
+from pcaptotal.fields import FLOW_FIELDS, Field, FieldType, values_of
 from pcaptotal.query.es_compiler import NANOS_MAX, NANOS_MIN, is_nanos
 
-ID = "_id"
-DOC_ID = "_doc_id"  # see module doc
+ID = "event.id"  # see module doc
 DEFAULT_PREFIX = "pcaptotal"
 # Lucene refuses terms over 32766 bytes (a whole bulk item fails); longer keyword values are
 # kept in _source but not indexed. 8191 characters is the most that always fits in UTF-8.
@@ -74,7 +73,6 @@ def field_mapping(f: Field) -> dict[str, Any]:
 
 def flow_mappings(fields: Sequence[Field] = FLOW_FIELDS) -> dict[str, Any]:
     props = {f.name: field_mapping(f) for f in fields}
-    props[DOC_ID] = {"type": "keyword"}
     return {"dynamic": False, "properties": props}
 
 
@@ -178,17 +176,27 @@ def _check_value(f: Field, v: Any) -> Any:
 
 
 def flow_source(doc: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """``(id, body)`` for one flow; ValueError names the field and value ES would refuse."""
+    """``(id, body)`` for one record; ValueError names the field and value ES would refuse.
+
+    Values inside objects (``dns.answers``: [{...}]) are checked, flat keys also converted
+    (datetimes to ISO text).
+    """
     doc_id = doc.get(ID)
     if not isinstance(doc_id, str) or not doc_id:
-        raise ValueError(f"flow document without a string {ID}: {str(doc)[:200]}")
+        raise ValueError(f"document without a string {ID}: {str(doc)[:200]}")
     if len(doc_id.encode()) > MAX_ID_BYTES:
-        raise ValueError(f"flow {doc_id[:80]}...: {ID} is longer than {MAX_ID_BYTES} bytes")
-    body = {k: v for k, v in doc.items() if k != ID}
+        raise ValueError(f"record {doc_id[:80]}...: {ID} is longer than {MAX_ID_BYTES} bytes")
+    body = {k: v for k, v in doc.items() if k != "_id"}  # reserved in ES
     for f in FLOW_FIELDS:
         value = doc.get(f.name)
         if value is None:
-            continue
+            nested = values_of(doc, f.name)
+            if not nested:
+                continue
+            value = nested
+            flat = False
+        else:
+            flat = True
         values = list(value) if isinstance(value, (list, tuple)) else [value]
         try:
             out = [None if v is None else _check_value(f, v) for v in values]
@@ -197,9 +205,8 @@ def flow_source(doc: dict[str, Any]) -> tuple[str, dict[str, Any]]:
             raise ValueError(
                 f"flow {doc_id}: bad {f.type.value} value {bad!r} for '{f.name}' ({exc})"
             ) from None
-        if any(o is not v for o, v in zip(out, values, strict=True)):  # datetimes -> ISO
+        if flat and any(o is not v for o, v in zip(out, values, strict=True)):  # datetimes
             body[f.name] = out if isinstance(value, (list, tuple)) else out[0]
-    body[DOC_ID] = doc_id
     return doc_id, body
 
 
@@ -214,7 +221,7 @@ def _ok(f: Field, v: Any) -> bool:
 
 
 def hit_document(doc_id: str, source: dict[str, Any]) -> dict[str, Any]:
-    """The flow document as it was added: ``_id`` back, ``_doc_id`` gone."""
-    out = {ID: doc_id}
-    out.update((k, v) for k, v in source.items() if k != DOC_ID)
+    """The record as it was added (``event.id`` is in it already)."""
+    out = dict(source)
+    out.setdefault(ID, doc_id)
     return out

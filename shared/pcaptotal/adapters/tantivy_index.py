@@ -1,5 +1,8 @@
 """The embedded Index: two tantivy indexes (``flows/``, ``captures/``) under one directory.
 
+``flows/`` holds every record of every capture (``event.dataset`` = flow, dns, http, tls,
+file, finding), keyed by ``event.id``.
+
 Each document's JSON is kept whole in the stored-only ``_source`` field and returned as the hit;
 the typed fields of ``pcaptotal.fields`` are indexed (and fast, for ``exists`` and sorting) but
 not stored. tantivy calls block, so they run off the event loop: writes on one thread (tantivy
@@ -22,15 +25,18 @@ from typing import Any, TypeVar
 
 import tantivy
 
-from pcaptotal.fields import FLOW_FIELDS, Field, FieldType
+from pcaptotal.adapters import tantivy_views
+from pcaptotal.fields import FLOW_FIELDS, Field, FieldType, has_objects, values_of
 from pcaptotal.ports import SearchResult
 from pcaptotal.query import ValidatedQuery
 from pcaptotal.query.tantivy_compiler import compile_query, to_micros
+from pcaptotal.views import Aggregations, Page, TermsAgg, finish_terms, parse_sort, terms_request
 
 T = TypeVar("T")
-ID = "_id"
+ID = "event.id"  # the document id (a declared keyword field)
 SOURCE = "_source"
-SORT_FIELD = "event.start"  # hits come back oldest first, ties by _id
+SORT_FIELD = "@timestamp"  # hits come back oldest first, ties by event.id
+DATASET_FIELD = "event.dataset"
 CAPTURE_FIELD = "pcaptotal.capture_id"
 _Q = tantivy.Query
 _O = tantivy.Occur
@@ -55,9 +61,8 @@ def _add_field(sb: tantivy.SchemaBuilder, f: Field) -> None:
 
 
 def tantivy_schema(fields: Sequence[Field] = FLOW_FIELDS) -> tantivy.Schema:
-    """The flow schema, derived from the one field declaration."""
+    """The records schema, derived from the one field declaration."""
     sb = tantivy.SchemaBuilder()
-    sb.add_text_field(ID, fast=True, tokenizer_name="raw", index_option="basic")
     sb.add_bytes_field(SOURCE, stored=True)
     for f in fields:
         _add_field(sb, f)
@@ -113,15 +118,25 @@ def _add_value(d: tantivy.Document, f: Field, v: Any) -> None:
 
 
 def flow_document(doc: dict[str, Any]) -> tantivy.Document:
-    """A tantivy document for one flow; ValueError names the field and value it cannot take."""
+    """A tantivy document for one record; ValueError names the field and value it cannot take.
+
+    Fields are read as Elasticsearch reads them (``fields.values_of``: flat keys and arrays of
+    objects), so both backends index the same values.
+    """
     doc_id = doc.get(ID)
     if not isinstance(doc_id, str) or not doc_id:
-        raise ValueError(f"flow document without a string {ID}: {str(doc)[:200]}")
+        raise ValueError(f"document without a string {ID}: {str(doc)[:200]}")
     d = tantivy.Document()
-    d.add_text(ID, doc_id)
+    nested = has_objects(doc)
     for f in FLOW_FIELDS:
-        value = doc.get(f.name)
-        for v in value if isinstance(value, (list, tuple)) else [value]:
+        if nested:
+            found = values_of(doc, f.name)
+        else:  # the common case: flat keys only
+            value = doc.get(f.name)
+            if value is None:
+                continue
+            found = value if isinstance(value, (list, tuple)) else [value]
+        for v in found:
             if v is None:
                 continue
             try:
@@ -355,6 +370,7 @@ class TantivyIndex:
         capture_id: str | None = None,
         limit: int = 50,
         offset: int = 0,
+        datasets: Sequence[str] | None = None,
     ) -> SearchResult:
         store = self._store(self._flows)
         if self._searches is None:
@@ -362,14 +378,80 @@ class TantivyIndex:
 
         def search() -> SearchResult:
             compiled = compile_query(query, store.schema)  # raises QueryError
+            musts: list[tuple[tantivy.Occur, tantivy.Query]] = [(_O.Must, compiled)]
             if capture_id is not None:
-                restrict = _Q.term_query(store.schema, CAPTURE_FIELD, capture_id)
-                compiled = _Q.boolean_query([(_O.Must, compiled), (_O.Must, restrict)])
+                musts.append((_O.Must, _Q.term_query(store.schema, CAPTURE_FIELD, capture_id)))
+            if datasets is not None:
+                terms = _Q.term_set_query(store.schema, DATASET_FIELD, list(datasets))
+                musts.append((_O.Must, terms))
+            if len(musts) > 1:
+                compiled = _Q.boolean_query(musts)
             return _search(store, compiled, max(limit, 0), max(offset, 0))
 
         return await asyncio.get_running_loop().run_in_executor(self._searches, search)
 
+    def _restricted(
+        self,
+        store: _Store,
+        query: ValidatedQuery,
+        capture_id: str | None,
+        datasets: Sequence[str] | None,
+    ) -> tantivy.Query:
+        compiled = compile_query(query, store.schema)  # raises QueryError
+        musts: list[tuple[tantivy.Occur, tantivy.Query]] = [(_O.Must, compiled)]
+        if capture_id is not None:
+            musts.append((_O.Must, _Q.term_query(store.schema, CAPTURE_FIELD, capture_id)))
+        if datasets is not None:
+            musts.append((_O.Must, _Q.term_set_query(store.schema, DATASET_FIELD, list(datasets))))
+        return _Q.boolean_query(musts) if len(musts) > 1 else compiled
+
+    async def search_page(
+        self,
+        query: ValidatedQuery,
+        *,
+        capture_id: str | None = None,
+        datasets: Sequence[str] | None = None,
+        sort: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        store = self._store(self._flows)
+        f, descending = parse_sort(sort)
+
+        def search() -> Page:
+            restricted = self._restricted(store, query, capture_id, datasets)
+            return tantivy_views.page_after(
+                store.index, store.schema, restricted, f, descending, limit, cursor, _load
+            )
+
+        return await self._search(search)
+
+    async def aggregate(
+        self,
+        query: ValidatedQuery,
+        aggs: dict[str, TermsAgg],
+        *,
+        capture_id: str | None = None,
+        datasets: Sequence[str] | None = None,
+    ) -> Aggregations:
+        store = self._store(self._flows)
+        body = terms_request(aggs)
+
+        def run() -> Aggregations:
+            restricted = self._restricted(store, query, capture_id, datasets)
+            total = _count(store.index.searcher().search(restricted, 1, count=True))
+            return Aggregations(
+                total, finish_terms(aggs, tantivy_views.aggregate(store.index, restricted, body))
+            )
+
+        return await self._search(run)
+
     # -- plumbing -------------------------------------------------------------------------------
+
+    async def _search(self, fn: Callable[[], T]) -> T:
+        if self._searches is None:
+            raise RuntimeError("TantivyIndex is not started (call start() first)")
+        return await asyncio.get_running_loop().run_in_executor(self._searches, fn)
 
     def _store(self, store: _Store | None) -> _Store:
         if store is None:
@@ -435,10 +517,10 @@ def _search(store: _Store, query: tantivy.Query, limit: int, offset: int) -> Sea
 def _ordered_page(
     store: _Store, searcher: tantivy.Searcher, query: tantivy.Query, limit: int, offset: int
 ) -> tuple[int, list[tantivy.DocAddress]]:
-    """Addresses of hits ``offset .. offset+limit`` ordered by (event.start, _id).
+    """Addresses of hits ``offset .. offset+limit`` ordered by (@timestamp, event.id).
 
-    tantivy sorts by one fast field. Sort by event.start, then re-query each run of equal
-    start times that overlaps the page sorted by _id. Only runs of two or more (or the run cut
+    tantivy sorts by one fast field. Sort by @timestamp, then re-query each run of equal
+    times that overlaps the page sorted by event.id. Only runs of two or more (or the run cut
     by the page end) need that, so the usual cost is one extra query per page.
     """
     end = offset + limit
@@ -475,7 +557,7 @@ def _ordered_page(
 
 
 def _same_start(store: _Store, value: Any) -> tantivy.Query:
-    if value is None:  # documents without event.start sort last
+    if value is None:  # documents without @timestamp sort last
         return _Q.boolean_query(
             [(_O.Must, _Q.all_query()), (_O.MustNot, _Q.exists_query(SORT_FIELD))]
         )

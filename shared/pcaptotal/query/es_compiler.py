@@ -23,7 +23,7 @@ from pcaptotal.query.errors import QueryError, excerpt
 from pcaptotal.query.parse import ValidatedQuery
 
 # Storage conventions shared with ``adapters.es_mapping`` (both sides import them from here).
-NANOS_DATE_FIELDS = frozenset({"event.start", "event.end"})
+NANOS_DATE_FIELDS = frozenset({"@timestamp", "event.start", "event.end"})
 # date_nanos holds 1970-01-01 .. 2262-04-11T23:47:16.854775807Z
 NANOS_MIN = datetime(1970, 1, 1, tzinfo=UTC)
 NANOS_MAX = datetime(2262, 4, 11, 23, 47, 16, 854775, tzinfo=UTC)

@@ -387,5 +387,7 @@ def _regex_problem(pattern: str) -> str | None:
     return regex_problem(pattern)
 
 
-_DEFAULT_FIELDS: tuple[Field, ...] = tuple(f for f in FLOW_FIELDS if f.type is FieldType.KEYWORD)
+_DEFAULT_FIELDS: tuple[Field, ...] = tuple(
+    f for f in FLOW_FIELDS if f.type is FieldType.KEYWORD and f.bare
+)
 _IP_FIELDS: tuple[Field, ...] = tuple(f for f in FLOW_FIELDS if f.type is FieldType.IP)

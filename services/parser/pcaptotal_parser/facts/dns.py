@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 from pcaptotal_parser.columns import AGGREGATOR, INDEX, Row
 from pcaptotal_parser.facts.types import Fact
@@ -138,3 +140,89 @@ def _at(values: list[str], i: int) -> str | None:
 
 def _int(text: str | None) -> int:
     return int(text) if text and text.isdigit() else 0
+
+
+# answer record type -> the tshark column holding its data (one value per record)
+_DATA_COLUMNS: dict[str, str] = {
+    "1": "dns.a",
+    "28": "dns.aaaa",
+    "5": "dns.cname",
+    "2": "dns.ns",
+    "12": "dns.ptr.domain_name",
+    "15": "dns.mx.mail_exchange",
+    "16": "dns.txt",
+}
+
+
+@dataclass(slots=True)
+class DnsMessage:
+    """One DNS message of a packet, in ECS's shape (``dns.question`` / ``dns.answers``
+    objects: questions ``name``, ``type``, ``class``; answers ``type``, ``ttl``, ``data``)."""
+
+    transaction: str
+    response: bool
+    questions: list[dict[str, str]] = field(default_factory=list)
+    rcode: str | None = None
+    answers: list[dict[str, str | int]] = field(default_factory=list)
+
+
+def dns_messages(row: Row) -> list[DnsMessage]:
+    """The DNS messages of one packet. A packet with several (DNS over TCP) has its columns
+    concatenated: questions and answers are assigned by the per-message counts where tshark
+    gives them (answers), else all to the first message (questions)."""
+    ids = row.values("dns.id")
+    flags = row.values("dns.flags.response")
+    messages = [DnsMessage(t, f == "1") for t, f in zip(ids, flags, strict=False)]
+    if not messages:
+        return messages
+    names = row.values("dns.qry.name")
+    types = row.values("dns.qry.type")
+    classes = row.values("dns.qry.class")
+    first = messages[0]
+    for i, name in enumerate(names):
+        question = {"name": name}
+        if i < len(types):
+            question["type"] = DNS_TYPES.get(types[i], types[i])
+        if i < len(classes):
+            question["class"] = dns_class_name(classes[i])
+        first.questions.append(question)
+    rcodes = row.values("dns.flags.rcode")
+    responses = [m for m in messages if m.response]
+    for message, rcode in zip(responses, rcodes, strict=False):
+        message.rcode = DNS_RCODES.get(rcode, rcode)
+    if responses:
+        _answers(row, messages)
+    return messages
+
+
+def _answers(row: Row, messages: list[DnsMessage]) -> None:
+    """Walk every resource record of every message in order (answers, authority, additional),
+    taking each record's TTL and data from the per-type columns, so they line up."""
+    types = row.values("dns.resp.type")
+    if not types:
+        return
+    ttls = row.values("dns.resp.ttl")
+    data = {code: deque(row.values(column)) for code, column in _DATA_COLUMNS.items()}
+    answers = row.values("dns.count.answers")
+    auth = row.values("dns.count.auth_rr")
+    additional = row.values("dns.count.add_rr")
+    pos = ttl_pos = 0
+    for i, message in enumerate(messages):
+        n_ans = _int(_at(answers, i))
+        n_all = n_ans + _int(_at(auth, i)) + _int(_at(additional, i))
+        for j, rtype in enumerate(types[pos : pos + n_all]):
+            ttl = None
+            if rtype != _OPT:
+                ttl = _at(ttls, ttl_pos)
+                ttl_pos += 1
+            queue = data.get(rtype)
+            value = queue.popleft() if queue else None
+            if j >= n_ans or not message.response:
+                continue
+            answer: dict[str, str | int] = {"type": DNS_TYPES.get(rtype, rtype)}
+            if ttl is not None and ttl.isdigit():
+                answer["ttl"] = int(ttl)
+            if value is not None:
+                answer["data"] = value
+            message.answers.append(answer)
+        pos += n_all
