@@ -41,7 +41,7 @@ async def _run_worker(name: str, settings: Settings, start: StartWorker) -> None
         loop.add_signal_handler(sig, stop.set)
     # /healthz, /readyz (broker, blob store, index) and /metrics for probes and Prometheus.
     http = _worker_http_server(name, settings, ctx)
-    http_task = asyncio.create_task(http.serve())
+    http_task = asyncio.create_task(_serve_http(http, name, settings))
     try:
         await start(ctx)
         log.info("worker started", service=name)
@@ -53,6 +53,20 @@ async def _run_worker(name: str, settings: Settings, start: StartWorker) -> None
         await http_task
         await close_context(base)
     log.info("worker stopped", service=name)
+
+
+async def _serve_http(server: uvicorn.Server, name: str, settings: Settings) -> None:
+    """The probe/metrics server; if its port is taken the worker keeps working without it
+    (uvicorn exits the process on a failed bind; a probe then reports the pod unhealthy)."""
+    try:
+        await server.serve()
+    except (SystemExit, OSError) as exc:
+        log.error(
+            "worker HTTP server not running: /healthz, /readyz and /metrics unavailable",
+            service=name,
+            port=settings.http_port,
+            error=repr(exc),
+        )
 
 
 class _NoSignalServer(uvicorn.Server):
