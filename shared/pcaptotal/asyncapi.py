@@ -100,6 +100,11 @@ _EXAMPLE_SUMMARY = CaptureSummary(
 )
 _EXAMPLE_FLOW: dict[str, Any] = {
     "event.id": f"{_EXAMPLE_CAPTURE}-tcp-3",
+    "event.dataset": "flow",
+    "event.kind": "event",
+    "ecs.version": "8.11.0",
+    "@timestamp": "2026-01-15T09:12:44.120391Z",
+    "event.start": "2026-01-15T09:12:44.120391Z",
     "pcaptotal.capture_id": _EXAMPLE_CAPTURE,
     "pcaptotal.verdict": "malicious",
     "event.risk_score": 92.0,

@@ -150,15 +150,29 @@ class CaptureAnalyzed(Envelope):
 
 _FLOW_DOCUMENT_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "description": "a flat flow document (ECS field names, as indexed and as served by the "
-    "search API); `event.id` is its stable id across runs",
-    "required": ["event.id", "pcaptotal.verdict"],
+    "description": "a flow document (ECS field names, as indexed and as served by the search "
+    "API; `GET /v1/fields` lists every field); `event.id` is its stable id across runs",
+    "required": ["event.id", "event.dataset", "pcaptotal.capture_id", "pcaptotal.verdict"],
     "properties": {
         "event.id": {
             "type": "string",
             "description": "stable flow id `<capture_id>-<flow key>`: the same in every run",
         },
+        "event.dataset": {"type": "string", "const": "flow"},
+        "event.kind": {"type": "string"},
+        "ecs.version": {"type": "string"},
+        "@timestamp": {
+            "type": "string",
+            "format": "date-time",
+            "description": "the flow's first packet (RFC 3339, UTC, `Z`)",
+        },
+        "pcaptotal.capture_id": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
         "pcaptotal.verdict": {"type": "string", "enum": list(VERDICTS)},
+        "pcaptotal.omitted_fields": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "fields left out because the flow alone exceeded the body bound",
+        },
     },
     "additionalProperties": True,
 }

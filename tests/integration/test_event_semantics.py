@@ -272,6 +272,8 @@ def _check_run(p: Pipeline, cid: str, generation: int, validators: dict[str, Any
         for b in batches:
             for f in b.flows:
                 assert f["pcaptotal.verdict"] == verdict and "_id" not in f
+                for stamp in ("@timestamp", "event.start", "event.end"):
+                    assert f.get(stamp, "Z").endswith("Z"), (stamp, f.get(stamp))
                 assert f["event.id"].startswith(f"{cid}-")
     assert analyzed.flow_count == sum(analyzed.per_verdict.of(v).flows for v in VERDICTS)
     return str(ids.pop())
