@@ -238,7 +238,6 @@ def build_document() -> dict[str, Any]:
             },
             "bindings": {
                 "amqp": {
-                    "contentEncoding": "identity",
                     "messageType": event_type,
                     "bindingVersion": "0.3.0",
                 }
