@@ -115,19 +115,43 @@ def test_dns_query_and_response_are_one_record_with_aligned_answers() -> None:
 
 def test_pipelined_http_responses_answer_requests_in_order() -> None:
     def get(ts: str, uri: str) -> str:
-        return tcp(ts, "10.0.0.1", 5000, "10.0.0.2", 8080, "0x0018", frame_protocols="eth:ethertype:ip:tcp:http",
-                   http_request="1", http_request_method="GET", http_host="h.example:8080",
-                   http_request_uri=uri, http_user_agent="curl/8")  # fmt: skip
+        return tcp(
+            ts,
+            "10.0.0.1",
+            5000,
+            "10.0.0.2",
+            8080,
+            "0x0018",
+            frame_protocols="eth:ethertype:ip:tcp:http",
+            http_request="1",
+            http_request_method="GET",
+            http_host="h.example:8080",
+            http_request_uri=uri,
+            http_user_agent="curl/8",
+        )
 
     def ok(ts: str, code: str, ctype: str) -> str:
-        return tcp(ts, "10.0.0.2", 8080, "10.0.0.1", 5000, "0x0018", frame_protocols="eth:ethertype:ip:tcp:http",
-                   http_response_code=code, http_content_type=ctype, http_content_length="12")  # fmt: skip
+        return tcp(
+            ts,
+            "10.0.0.2",
+            8080,
+            "10.0.0.1",
+            5000,
+            "0x0018",
+            frame_protocols="eth:ethertype:ip:tcp:http",
+            http_response_code=code,
+            http_content_type=ctype,
+            http_content_length="12",
+        )
 
     syn = tcp("1.0", "10.0.0.1", 5000, "10.0.0.2", 8080, "0x0002")
     _flow, first, second = records(
-        syn, get("1.1", "/a?x=1"), get("1.2", "/b"), ok("1.3", "200", "text/html"),
+        syn,
+        get("1.1", "/a?x=1"),
+        get("1.2", "/b"),
+        ok("1.3", "200", "text/html"),
         ok("1.5", "404", "text/plain; charset=utf-8"),
-    )  # fmt: skip
+    )
     assert first["url.original"] == "http://h.example:8080/a?x=1"
     assert first["url.path"] == "/a" and first["url.query"] == "x=1"
     assert first["url.domain"] == "h.example" and first["user_agent.original"] == "curl/8"
@@ -144,16 +168,36 @@ def test_pipelined_http_responses_answer_requests_in_order() -> None:
 
 def test_each_client_hello_starts_a_tls_record() -> None:
     def hello(ts: str, sni: str) -> str:
-        return tcp(ts, "10.0.0.1", 5000, "10.0.0.2", 443, "0x0018", frame_protocols="eth:ethertype:ip:tcp:tls",
-                   tls_handshake_type="1", tls_handshake_version="0x0303",
-                   tls_handshake_extensions_server_name=sni, tls_handshake_ja3="a" * 32,
-                   tls_handshake_ciphersuite=["0x1301", "0xc02f"])  # fmt: skip
+        return tcp(
+            ts,
+            "10.0.0.1",
+            5000,
+            "10.0.0.2",
+            443,
+            "0x0018",
+            frame_protocols="eth:ethertype:ip:tcp:tls",
+            tls_handshake_type="1",
+            tls_handshake_version="0x0303",
+            tls_handshake_extensions_server_name=sni,
+            tls_handshake_ja3="a" * 32,
+            tls_handshake_ciphersuite=["0x1301", "0xc02f"],
+        )
 
     def server_hello(ts: str) -> str:
-        return tcp(ts, "10.0.0.2", 443, "10.0.0.1", 5000, "0x0018", frame_protocols="eth:ethertype:ip:tcp:tls",
-                   tls_handshake_type="2", tls_handshake_version="0x0303",
-                   tls_handshake_extensions_supported_version="0x0304",
-                   tls_handshake_ciphersuite="0x1301", tls_handshake_ja3s="b" * 32)  # fmt: skip
+        return tcp(
+            ts,
+            "10.0.0.2",
+            443,
+            "10.0.0.1",
+            5000,
+            "0x0018",
+            frame_protocols="eth:ethertype:ip:tcp:tls",
+            tls_handshake_type="2",
+            tls_handshake_version="0x0303",
+            tls_handshake_extensions_supported_version="0x0304",
+            tls_handshake_ciphersuite="0x1301",
+            tls_handshake_ja3s="b" * 32,
+        )
 
     syn = tcp("1.0", "10.0.0.1", 5000, "10.0.0.2", 443, "0x0002")
     _flow, first, second = records(
