@@ -19,7 +19,7 @@ from typing import Any, Literal, Self
 import structlog
 from pcaptotal.captures import Status
 from pcaptotal.messages import CaptureSummary, FlowCounts, Verdict
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 log = structlog.get_logger(__name__)
 
@@ -49,7 +49,9 @@ class FindingView(BaseModel):
     explanation: str
     flow_ids: list[str] = Field(description="the flows behind it (at most 50; see flow_count)")
     flow_count: int = Field(ge=0)
-    evidence: dict[str, Any] = Field(description="the numbers behind the finding, by name")
+    evidence: dict[str, JsonValue] = Field(
+        description="the numbers behind the finding, by name (JSON values)"
+    )
     matched: str | None = Field(default=None, description="the value an indicator matched")
 
 
