@@ -87,6 +87,7 @@ def _worker_http_server(name: str, settings: Settings, ctx: Context) -> uvicorn.
         host=settings.http_host,
         port=settings.http_port,
         log_config=None,  # configure_logging's JSON handler
+        access_log=False,
         lifespan="off",
     )
     return _NoSignalServer(config)
@@ -141,6 +142,6 @@ def serve_http(app: FastAPI, settings: Settings) -> None:
         host=settings.http_host,
         port=settings.http_port,
         log_config=None,  # configure_logging's JSON handler, not uvicorn's text one
-        log_level=settings.log_level.lower(),
+        access_log=False,  # one line per request is what the HTTP metrics are for
         timeout_graceful_shutdown=30,
     )

@@ -172,6 +172,14 @@ def test_one_origin_same_summaries_and_metrics_moved(stack: Stack) -> None:
 
     # One trace id per capture, on its lines in ingest, a parser and the enricher.
     logs = {p.stem: p.read_text() for p in (stack.run_dir / "logs").glob("*.log")}
+    ours = ("ingest", "search-api", "gateway", "parser-0", "parser-1", "enricher-0")
+    for name in ours:
+        for line in logs[name].splitlines():
+            record = json.loads(line)  # every line JSON, uvicorn's and the libraries' too
+            assert record["level"] != "debug" and record.get("logger") != "uvicorn.access"
+            # No file names, blob keys or credentials.
+            assert not any(p.name in line for p in CAPTURES), line
+            assert "captures/" not in line and "s3://" not in line and "amqp://" not in line
     for cid in ids.values():
         lines = [
             json.loads(line)

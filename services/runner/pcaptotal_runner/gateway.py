@@ -172,6 +172,7 @@ def main() -> None:
         host=s.http_host,
         port=s.http_port,
         log_config=None,  # configure_logging's JSON handler, not uvicorn's text one
+        access_log=False,  # the HTTP metrics count requests
         timeout_graceful_shutdown=30,
     )
 
