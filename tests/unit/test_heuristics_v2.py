@@ -3,13 +3,14 @@ the benign look-alikes they must leave alone."""
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pcaptotal_enricher.heuristics import DetectionConfig, Severity, run_all
 from pcaptotal_enricher.heuristics.correlate import correlate
 from pcaptotal_enricher.heuristics.covert import icmp_tunnel, opaque_sessions, retried_destination
-from pcaptotal_enricher.heuristics.dns import dns_tunnelling
+from pcaptotal_enricher.heuristics.dns import dns_tunnelling, encoded_names
 from pcaptotal_enricher.heuristics.exploit import exploit_payloads, kerberoasting, tls_heartbleed
 from pcaptotal_enricher.heuristics.http import http_c2_traits, http_raw_ip
 from pcaptotal_enricher.heuristics.recon import (
@@ -27,7 +28,7 @@ T0 = datetime(2024, 3, 5, 18, 0, tzinfo=UTC)
 _n = iter(range(1_000_000))
 
 
-def flow(at: float = 0.0, **kw: Any) -> dict[str, Any]:
+def flow(at: float = 0.0, /, **kw: Any) -> dict[str, Any]:
     i = next(_n)
     doc: dict[str, Any] = {
         "_id": f"cap-{i}",
@@ -179,7 +180,7 @@ def test_small_half_open_scan_and_host_discovery() -> None:
                 )
             )
     [scan] = small_scan(flows, CFG)
-    assert scan.severity is Severity.HIGH and "8 half-open probes" in scan.explanation
+    assert scan.severity is Severity.HIGH and "8 probes reset by the client" in scan.explanation
     discovery = []
     for h in range(3):  # nmap -sn: ICMP echo + TCP ACK to 80 per host
         dst = f"10.0.2.{h + 1}"
@@ -330,3 +331,15 @@ def test_dnsbl_lookups_are_not_tunnelling() -> None:
         flow(**{"dns.question.name": [f"{i}.{i + 1}.113.203.zen.spamhaus.org"]}) for i in range(60)
     ]
     assert dns_tunnelling(lookups, CFG) == []
+
+
+def test_encoded_names_without_a_parent_domain_add_up_per_client() -> None:
+    rng = random.Random(5)
+    hexes = ["".join(rng.choice("0123456789abcdef") for _ in range(60)) for _ in range(5)]
+    tunnel = [flow(**{"dns.question.name": [f"dnscat.{h}.{h[:20]}"]}) for h in hexes]
+    [f] = encoded_names(tunnel, CFG)
+    assert f.severity is Severity.MEDIUM and "5 names" in f.explanation
+    nsec3 = [  # 32-char base32 hash labels (DNSSEC) stay below the 40-char floor
+        flow(**{"dns.question.name": [f"{h[:32]}.sshfp.net"]}) for h in hexes
+    ]
+    assert encoded_names(nsec3, CFG) == []

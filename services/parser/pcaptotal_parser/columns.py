@@ -80,6 +80,7 @@ FIELDS: tuple[str, ...] = (
     "http.server",
     "http.location",
     "urlencoded-form.key",
+    "mime_multipart.header.content-disposition",
     # tls (and the TLS handshake inside QUIC Initials)
     "tls.handshake.type",
     "tls.handshake.version",

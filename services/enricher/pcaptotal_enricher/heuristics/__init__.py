@@ -17,7 +17,12 @@ from pcaptotal_enricher.heuristics.covert import (
     retried_destination,
     upload_heavy,
 )
-from pcaptotal_enricher.heuristics.dns import dga_domains, dns_tunnelling, dynamic_dns
+from pcaptotal_enricher.heuristics.dns import (
+    dga_domains,
+    dns_tunnelling,
+    dynamic_dns,
+    encoded_names,
+)
 from pcaptotal_enricher.heuristics.exploit import exploit_payloads, kerberoasting, tls_heartbleed
 from pcaptotal_enricher.heuristics.http import (
     executable_download,
@@ -66,6 +71,7 @@ ALL_HEURISTICS: tuple[Heuristic, ...] = (
     long_connections,
     large_outbound,
     # v2 (issue 8)
+    encoded_names,
     small_scan,
     host_discovery,
     scanner_tools,

@@ -35,14 +35,16 @@ from pcaptotal_enricher.heuristics.util import (
 
 
 def half_open(f: FlowDoc) -> bool:
-    """SYN answered (SYN-ACK seen), then reset by the client with no payload either way."""
+    """SYN answered (SYN-ACK seen), then reset by the client with no payload either way: a
+    SYN scan's probe (SYN, RST: 2 packets) or a connect scan's (SYN, ACK, RST: 3 packets, as
+    nmap -sT and -sV's port checks close with SO_LINGER 0)."""
     fl = flags(f)
     return (
         transport(f) == "tcp"
         and {"SYN", "ACK", "RST"} <= fl
         and "PSH" not in fl
         and "FIN" not in fl
-        and num(f, "source.packets") <= 2
+        and num(f, "source.packets") <= 3
         and 1 <= num(f, "destination.packets") <= 2
     )
 
@@ -93,8 +95,8 @@ def small_scan(flows: list[FlowDoc], cfg: DetectionConfig) -> list[Finding]:
             sev, why = (
                 Severity.HIGH,
                 (
-                    f"{len(half)} half-open probes (SYN, SYN-ACK, then the client's RST without "
-                    "data: raw-socket scanning as nmap -sS / masscan do)"
+                    f"{len(half)} probes reset by the client right after the handshake, "
+                    "without data (port checks of nmap -sS/-sT/-sV, masscan)"
                 ),
             )
             cited = list(half.values()) + list(bad.values())

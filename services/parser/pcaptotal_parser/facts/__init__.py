@@ -48,6 +48,7 @@ _SSH = INDEX["ssh.protocol"]
 _DHCP = INDEX["dhcp.option.dhcp"]
 _KERBEROS = INDEX["kerberos.msg_type"]
 _FORM = INDEX["urlencoded-form.key"]
+_MULTIPART = INDEX["mime_multipart.header.content-disposition"]
 
 
 def packet_facts(row: Row) -> list[Fact]:
@@ -56,7 +57,7 @@ def packet_facts(row: Row) -> list[Fact]:
     facts: list[Fact] = []
     if cols[_DNS[0]] or cols[_DNS[1]]:
         facts += dns_facts(row)
-    if cols[_HTTP[0]] or cols[_HTTP[1]] or cols[_FORM]:
+    if cols[_HTTP[0]] or cols[_HTTP[1]] or cols[_FORM] or cols[_MULTIPART]:
         facts += http_facts(row)
     if cols[_TLS[0]] or cols[_TLS[1]] or cols[_TLS[2]]:
         facts += tls_facts(row)

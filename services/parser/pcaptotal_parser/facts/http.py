@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from pcaptotal_parser.columns import Row
 from pcaptotal_parser.facts.types import Fact
+
+_PART_NAME = re.compile(r'(?:^|;)\s*name="?([^";]*)"?', re.IGNORECASE)
 
 
 def host_without_port(host: str) -> str:
@@ -44,6 +47,11 @@ def http_facts(row: Row) -> Iterator[Fact]:
         yield "user_agent.original", agent
     for key in row.values("urlencoded-form.key"):
         yield "pcaptotal.http.request.form_field", key[:64]
+    if methods:  # multipart/form-data parts of a request: their field names
+        for disposition in row.values("mime_multipart.header.content-disposition"):
+            match = _PART_NAME.search(disposition)
+            if match:
+                yield "pcaptotal.http.request.form_field", match.group(1)[:64]
     for referrer in row.values("http.referer"):
         yield "http.request.referrer", referrer
     codes = row.values("http.response.code")
