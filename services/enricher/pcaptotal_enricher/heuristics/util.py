@@ -47,7 +47,9 @@ def port(flow: FlowDoc, side: str = "destination") -> int | None:
 
 
 def flow_id(flow: FlowDoc) -> str:
-    return str(flow.get("_id") or flow.get("pcaptotal.flow_key") or id(flow))
+    return str(
+        flow.get("event.id") or flow.get("_id") or flow.get("pcaptotal.flow_key") or id(flow)
+    )
 
 
 def protocols(flow: FlowDoc) -> set[str]:
