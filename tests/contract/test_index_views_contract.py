@@ -83,7 +83,7 @@ async def test_pages_restrict_to_capture_and_dataset(records: Index) -> None:
 @pytest.mark.parametrize("bad", [{"sort": "dns.question.name"}, {"sort": "nope"}, {"cursor": "!!"}])
 async def test_bad_sort_or_cursor_is_a_query_error(records: Index, bad: dict[str, str]) -> None:
     with pytest.raises(QueryError):
-        await records.search_page(parse_query(""), **bad)
+        await records.search_page(parse_query(""), sort=bad.get("sort"), cursor=bad.get("cursor"))
 
 
 def _buckets(docs: list[dict[str, Any]], field: str, sum_field: str | None = None) -> list[Bucket]:

@@ -46,7 +46,7 @@ def _walk(server: Server, path: str, limit: int, **params: Any) -> tuple[int, li
     cursor = None
     total = -1
     for _ in range(1000):
-        extra = {"cursor": cursor} if cursor else {}
+        extra: dict[str, Any] = {"cursor": cursor} if cursor else {}
         r = _get(server, path, limit=limit, **params, **extra)
         assert r.status_code == 200, r.text
         body = r.json()

@@ -135,7 +135,7 @@ def flow_document(doc: dict[str, Any]) -> tantivy.Document:
             value = doc.get(f.name)
             if value is None:
                 continue
-            found = value if isinstance(value, (list, tuple)) else [value]
+            found = list(value) if isinstance(value, (list, tuple)) else [value]
         for v in found:
             if v is None:
                 continue
