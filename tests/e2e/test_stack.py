@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -191,11 +192,33 @@ def test_one_origin_same_summaries_and_metrics_moved(stack: Stack) -> None:
         assert len(traces) == 1 and None not in traces, (cid, traces)
 
 
+def test_kill9_parser_loses_nothing(stack: Stack) -> None:
+    """The fault tier's first case on the make-up stack: a parser killed with SIGKILL while
+    captures are queued; the other parser takes its unacknowledged work."""
+    state = json.loads((stack.run_dir / "state.json").read_text())
+    victim = next(p["pid"] for p in state["procs"] if p["name"] == "parser-1")
+    others = [p for p in shared_captures() if p.name not in NAMES][:8]
+    ids: dict[str, str] = {}
+    with httpx.Client(base_url=stack.api, timeout=60) as client:
+        for i, path in enumerate(others):
+            r = client.post("/v1/captures", files={"file": (path.name, path.read_bytes())})
+            assert r.status_code in (200, 202), r.text
+            ids[path.name] = r.json()["id"]
+            if i == 3:
+                os.kill(victim, signal.SIGKILL)
+        docs = _wait_done(client, ids)
+    for path in others:
+        assert docs[path.name]["status"] == "done", docs[path.name]
+        assert docs[path.name]["summary"] == oracle_summary(path), path.name
+
+
 def test_down_stops_every_process_it_started(stack: Stack) -> None:
     """``down`` ends every process ``up`` started, children of children included (Erlang's
     helpers start their own sessions: they are found by the run dir in their environment)."""
     marked = stack_script.marked_pids(stack.run_dir)
-    assert set(stack.pids) <= set(marked)
+    alive = [pid for pid in stack.pids if Path(f"/proc/{pid}").exists()]
+    assert len(alive) == len(stack.pids) - 1  # all but the parser the last test killed
+    assert set(alive) <= set(marked)
     assert len(marked) > len(stack.pids)  # erl_child_setup and friends
     stopped = _run("down", stack.env)
     assert stopped.returncode == 0, stopped.stderr
