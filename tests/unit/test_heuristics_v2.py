@@ -343,3 +343,14 @@ def test_encoded_names_without_a_parent_domain_add_up_per_client() -> None:
         flow(**{"dns.question.name": [f"{h[:32]}.sshfp.net"]}) for h in hexes
     ]
     assert encoded_names(nsec3, CFG) == []
+
+
+def test_certificate_not_covering_the_server_name() -> None:
+    asked = {"tls.client.server_name": ["update.example.com"], "destination.ip": "93.184.216.34"}
+    wrong = flow(**asked, **{"tls.server.x509.alternative_names": ["localhost", "*.other.net"]})
+    [f] = [x for x in tls_certificate_traits([wrong], CFG) if x.name.endswith("name-mismatch")]
+    assert "'update.example.com'" in f.explanation and "localhost" in f.explanation
+    wildcard = flow(**asked, **{"tls.server.x509.alternative_names": ["*.example.com"]})
+    deeper = flow(**asked, **{"tls.server.x509.subject.common_name": ["*.com"]})
+    found = tls_certificate_traits([wildcard, deeper], CFG)
+    assert [x.flow_ids for x in found] == [(deeper["_id"],)]

@@ -19,6 +19,13 @@ from pcaptotal_enricher.heuristics.util import (
     values,
 )
 
+_CERT_FIELDS = (
+    "tls.server.x509.subject.distinguished_name",
+    "tls.server.x509.subject.common_name",
+    "tls.server.x509.alternative_names",
+    "tls.server.x509.not_after",
+)
+
 
 def _day(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
@@ -86,10 +93,7 @@ def tls_certificate_traits(flows: list[FlowDoc], cfg: DetectionConfig) -> list[F
     """C2 frameworks' default certificate subjects, and very short validity periods."""
     out: list[Finding] = []
     for f in flows:
-        if (
-            "tls.server.x509.subject.distinguished_name" not in f
-            and "tls.server.x509.not_after" not in f
-        ):
+        if not any(k in f for k in _CERT_FIELDS):
             continue  # no certificate seen (most flows)
         subjects = strs(f, "tls.server.x509.subject.distinguished_name") + strs(
             f, "tls.server.x509.issuer.distinguished_name"
@@ -109,6 +113,20 @@ def tls_certificate_traits(flows: list[FlowDoc], cfg: DetectionConfig) -> list[F
                     matched=hit.group(0),
                 )
             )
+        mismatch = _name_mismatch(f)
+        if mismatch:
+            out.append(
+                Finding(
+                    name="tls-certificate-name-mismatch",
+                    severity=Severity.LOW,
+                    explanation=(
+                        f"{endpoint(f)} was asked for {mismatch[0]!r} but its certificate names "
+                        f"{', '.join(mismatch[1][:3])!r}"
+                    ),
+                    flow_ids=(flow_id(f),),
+                    evidence={"server_name": mismatch[0], "certificate_names": mismatch[1][:10]},
+                )
+            )
         after = [a for a in (date_s(v) for v in values(f, "tls.server.x509.not_after")) if a]
         before = [b for b in (date_s(v) for v in values(f, "tls.server.x509.not_before")) if b]
         if after and before:
@@ -126,6 +144,27 @@ def tls_certificate_traits(flows: list[FlowDoc], cfg: DetectionConfig) -> list[F
                     )
                 )
     return out
+
+
+def _covers(pattern: str, name: str) -> bool:
+    """RFC 6125 matching: exact, or one ``*`` as the whole left-most label."""
+    p, n = pattern.lower().rstrip("."), name.lower().rstrip(".")
+    if p.startswith("*."):
+        return n.count(".") == p.count(".") and n.endswith(p[1:])
+    return p == n
+
+
+def _name_mismatch(f: FlowDoc) -> tuple[str, list[str]] | None:
+    """(SNI, certificate names) when the leaf certificate covers none of the names asked."""
+    snis = strs(f, "tls.client.server_name")
+    certs = strs(f, "tls.server.x509.alternative_names") or strs(
+        f, "tls.server.x509.subject.common_name"
+    )
+    if not snis or not certs:
+        return None
+    if any(_covers(c, s) for c in certs for s in snis):
+        return None
+    return snis[0], certs
 
 
 def quic_without_sni(flows: list[FlowDoc], cfg: DetectionConfig) -> list[Finding]:
