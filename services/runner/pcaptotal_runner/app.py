@@ -13,6 +13,8 @@ import structlog
 from fastapi import FastAPI
 from pcaptotal.adapters.factory import close_context, make_context, start_context
 from pcaptotal.health import create_health_router
+from pcaptotal.logs import TraceMiddleware
+from pcaptotal.metrics import instrument_http
 from pcaptotal.reconcile import Reconciler
 from pcaptotal.settings import Settings
 from pcaptotal.tmpfiles import clean_stale_tmp
@@ -59,6 +61,9 @@ def create_app(settings: Settings, *, workers: bool = True) -> FastAPI:
         description="Upload packet captures; search their flows, DNS, HTTP and TLS facts.",
         lifespan=lifespan,
     )
+    # Same observability as each service on its own: HTTP metrics and a trace id per request.
+    instrument_http(app, "runner")
+    app.add_middleware(TraceMiddleware)
     install_problem_details(app)
     app.include_router(ingest_router())
     app.include_router(search_router())
