@@ -6,7 +6,7 @@ the same contract suite in ``tests/contract``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -16,7 +16,7 @@ from pcaptotal.messages import Envelope, Event
 
 if TYPE_CHECKING:
     from pcaptotal.query import ValidatedQuery
-    from pcaptotal.views import Aggregations, Page, TermsAgg
+    from pcaptotal.views import Agg, Aggregations, Page
 
 
 class BlobNotFound(KeyError):
@@ -114,6 +114,11 @@ class Index(Protocol):
     async def ping(self) -> bool: ...
     async def put_capture(self, doc: dict[str, Any]) -> None: ...
     async def get_capture(self, capture_id: str) -> dict[str, Any] | None: ...
+    async def delete_capture(self, capture_id: str) -> None:
+        """Remove the capture document (its records go with ``delete_flows``); no error when
+        there is none."""
+        ...
+
     async def find_captures(
         self,
         statuses: Sequence[str] | None = None,
@@ -166,10 +171,12 @@ class Index(Protocol):
     async def aggregate(
         self,
         query: ValidatedQuery,
-        aggs: dict[str, TermsAgg],
+        aggs: Mapping[str, Agg],
         *,
         capture_id: str | None = None,
         datasets: Sequence[str] | None = None,
+        capture_ids: Sequence[str] | None = None,
     ) -> Aggregations:
-        """Terms buckets over the matching records (see ``pcaptotal.views``)."""
+        """Terms buckets and date histograms over the matching records (see
+        ``pcaptotal.views``); ``capture_ids`` restricts to those captures (empty: none)."""
         ...

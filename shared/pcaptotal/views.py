@@ -5,10 +5,13 @@ Cursors are search_after-style: the (sort value, ``event.id``) of the last hit, 
 client (base64url JSON). Paging with them is stable while the capture's records do not change,
 and costs the same on page 1000 as on page 1 (no offset window).
 
-Aggregations are terms buckets, optionally with a sum per bucket. Both adapters ask their
-backend for every bucket (up to ``MAX_BUCKETS``) and ``finish_terms`` orders and cuts them the
-same way (count or sum descending, then key ascending), so both give the same answer, ties
-included.
+Aggregations are terms buckets, optionally with a sum, the first and last date (``span_field``)
+and nested terms (``by``) per bucket, and date histograms (fixed intervals, optionally with
+nested terms). Both adapters ask their backend for every bucket (up to ``MAX_BUCKETS``) and
+``finish_aggs`` orders and cuts them the same way (count or sum descending, then key
+ascending), so both give the same answer, ties included. Dates differ per backend only in
+their unit (Elasticsearch: epoch ms; tantivy: the µs integers it indexes), which ``Backend``
+says.
 """
 
 from __future__ import annotations
@@ -18,13 +21,18 @@ import binascii
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from ipaddress import ip_address
-from typing import Any
+from typing import Any, Literal
 
 from pcaptotal.fields import FLOW_FIELDS_BY_NAME, Field, FieldType
 from pcaptotal.query.errors import QueryError
+from pcaptotal.query.es_compiler import NANOS_DATE_FIELDS
 
 MAX_BUCKETS = 10_000
+Backend = Literal["es", "tantivy"]
+# µs per date unit of each backend's aggregation answers
+_DATE_UNIT_US: dict[str, int] = {"es": 1_000, "tantivy": 1}
 DEFAULT_SORT = "@timestamp"
 _SORTABLE = (FieldType.DATE, FieldType.LONG, FieldType.FLOAT)
 
@@ -44,6 +52,22 @@ class TermsAgg:
     field: str
     size: int = 10
     sum_field: str | None = None
+    span_field: str | None = None  # a date field: its first and last value per bucket
+    by: TermsAgg | None = None  # nested terms per bucket (every bucket, then cut to size)
+
+
+@dataclass(frozen=True, slots=True)
+class DateHistogramAgg:
+    """Document counts per fixed ``interval_s`` of the date ``field`` (buckets start at
+    multiples of the interval since the epoch; empty ones are left out), with nested terms
+    per bucket when ``by`` is given."""
+
+    field: str
+    interval_s: int
+    by: TermsAgg | None = None
+
+
+Agg = TermsAgg | DateHistogramAgg
 
 
 @dataclass(slots=True)
@@ -51,12 +75,23 @@ class Bucket:
     key: str | int | float | bool
     count: int
     sum: float | None = None
+    first: datetime | None = None  # span_field's min, UTC
+    last: datetime | None = None  # span_field's max, UTC
+    sub: list[Bucket] | None = None  # the ``by`` buckets
+
+
+@dataclass(slots=True)
+class HistogramBucket:
+    start: datetime  # UTC
+    count: int
+    sub: list[Bucket] | None = None
 
 
 @dataclass(slots=True)
 class Aggregations:
     total: int
     terms: dict[str, list[Bucket]] = field(default_factory=dict)
+    histograms: dict[str, list[HistogramBucket]] = field(default_factory=dict)
 
 
 def sort_field(name: str) -> Field:
@@ -96,17 +131,83 @@ def decode_cursor(cursor: str) -> tuple[Any, str]:
     return value, doc_id
 
 
+def _field(name: str, *types: FieldType) -> Field:
+    f = FLOW_FIELDS_BY_NAME.get(name)
+    if f is None:
+        raise QueryError(f"unknown field '{name[:100]}'")
+    if types and f.type not in types:
+        raise QueryError(f"'{name}' is not a {' or '.join(t.value for t in types)} field")
+    return f
+
+
+def _terms_spec(agg: TermsAgg, backend: Backend) -> dict[str, Any]:
+    _field(agg.field)
+    spec: dict[str, Any] = {"terms": {"field": agg.field, "size": MAX_BUCKETS}}
+    subs: dict[str, Any] = {}
+    if agg.sum_field is not None:
+        subs["sum"] = {"sum": {"field": agg.sum_field}}
+    if agg.span_field is not None:
+        _field(agg.span_field, FieldType.DATE)
+        if backend == "es":  # min/max cut date_nanos to ms; sort values keep every digit
+            for name, order in (("first", "asc"), ("last", "desc")):
+                sort = [{agg.span_field: {"order": order}}]
+                subs[name] = {"top_hits": {"size": 1, "sort": sort, "_source": False}}
+        else:
+            subs["first"] = {"min": {"field": agg.span_field}}
+            subs["last"] = {"max": {"field": agg.span_field}}
+    if agg.by is not None:
+        subs["by"] = _terms_spec(agg.by, backend)
+    if subs:
+        spec["aggs"] = subs
+    return spec
+
+
+def _histogram_spec(agg: DateHistogramAgg, backend: Backend) -> dict[str, Any]:
+    _field(agg.field, FieldType.DATE)
+    if agg.interval_s <= 0:
+        raise QueryError("a histogram interval must be positive")
+    spec: dict[str, Any]
+    if backend == "es":
+        spec = {
+            "date_histogram": {
+                "field": agg.field,
+                "fixed_interval": f"{agg.interval_s}s",
+                "min_doc_count": 1,
+            }
+        }
+    else:  # tantivy indexes dates as µs integers: a plain histogram over them
+        spec = {
+            "histogram": {
+                "field": agg.field,
+                "interval": agg.interval_s * 1_000_000,
+                "min_doc_count": 1,
+            }
+        }
+    if agg.by is not None:
+        spec["aggs"] = {"by": _terms_spec(agg.by, backend)}
+    return spec
+
+
+def agg_request(aggs: Mapping[str, Agg], backend: Backend = "es") -> dict[str, Any]:
+    """The backend's aggregation body (tantivy takes the Elasticsearch form)."""
+    return {
+        name: _histogram_spec(agg, backend)
+        if isinstance(agg, DateHistogramAgg)
+        else _terms_spec(agg, backend)
+        for name, agg in aggs.items()
+    }
+
+
 def terms_request(aggs: Mapping[str, TermsAgg]) -> dict[str, Any]:
-    """The Elasticsearch aggregation body (tantivy takes the same)."""
-    body: dict[str, Any] = {}
-    for name, agg in aggs.items():
-        if agg.field not in FLOW_FIELDS_BY_NAME:
-            raise QueryError(f"unknown field '{agg.field}'")
-        spec: dict[str, Any] = {"terms": {"field": agg.field, "size": MAX_BUCKETS}}
-        if agg.sum_field is not None:
-            spec["aggs"] = {"sum": {"sum": {"field": agg.sum_field}}}
-        body[name] = spec
-    return body
+    """The Elasticsearch aggregation body of terms aggregations (tantivy takes the same)."""
+    return agg_request(aggs)
+
+
+def _date(raw: Any, backend: Backend) -> datetime | None:
+    if not isinstance(raw, (int, float)) or isinstance(raw, bool):
+        return None
+    micros = round(raw * _DATE_UNIT_US[backend])
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
 
 
 def _key(f: Field, raw: Any) -> str | int | float | bool:
@@ -123,23 +224,74 @@ def _key(f: Field, raw: Any) -> str | int | float | bool:
     return str(raw)
 
 
+def _span_date(name: str, answer: Any, backend: Backend) -> datetime | None:
+    if not isinstance(answer, Mapping):
+        return None
+    if backend == "tantivy":
+        return _date(answer.get("value"), backend)
+    hits = (answer.get("hits") or {}).get("hits") or []
+    sort = hits[0].get("sort") if hits else None
+    if not sort or not isinstance(sort[0], int):
+        return None
+    if name in NANOS_DATE_FIELDS:
+        return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=sort[0] // 1000)
+    return _date(sort[0], backend)
+
+
+def _terms_buckets(agg: TermsAgg, answer: Mapping[str, Any], backend: Backend) -> list[Bucket]:
+    f = FLOW_FIELDS_BY_NAME[agg.field]
+    buckets = []
+    for b in answer.get("buckets", []):
+        total = None
+        if agg.sum_field is not None:
+            value = (b.get("sum") or {}).get("value")
+            total = float(value) if value is not None else 0.0
+        bucket = Bucket(_key(f, b["key"]), int(b["doc_count"]), total)
+        if agg.span_field is not None:
+            bucket.first = _span_date(agg.span_field, b.get("first"), backend)
+            bucket.last = _span_date(agg.span_field, b.get("last"), backend)
+        if agg.by is not None:
+            bucket.sub = _terms_buckets(agg.by, b.get("by") or {}, backend)
+        buckets.append(bucket)
+    if agg.sum_field is not None:
+        buckets.sort(key=lambda b: (-(b.sum or 0.0), -b.count, str(b.key)))
+    else:
+        buckets.sort(key=lambda b: (-b.count, str(b.key)))
+    return buckets[: max(agg.size, 0)]
+
+
+def _histogram_buckets(
+    agg: DateHistogramAgg, answer: Mapping[str, Any], backend: Backend
+) -> list[HistogramBucket]:
+    out = []
+    for b in answer.get("buckets", []):
+        count = int(b["doc_count"])
+        start = _date(b.get("key"), backend)
+        if count <= 0 or start is None:
+            continue
+        sub = _terms_buckets(agg.by, b.get("by") or {}, backend) if agg.by is not None else None
+        out.append(HistogramBucket(start, count, sub))
+    out.sort(key=lambda h: h.start)
+    return out
+
+
+def finish_aggs(
+    aggs: Mapping[str, Agg], response: Mapping[str, Any], backend: Backend = "es"
+) -> Aggregations:
+    """Buckets from the backend's answer (``total`` left 0 for the caller to set), ordered
+    and cut the same way on both backends."""
+    out = Aggregations(0)
+    for name, agg in aggs.items():
+        answer = response.get(name) or {}
+        if isinstance(agg, DateHistogramAgg):
+            out.histograms[name] = _histogram_buckets(agg, answer, backend)
+        else:
+            out.terms[name] = _terms_buckets(agg, answer, backend)
+    return out
+
+
 def finish_terms(
     aggs: Mapping[str, TermsAgg], response: Mapping[str, Any]
 ) -> dict[str, list[Bucket]]:
-    """Buckets from the backend's answer, ordered and cut the same way on both backends."""
-    out: dict[str, list[Bucket]] = {}
-    for name, agg in aggs.items():
-        f = FLOW_FIELDS_BY_NAME[agg.field]
-        buckets = []
-        for b in (response.get(name) or {}).get("buckets", []):
-            total = None
-            if agg.sum_field is not None:
-                value = (b.get("sum") or {}).get("value")
-                total = float(value) if value is not None else 0.0
-            buckets.append(Bucket(_key(f, b["key"]), int(b["doc_count"]), total))
-        if agg.sum_field is not None:
-            buckets.sort(key=lambda b: (-(b.sum or 0.0), -b.count, str(b.key)))
-        else:
-            buckets.sort(key=lambda b: (-b.count, str(b.key)))
-        out[name] = buckets[: max(agg.size, 0)]
-    return out
+    """Terms buckets from an Elasticsearch-shaped answer (see ``finish_aggs``)."""
+    return finish_aggs(aggs, response).terms

@@ -42,14 +42,14 @@ from pcaptotal.ports import SearchResult
 from pcaptotal.query import QueryError, ValidatedQuery
 from pcaptotal.query.es_compiler import compile_query
 from pcaptotal.views import (
+    Agg,
     Aggregations,
     Page,
-    TermsAgg,
+    agg_request,
     decode_cursor,
     encode_cursor,
-    finish_terms,
+    finish_aggs,
     parse_sort,
-    terms_request,
 )
 
 JSON = "application/json"
@@ -177,6 +177,10 @@ class ElasticsearchIndex:
     async def get_capture(self, capture_id: str) -> dict[str, Any] | None:
         return await self._get(self.captures_index, capture_id)
 
+    async def delete_capture(self, capture_id: str) -> None:
+        path = f"/{self.captures_index}/_doc/{_quote(capture_id)}"
+        await self._call("DELETE", path, params={"refresh": "true"}, ok=(404,))
+
     async def find_captures(
         self,
         statuses: Sequence[str] | None = None,
@@ -294,12 +298,18 @@ class ElasticsearchIndex:
         )
 
     async def _restricted(
-        self, query: ValidatedQuery, capture_id: str | None, datasets: Sequence[str] | None
+        self,
+        query: ValidatedQuery,
+        capture_id: str | None,
+        datasets: Sequence[str] | None,
+        capture_ids: Sequence[str] | None = None,
     ) -> dict[str, Any]:
         compiled = await asyncio.to_thread(compile_query, query)
         filters: list[dict[str, Any]] = [compiled]
         if capture_id is not None:
             filters.append({"term": {CAPTURE_FIELD: capture_id}})
+        if capture_ids is not None:
+            filters.append({"terms": {CAPTURE_FIELD: list(capture_ids)}})
         if datasets is not None:
             filters.append({"terms": {DATASET_FIELD: list(datasets)}})
         return {"bool": {"filter": filters}} if len(filters) > 1 else compiled
@@ -348,22 +358,24 @@ class ElasticsearchIndex:
     async def aggregate(
         self,
         query: ValidatedQuery,
-        aggs: dict[str, TermsAgg],
+        aggs: Mapping[str, Agg],
         *,
         capture_id: str | None = None,
         datasets: Sequence[str] | None = None,
+        capture_ids: Sequence[str] | None = None,
     ) -> Aggregations:
+        request = agg_request(aggs, "es")  # QueryError before any I/O
         body: dict[str, Any] = {
-            "query": await self._restricted(query, capture_id, datasets),
+            "query": await self._restricted(query, capture_id, datasets, capture_ids),
             "track_total_hits": True,
             "size": 0,
         }
-        request = terms_request(aggs)
         if request:
             body["aggs"] = request
         resp = await self._run(body)
-        total = int(resp["hits"]["total"]["value"])
-        return Aggregations(total, finish_terms(aggs, resp.get("aggregations") or {}))
+        out = finish_aggs(aggs, resp.get("aggregations") or {}, "es")
+        out.total = int(resp["hits"]["total"]["value"])
+        return out
 
     # -- plumbing -------------------------------------------------------------------------------
 

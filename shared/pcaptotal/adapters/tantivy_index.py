@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from ipaddress import ip_address
@@ -30,7 +30,7 @@ from pcaptotal.fields import FLOW_FIELDS, Field, FieldType, has_objects, values_
 from pcaptotal.ports import SearchResult
 from pcaptotal.query import ValidatedQuery
 from pcaptotal.query.tantivy_compiler import compile_query, to_micros
-from pcaptotal.views import Aggregations, Page, TermsAgg, finish_terms, parse_sort, terms_request
+from pcaptotal.views import Agg, Aggregations, Page, agg_request, finish_aggs, parse_sort
 
 T = TypeVar("T")
 ID = "event.id"  # the document id (a declared keyword field)
@@ -290,6 +290,16 @@ class TantivyIndex:
 
         await self._write(write)
 
+    async def delete_capture(self, capture_id: str) -> None:
+        store = self._store(self._captures)
+
+        def write() -> None:
+            assert store.writer is not None
+            store.writer.delete_documents_by_term("id", capture_id)
+            store.commit()
+
+        await self._write(write)
+
     async def get_capture(self, capture_id: str) -> dict[str, Any] | None:
         store = self._store(self._captures)
         return await self._read(lambda: _get_one(store, "id", capture_id))
@@ -396,11 +406,15 @@ class TantivyIndex:
         query: ValidatedQuery,
         capture_id: str | None,
         datasets: Sequence[str] | None,
+        capture_ids: Sequence[str] | None = None,
     ) -> tantivy.Query:
         compiled = compile_query(query, store.schema)  # raises QueryError
         musts: list[tuple[tantivy.Occur, tantivy.Query]] = [(_O.Must, compiled)]
         if capture_id is not None:
             musts.append((_O.Must, _Q.term_query(store.schema, CAPTURE_FIELD, capture_id)))
+        if capture_ids is not None:
+            ids = _Q.term_set_query(store.schema, CAPTURE_FIELD, list(capture_ids))
+            musts.append((_O.Must, ids))
         if datasets is not None:
             musts.append((_O.Must, _Q.term_set_query(store.schema, DATASET_FIELD, list(datasets))))
         return _Q.boolean_query(musts) if len(musts) > 1 else compiled
@@ -429,20 +443,24 @@ class TantivyIndex:
     async def aggregate(
         self,
         query: ValidatedQuery,
-        aggs: dict[str, TermsAgg],
+        aggs: Mapping[str, Agg],
         *,
         capture_id: str | None = None,
         datasets: Sequence[str] | None = None,
+        capture_ids: Sequence[str] | None = None,
     ) -> Aggregations:
         store = self._store(self._flows)
-        body = terms_request(aggs)
+        body = agg_request(aggs, "tantivy")
 
         def run() -> Aggregations:
-            restricted = self._restricted(store, query, capture_id, datasets)
-            total = _count(store.index.searcher().search(restricted, 1, count=True))
-            return Aggregations(
-                total, finish_terms(aggs, tantivy_views.aggregate(store.index, restricted, body))
+            restricted = self._restricted(store, query, capture_id, datasets, capture_ids)
+            searcher = store.index.searcher()
+            total = _count(searcher.search(restricted, 1, count=True))
+            out = finish_aggs(
+                aggs, tantivy_views.aggregate(store.index, restricted, body), "tantivy"
             )
+            out.total = total
+            return out
 
         return await self._search(run)
 
