@@ -17,6 +17,7 @@ from pcaptotal.web import error_responses, media_response
 
 from pcaptotal_search_api import exports
 from pcaptotal_search_api.capture_view import CaptureList, CaptureView
+from pcaptotal_search_api.cross_routes import add_cross_routes
 from pcaptotal_search_api.exports.rulesets import MEDIA_TYPE as RULES_MEDIA_TYPE
 from pcaptotal_search_api.exports.rulesets import TIERS, VERDICTS_AT_LEAST
 from pcaptotal_search_api.exports.stix import MEDIA_TYPE as STIX_MEDIA_TYPE
@@ -269,6 +270,7 @@ def create_router() -> APIRouter:
         return Response(text, media_type=RULES_MEDIA_TYPE)
 
     add_view_routes(router, _query_guard, existing_capture)
+    add_cross_routes(router, _query_guard)
 
     @router.get("/v1/fields", response_model=FieldList, tags=["search"])
     async def fields() -> FieldList:
