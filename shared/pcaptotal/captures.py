@@ -9,6 +9,8 @@ from typing import Any
 from pcaptotal.messages import CaptureSummary
 from pcaptotal.metrics import CAPTURE_STATUS
 from pcaptotal.ports import Index
+from pcaptotal.progress import FIELD as PROGRESS
+from pcaptotal.progress import at_status
 
 
 class Status(StrEnum):
@@ -39,6 +41,7 @@ def new_capture_doc(capture_id: str, *, size: int, filename: str | None) -> dict
         "created": ts,
         "updated": ts,
         "status_times": {Status.STORED.value: ts},
+        PROGRESS: at_status({"size": size}, "stored"),
     }
 
 
@@ -72,11 +75,24 @@ class CaptureRepository:
             doc.setdefault("status_times", {})[status.value] = ts
             if status is not Status.FAILED:
                 doc["error"] = None
+            if PROGRESS not in fields:
+                doc[PROGRESS] = at_status(doc, status.value)
         doc["updated"] = ts
         await self._index.put_capture(doc)
         if status is not None:
             CAPTURE_STATUS.labels(status.value).inc()
         return doc
+
+    async def set_progress(self, capture_id: str, progress: dict[str, Any]) -> bool:
+        """Write ``progress`` while the capture is still in that stage (a late write must not
+        turn a finished stage back). One get and one put: callers throttle (``progress``)."""
+        doc = await self._index.get_capture(capture_id)
+        if doc is None or doc.get("status") != progress.get("stage"):
+            return False
+        doc[PROGRESS] = progress
+        doc["updated"] = now_iso()
+        await self._index.put_capture(doc)
+        return True
 
     async def fail(self, capture_id: str, reason: str) -> dict[str, Any]:
         return await self.update(capture_id, Status.FAILED, error=reason)

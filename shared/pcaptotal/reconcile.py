@@ -28,6 +28,7 @@ import structlog
 from pcaptotal import outbox
 from pcaptotal.captures import UNFINISHED, Status
 from pcaptotal.context import Context
+from pcaptotal.deletion import expire
 from pcaptotal.failures import fail_capture
 from pcaptotal.keys import capture_key
 from pcaptotal.messages import CaptureStored, Stage
@@ -152,6 +153,7 @@ class Reconciler:
         self._ctx = ctx
         self._policy = StuckPolicy.from_settings(ctx.settings)
         self._task: asyncio.Task[None] | None = None
+        self._expired_at: float | None = None  # last retention pass (monotonic)
 
     async def start(self, *, interrupted: bool = False) -> None:
         if interrupted:
@@ -177,6 +179,19 @@ class Reconciler:
     async def run_once(self, now: float | None = None) -> None:
         await self.relay_outbox(now)
         await self.sweep(now)
+        await self.expire()
+
+    async def expire(self, *, force: bool = False) -> list[str]:
+        """Retention (``PCAPTOTAL_RETENTION_DAYS``), every ``retention_interval_s``."""
+        settings = self._ctx.settings
+        tick = time.monotonic()
+        if settings.retention_days <= 0:
+            return []
+        last = self._expired_at
+        if not force and last is not None and tick - last < settings.retention_interval_s:
+            return []
+        self._expired_at = tick
+        return await expire(self._ctx.index, self._ctx.blobs, settings.retention_days)
 
     async def _publish(self, event: CaptureStored) -> bool:
         try:

@@ -43,6 +43,12 @@ EXPECTED: dict[tuple[str, str], set[int]] = {
         for view in ("flows", "dns", "http", "tls", "files", "findings", "timeline")
     },
     ("get", f"{ID}/analysis"): {200, 400, 404, 503},
+    ("get", f"{ID}/pcap"): {200, 400, 404, 503},
+    ("get", f"{ID}/flows/{{flow_id}}/pcap"): {200, 400, 404, 422, 502, 503},
+    ("get", f"{ID}/packets/{{n}}"): {200, 400, 404, 413, 422, 502, 503},
+    ("get", f"{ID}/files/{{sha256}}"): {200, 400, 404, 422, 503},
+    ("get", f"{ID}/bundle.zip"): {200, 400, 404, 503},
+    ("delete", ID): {200, 400, 404, 409, 503},
     ("get", "/v1/fields"): {200},
     ("get", "/v1/intel/feeds"): {200},
     ("post", "/v1/intel/feeds"): {201, 400, 409, 413, 422},
@@ -56,6 +62,10 @@ EXPECTED: dict[tuple[str, str], set[int]] = {
 MEDIA = {
     ("get", "/metrics"): "text/plain",
     ("get", f"{ID}/download"): "application/vnd.tcpdump.pcap",
+    ("get", f"{ID}/pcap"): "application/vnd.tcpdump.pcap",
+    ("get", f"{ID}/flows/{{flow_id}}/pcap"): "application/vnd.tcpdump.pcap",
+    ("get", f"{ID}/files/{{sha256}}"): "application/zip",
+    ("get", f"{ID}/bundle.zip"): "application/zip",
     ("get", f"{ID}/indicators.stix"): "application/stix+json;version=2.1",
     ("get", f"{ID}/rules"): "text/plain",
     ("get", "/v1/rules"): "text/plain",

@@ -14,6 +14,7 @@ from pcaptotal.keys import parsed_key
 from pcaptotal.messages import CaptureAnalyzed, CaptureParsed, PerVerdict, message_id
 from pcaptotal.metrics import STAGE_SECONDS, count_intel_hits
 from pcaptotal.ports import BlobNotFound, Delivery
+from pcaptotal.progress import Counter, ProgressReporter
 from pcaptotal.reconcile import fail_dead_letter
 from pcaptotal.records import iter_records
 from pcaptotal.resilience import redelivery_delay
@@ -93,21 +94,37 @@ class EnricherWorker:
             # A re-analysis started since this run was queued: its events would be stale.
             log.info("superseded run dropped", capture_id=cid, analysis_id=str(event.analysis_id))
             return
-        await ctx.captures.update(cid, Status.ENRICHING)
-        # Heuristics (beaconing, scans) need the whole capture: one capture's flows in memory.
-        flows: list[dict[str, Any]] = []
-        async for batch in iter_records(ctx.blobs, parsed_key(cid), ctx.settings.tmp_dir):
-            flows.extend(batch)
-        flows, others = split_records(flows)  # dns/http/tls/file records are indexed as-is
-        analysis = await asyncio.to_thread(self._analyse, flows)
-        findings = finding_records(cid, analysis.flows, analysis.findings)
-        records = [*analysis.flows, *others, *findings]
-        count_intel_hits(analysis.flows)
-        # Replace, don't merge: a re-run must not leave flows of an earlier parse behind.
-        with STAGE_SECONDS.labels("index").time():
-            await ctx.index.delete_flows(cid)
-            for i in range(0, len(records), INDEX_BATCH):
-                await ctx.index.add_flows(records[i : i + INDEX_BATCH])
+        doc = await ctx.captures.update(cid, Status.ENRICHING)
+        counter = Counter(
+            "enriching",
+            int(doc.get("size") or 0),
+            packets_total=event.summary.packets,
+            packets_processed=event.summary.packets,
+        )
+        counter.bytes_processed = counter.bytes_total
+        # half the stage is reading the records (their count is known from the parser), the
+        # other half indexing them with the findings: records_total counts both passes
+        expected = max(1, event.flow_count)
+        counter.records_total = 2 * expected
+        async with ProgressReporter(ctx.captures, cid, counter):
+            # Heuristics (beaconing, scans) need the whole capture: its flows in memory.
+            flows: list[dict[str, Any]] = []
+            async for batch in iter_records(ctx.blobs, parsed_key(cid), ctx.settings.tmp_dir):
+                flows.extend(batch)
+                counter.records_processed = min(len(flows), expected)
+            flows, others = split_records(flows)  # dns/http/tls/file records: as they are
+            analysis = await asyncio.to_thread(self._analyse, flows)
+            findings = finding_records(cid, analysis.flows, analysis.findings)
+            records = [*analysis.flows, *others, *findings]
+            count_intel_hits(analysis.flows)
+            counter.records_total = 2 * len(records)
+            counter.records_processed = len(records)
+            # Replace, don't merge: a re-run must not leave flows of an earlier parse behind.
+            with STAGE_SECONDS.labels("index").time():
+                await ctx.index.delete_flows(cid)
+                for i in range(0, len(records), INDEX_BATCH):
+                    await ctx.index.add_flows(records[i : i + INDEX_BATCH])
+                    counter.records_processed = len(records) + min(len(records), i + INDEX_BATCH)
         per_verdict = await self._publish_flows(event, analysis.flows)
         verdict = analysis.verdict.value
         await ctx.captures.update(

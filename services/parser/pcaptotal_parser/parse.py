@@ -20,20 +20,24 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from pcaptotal.messages import CaptureSummary
+from pcaptotal.progress import Counter
 
 from pcaptotal_parser import sandbox
 from pcaptotal_parser.attribution import attach_files, file_records
 from pcaptotal_parser.carving import CarvedFile, collect
 from pcaptotal_parser.flows import FlowBuilder
-from pcaptotal_parser.partition import read_frames
+from pcaptotal_parser.partition import capture_format, read_frames
 from pcaptotal_parser.tshark import PIPE_BYTES, PIPE_SET_SIZE, TsharkResult, run_tshark
 
 MIB = 1024 * 1024
+# bytes of file framing per packet (pcap record header; pcapng enhanced packet block), added
+# to the packet bytes to estimate how far into the file the parse is
+FRAMING = {"pcap": 16, "pcapng": 32}
 
 
 @dataclass(slots=True)
@@ -67,6 +71,8 @@ class TsharkOptions:
     timeout_s: float = 900.0
     memory_limit_mb: int = 4096
     sandbox_user: str = sandbox.DEFAULT_USER  # whom tshark runs as when we are root
+    progress: Counter | None = None
+    framing: int = 0  # file bytes per packet beyond the packet's own (for progress)
 
 
 async def _pass(
@@ -77,9 +83,22 @@ async def _pass(
     objects_dir: Path | None,
     stdin_fd: int | None = None,
 ) -> tuple[TsharkResult, list[CarvedFile]]:
+    on_lines = builder.add_lines
+    progress, framing = options.progress, options.framing
+    if progress is not None:
+        totals = builder._counter  # the builder's running packet/byte counts
+        add = builder.add_lines
+
+        def on_lines(lines: list[str]) -> None:
+            packets, size = totals.packets, totals.bytes
+            add(lines)
+            new = totals.packets - packets
+            progress.packets_processed += new
+            progress.bytes_processed += totals.bytes - size + new * framing
+
     result = await run_tshark(
         capture,
-        builder.add_lines,
+        on_lines,
         tshark_path=options.tshark_path,
         timeout_s=options.timeout_s,
         memory_limit_mb=options.memory_limit_mb,
@@ -105,19 +124,25 @@ async def parse_capture(
     split_min_bytes: int = 64 * MIB,
     part_max_bytes: int = 256 * MIB,
     sandbox_user: str = sandbox.DEFAULT_USER,
+    progress: Counter | None = None,
 ) -> ParseResult:
     """Parse ``capture`` (in one pass or split, see the module docstring).
 
     Raises ``TsharkError``. Carved files are left in a private directory under ``work_dir``
     (``result.objects_dir``) for the caller to store; ``discard_files`` (or removing
-    ``work_dir``) cleans them up.
+    ``work_dir``) cleans them up. ``progress``: counts packets and (estimated) file bytes as
+    tshark's rows arrive.
     """
-    options = TsharkOptions(tshark_path, timeout_s, memory_limit_mb, sandbox_user)
+    options = TsharkOptions(tshark_path, timeout_s, memory_limit_mb, sandbox_user, progress)
     objects_dir: Path | None = None
     if carve:
         objects_dir = Path(await asyncio.to_thread(tempfile.mkdtemp, "", "objects-", work_dir))
     try:
         size = await asyncio.to_thread(os.path.getsize, capture)
+        if progress is not None:
+            progress.bytes_total = size
+            kind = await asyncio.to_thread(capture_format, capture)
+            options = replace(options, framing=FRAMING.get(kind or "", 0))
         split = None
         if workers > 1 and size >= split_min_bytes:
             # the parts come out about equal in size (partition deals buckets by size), so

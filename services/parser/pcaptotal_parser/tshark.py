@@ -2,7 +2,7 @@
 
 tshark runs as an asyncio subprocess with no name resolution, a private empty configuration
 directory (no user preferences or plugins change the output), inside the sandbox
-(``pcaptotal_parser.sandbox``: unprivileged user, no new privileges, no network, rlimits on
+(``pcaptotal.sandbox``: unprivileged user, no new privileges, no network, rlimits on
 address space and CPU). It reads the capture from an inherited descriptor and writes only in its
 private directory (exported objects, moved to the caller's ``objects_dir`` afterwards). Its
 stdout is consumed line by line and handed to a callback, so memory stays bounded by what the

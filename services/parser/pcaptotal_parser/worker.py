@@ -21,13 +21,14 @@ from pcaptotal.keys import capture_key
 from pcaptotal.messages import CaptureParsed, CaptureStored, Stage, message_id
 from pcaptotal.metrics import STAGE_SECONDS, observe_parse
 from pcaptotal.ports import BlobNotFound, Delivery
+from pcaptotal.progress import Counter, ProgressReporter, progress_document
 from pcaptotal.reconcile import fail_dead_letter
 from pcaptotal.records import store_records
 from pcaptotal.resilience import redelivery_delay
 from structlog.typing import FilteringBoundLogger as BoundLogger
 
 from pcaptotal_parser.files_store import store_files
-from pcaptotal_parser.parse import MIB, parse_capture
+from pcaptotal_parser.parse import MIB, ParseResult, parse_capture
 from pcaptotal_parser.tshark import TsharkError
 
 QUEUE = "parser"
@@ -93,26 +94,27 @@ class ParserWorker:
         try:
             capture = work / "capture"
             await ctx.blobs.get_to_file(capture_key(capture_id), capture)
-            parsed = await parse_capture(
-                capture,
-                capture_id,
-                tshark_path=settings.tshark_path,
-                timeout_s=settings.parse_timeout_s,
-                memory_limit_mb=settings.tshark_memory_limit_mb,
-                work_dir=work,
-                workers=settings.parser_workers,
-                split_min_bytes=settings.parser_split_min_mb * MIB,
-                part_max_bytes=settings.parser_part_max_mb * MIB,
-                sandbox_user=settings.tshark_sandbox_user,
-            )
+            reporter = ProgressReporter(ctx.captures, capture_id, Counter("parsing", 0))
+            async with reporter as counter:
+                parsed = await self._run(capture, capture_id, work, counter)
             await store_files(ctx.blobs, parsed.files)
             await parsed.discard_files()
             _, count = await store_records(ctx.blobs, capture_id, parsed.records(), tmp_dir=work)
         finally:
             await asyncio.to_thread(shutil.rmtree, work, True)
         summary = parsed.summary
+        size = reporter.counter.bytes_total
+        done = progress_document(
+            "parsing",
+            percent=100,
+            bytes_processed=size,
+            bytes_total=size,
+            packets_processed=summary.packets,
+            packets_total=summary.packets,
+            eta_seconds=0,
+        )
         await ctx.captures.update(
-            capture_id, summary=summary.model_dump(), warnings=parsed.warnings
+            capture_id, summary=summary.model_dump(), warnings=parsed.warnings, progress=done
         )
         await ctx.bus.publish(
             CaptureParsed(
@@ -137,4 +139,22 @@ class ParserWorker:
             warnings=len(parsed.warnings),
             files=len(parsed.files),
             tshark_processes=parsed.parts,
+        )
+
+    async def _run(
+        self, capture: Path, capture_id: str, work: Path, counter: Counter
+    ) -> ParseResult:
+        settings = self._ctx.settings
+        return await parse_capture(
+            capture,
+            capture_id,
+            tshark_path=settings.tshark_path,
+            timeout_s=settings.parse_timeout_s,
+            memory_limit_mb=settings.tshark_memory_limit_mb,
+            work_dir=work,
+            workers=settings.parser_workers,
+            split_min_bytes=settings.parser_split_min_mb * MIB,
+            part_max_bytes=settings.parser_part_max_mb * MIB,
+            sandbox_user=settings.tshark_sandbox_user,
+            progress=counter,
         )

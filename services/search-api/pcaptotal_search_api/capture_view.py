@@ -66,6 +66,27 @@ class FindingSummaryView(BaseModel):
     count: int = Field(ge=0)
 
 
+class ProgressView(BaseModel):
+    """How far the analysis is. Parsing: packets and file bytes read so far (the packet total
+    is known only once the parse ends; bytes are estimated from the packets read); enriching:
+    records read and indexed (``records_total`` counts both passes)."""
+
+    model_config = _STRICT
+
+    stage: Literal["stored", "parsing", "enriching", "done", "failed"]
+    percent: float = Field(ge=0, le=100, description="share of the current stage done")
+    bytes_processed: int = Field(ge=0)
+    bytes_total: int = Field(ge=0, description="the capture's size")
+    packets_processed: int = Field(ge=0)
+    packets_total: int | None = Field(default=None, ge=0, description="unknown while parsing")
+    records_processed: int | None = Field(default=None, ge=0)
+    records_total: int | None = Field(default=None, ge=0)
+    eta_seconds: float | None = Field(
+        default=None, ge=0, description="estimated time left in this stage, from its rate"
+    )
+    updated: datetime = Field(description="when these numbers were written")
+
+
 class CaptureView(BaseModel):
     model_config = _STRICT
 
@@ -99,6 +120,9 @@ class CaptureView(BaseModel):
     flows_indexed: int | None = Field(default=None, ge=0, description="flow documents indexed")
     flow_verdicts: dict[Verdict, int] | None = Field(
         default=None, description="number of flows per verdict"
+    )
+    progress: ProgressView | None = Field(
+        default=None, description="how far the analysis is (updated at least every 2 s)"
     )
 
     @classmethod

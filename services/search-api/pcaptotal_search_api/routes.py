@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 from pcaptotal.captures import Status
 from pcaptotal.context import Context
 from pcaptotal.fields import FLOW_FIELDS, STORED_OBJECTS
-from pcaptotal.keys import capture_key
 from pcaptotal.query import QueryError, QueryGuard, QueryTimeout, parse_query
 from pcaptotal.web import error_responses, media_response
 
 from pcaptotal_search_api import exports
+from pcaptotal_search_api.bundle import add_bundle_route
 from pcaptotal_search_api.capture_view import CaptureList, CaptureView
 from pcaptotal_search_api.cross_routes import add_cross_routes
+from pcaptotal_search_api.delete_route import add_delete_route
+from pcaptotal_search_api.downloads import add_download_routes
 from pcaptotal_search_api.exports.rulesets import MEDIA_TYPE as RULES_MEDIA_TYPE
 from pcaptotal_search_api.exports.rulesets import TIERS, VERDICTS_AT_LEAST
 from pcaptotal_search_api.exports.stix import MEDIA_TYPE as STIX_MEDIA_TYPE
@@ -113,39 +114,6 @@ def create_router() -> APIRouter:
     ) -> CaptureList:
         docs = await ctx.index.find_captures([s.value for s in status] if status else None, limit)
         return CaptureList(captures=[CaptureView.from_document(d) for d in docs])
-
-    @router.get(
-        "/v1/captures/{capture_id}/download",
-        tags=["captures"],
-        response_class=Response,
-        responses={
-            200: media_response(
-                PCAP_MEDIA_TYPE,
-                "the capture's bytes as uploaded (decompressed): pcap or pcapng",
-                {"type": "string", "format": "binary"},
-                {"Content-Disposition": {"schema": {"type": "string"}, "required": True}},
-            ),
-            **_ONE_CAPTURE,
-        },
-    )
-    async def download(capture_id: CaptureId, ctx: CtxDep) -> StreamingResponse:
-        key = capture_key(_check_id(capture_id))
-        info = await ctx.blobs.stat(key)
-        if info is None:
-            raise HTTPException(404, f"no capture {capture_id}")
-
-        async def body() -> AsyncIterator[bytes]:
-            async for chunk in ctx.blobs.iter_chunks(key):
-                yield chunk
-
-        return StreamingResponse(
-            body(),
-            media_type=PCAP_MEDIA_TYPE,
-            headers={
-                "Content-Length": str(info.size),
-                "Content-Disposition": f'attachment; filename="{capture_id}.pcap"',
-            },
-        )
 
     @router.get(
         "/v1/search",
@@ -271,6 +239,9 @@ def create_router() -> APIRouter:
 
     add_view_routes(router, _query_guard, existing_capture)
     add_cross_routes(router, _query_guard)
+    add_download_routes(router)
+    add_bundle_route(router)
+    add_delete_route(router)
 
     @router.get("/v1/fields", response_model=FieldList, tags=["search"])
     async def fields() -> FieldList:
