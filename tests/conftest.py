@@ -22,6 +22,9 @@ from tests.paths import verify_data
 from tests.servers import start_osmem, start_seaweed
 
 TESTS = Path(__file__).resolve().parent
+# Apps and servers the tests build run without API keys unless a test turns auth on
+# (tests/e2e/test_access.py); they bind loopback, where that is allowed.
+os.environ.setdefault("PCAPTOTAL_AUTH", "off")
 TIER_MARKERS = {"integration": "integration", "e2e": "e2e"}
 # Programs the unit tier must never run: the dissector, its tools, and every server.
 SERVER_AND_TOOL_PREFIXES = (

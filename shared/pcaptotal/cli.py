@@ -4,6 +4,7 @@
     python -m pcaptotal dlq show parser --limit 20    # what died and why (envelope only)
     python -m pcaptotal dlq replay parser --yes       # back onto the exchange, oldest first
     python -m pcaptotal dlq purge parser --yes        # drop them
+    python -m pcaptotal keys create --role submitter --owner alice   # API keys (access.cli)
 
 The broker, exchange and queue prefix are the services' own settings (PCAPTOTAL_BUS_URL, ...).
 ``show`` prints message metadata and the envelope's ids, never flow documents. Messages
@@ -23,6 +24,7 @@ import aio_pika
 import typer
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
 
+from pcaptotal.access.cli import keys_app
 from pcaptotal.messages import decode
 from pcaptotal.messages import routing_key as event_routing_key
 from pcaptotal.settings import Settings
@@ -33,6 +35,7 @@ TIMEOUT_S = 15.0
 app = typer.Typer(help="PcapTotal operator commands.", no_args_is_help=True)
 dlq = typer.Typer(help="Dead-letter queues: list, show, replay, purge.", no_args_is_help=True)
 app.add_typer(dlq, name="dlq")
+app.add_typer(keys_app, name="keys")
 
 QueueArg = Annotated[str, typer.Argument(help="worker queue: parser or enricher")]
 Limit = Annotated[int, typer.Option(min=1, help="at most this many messages")]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pcaptotal.access.stamping import StampingIndex, stamping
 from pcaptotal.captures import CaptureRepository
 from pcaptotal.ports import BlobStore, Bus, Index
 from pcaptotal.resilience import retrying
@@ -23,10 +24,15 @@ class Context:
 
     def with_retry(self, budget_s: float) -> Context:
         """The same adapters, with blob-store and index calls retried through transient
-        outages for ``budget_s`` seconds (workers: minutes; HTTP requests: seconds)."""
+        outages for ``budget_s`` seconds (workers: minutes; HTTP requests: seconds). Records
+        written through it carry their capture's visibility (``pcaptotal.access.stamping``)."""
         return Context(
             settings=self.settings,
             bus=self.bus,
             blobs=retrying(self.blobs, "blob store", budget_s),
-            index=retrying(self.index, "index", budget_s),
+            index=stamping(retrying(_unstamped(self.index), "index", budget_s)),
         )
+
+
+def _unstamped(index: Index) -> Index:
+    return index.unwrapped if isinstance(index, StampingIndex) else index

@@ -77,6 +77,19 @@ FLOW_FIELDS: tuple[Field, ...] = (
         description="event.id of the flow(s) the record belongs to (several for some findings)",
     ),
     Field("pcaptotal.capture_id", _F.KEYWORD, description="SHA-256 of the capture the flow is in"),
+    # access control (pcaptotal.access.visibility): copied from the capture at indexing
+    Field(
+        "pcaptotal.visibility",
+        _F.KEYWORD,
+        bare=False,
+        description="public | private: the capture's, chosen at upload",
+    ),
+    Field(
+        "pcaptotal.owner",
+        _F.KEYWORD,
+        bare=False,
+        description="owner of the API key that uploaded the capture",
+    ),
     Field(
         "pcaptotal.flow_key",
         _F.KEYWORD,

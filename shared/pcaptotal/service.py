@@ -16,6 +16,7 @@ import structlog
 import uvicorn
 from fastapi import APIRouter, FastAPI
 
+from pcaptotal.access.http import install_access, start_access
 from pcaptotal.adapters.factory import close_context, make_context, start_context
 from pcaptotal.context import Context
 from pcaptotal.health import create_health_router
@@ -116,6 +117,7 @@ def create_http_app(
         await start_context(base)
         # Requests wait out a short blip, then answer 503; background work waits for minutes.
         app.state.ctx = base.with_retry(settings.request_retry_s)
+        await start_access(app, settings, embedded=False)  # keys; reads scoped to the caller
         worker_ctx = base.with_retry(settings.worker_retry_s)
         if on_start is not None:
             await on_start(worker_ctx)
@@ -128,6 +130,7 @@ def create_http_app(
             await close_context(base)
 
     app = FastAPI(title=title, version="0.1.0", lifespan=lifespan)
+    install_access(app)  # before the routers: every route gets the role check
     instrument_http(app, service or title.removeprefix("PcapTotal ").replace(" ", "-"))
     app.add_middleware(TraceMiddleware)
     install_problem_details(app)

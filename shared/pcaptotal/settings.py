@@ -219,6 +219,21 @@ class Settings(BaseSettings):
     search_max_concurrent: int = Field(
         default=2, ge=1, description="searches run at once per process; others wait their turn"
     )
+    # --- access control (pcaptotal.access) ---
+    auth: Literal["on", "off"] = Field(
+        default="on",
+        description="API keys (x-api-key) and roles; off only for local experiments "
+        "(refused unless http_host is loopback)",
+    )
+    auth_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description="HMAC key API keys are hashed with; default: generated into "
+        "<data_dir>/auth/secret (0600). Set the same value on every service of a cluster",
+    )
+    bootstrap_admin_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="at first start (no keys stored yet) this becomes the admin key",
+    )
     log_level: str = "INFO"
 
     def resolved_blob_url(self) -> str:

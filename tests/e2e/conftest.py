@@ -38,6 +38,7 @@ def start_server(data_dir: Path, log_path: Path, **env: str) -> Server:
         "PCAPTOTAL_DATA_DIR": str(data_dir),
         "PCAPTOTAL_HTTP_PORT": str(port),
         "PCAPTOTAL_HTTP_HOST": "127.0.0.1",
+        "PCAPTOTAL_AUTH": "off",  # loopback; tests/e2e/test_access.py passes "on"
         **env,
     }
     log = log_path.open("ab")

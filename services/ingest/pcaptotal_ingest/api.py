@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import Annotated, cast
 
 import structlog
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from pcaptotal.access.identity import current_identity
+from pcaptotal.access.visibility import PUBLIC, Visibility
 from pcaptotal.context import Context
 from pcaptotal.metrics import STAGE_SECONDS, UPLOADS
 from pcaptotal.web import Responses, binary_upload_body, error_responses, get_context
@@ -60,6 +62,15 @@ def _framing(request: Request, filename: str | None) -> Framing:
     return MultipartFraming(boundary, fallback_filename=filename)
 
 
+def _visibility(query: Visibility | None, framing: Framing) -> Visibility:
+    form = framing.fields.get("visibility") if isinstance(framing, MultipartFraming) else None
+    if form is not None and form not in ("public", "private"):
+        raise MalformedUpload("visibility must be public or private")
+    if form is not None and query is not None and form != query:
+        raise MalformedUpload("visibility differs between the query and the form")
+    return cast(Visibility, form or query or PUBLIC)
+
+
 def _check_content_length(request: Request, limit: int) -> None:
     """Refuse before reading a byte when the declared length already decides it."""
     declared = request.headers.get("content-length")
@@ -79,6 +90,13 @@ async def upload_capture(
     reanalyze: Annotated[
         bool, Query(description="analyse again even if these bytes were uploaded before")
     ] = False,
+    visibility: Annotated[
+        Visibility | None,
+        Query(
+            description="private: only the uploader and admins see the capture and all that "
+            "is derived from it (also accepted as a multipart form field). Default public"
+        ),
+    ] = None,
 ) -> CaptureAccepted:
     """Store a capture and queue it for analysis.
 
@@ -94,8 +112,16 @@ async def upload_capture(
             async for chunk in request.stream():
                 await spooler.feed(chunk)
             capture = await spooler.finish()
+            chosen = _visibility(visibility, framing)
+            who = current_identity.get()
             # Registered while the temp file still exists: the blob store copies from it.
-            reg = await register_capture(ctx, capture, reanalyze=reanalyze)
+            reg = await register_capture(
+                ctx,
+                capture,
+                reanalyze=reanalyze,
+                visibility=chosen,
+                owner=who.owner if who else "anonymous",
+            )
     except UploadRejected as exc:
         UPLOADS.labels("rejected").inc()
         raise _rejected(exc) from None

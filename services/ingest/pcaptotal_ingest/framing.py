@@ -54,8 +54,14 @@ def multipart_boundary(content_type: str) -> bytes | None:
     return boundary
 
 
+# Form fields read beside the file (e.g. visibility=private), each cut at TEXT_FIELD_MAX.
+TEXT_FIELDS = frozenset({"visibility"})
+TEXT_FIELD_MAX = 64
+
+
 class MultipartFraming:
-    """Yields the bytes of the form's ``file`` part; other fields are read and discarded."""
+    """Yields the bytes of the form's ``file`` part. Of the other fields only the small ones
+    named in ``TEXT_FIELDS`` are kept (``fields``); the rest are read and discarded."""
 
     def __init__(self, boundary: bytes, fallback_filename: str | None = None) -> None:
         self._filename = fallback_filename
@@ -64,6 +70,8 @@ class MultipartFraming:
         self._headers: dict[bytes, bytes] = {}
         self._in_file = False
         self._seen_file = False
+        self._text_field: str | None = None
+        self.fields: dict[str, str] = {}
         self._ended = False
         self._out: list[bytes] = []
         try:
@@ -124,7 +132,11 @@ class MultipartFraming:
 
     def _on_headers_finished(self) -> None:
         _, params = parse_options_header(self._headers.get(b"content-disposition", b""))
-        if params.get(b"name", b"").decode("utf-8", "replace") != FILE_FIELD:
+        name = params.get(b"name", b"").decode("utf-8", "replace")
+        if name in TEXT_FIELDS:
+            self._text_field = name
+            self.fields[name] = ""
+        if name != FILE_FIELD:
             return
         if self._seen_file:
             raise MalformedUpload(f"multipart upload with more than one {FILE_FIELD!r} part")
@@ -137,9 +149,13 @@ class MultipartFraming:
     def _on_part_data(self, data: bytes, start: int, end: int) -> None:
         if self._in_file:
             self._out.append(data[start:end])
+        elif self._text_field is not None:
+            value = self.fields[self._text_field] + data[start:end].decode("utf-8", "replace")
+            self.fields[self._text_field] = value[:TEXT_FIELD_MAX]
 
     def _on_part_end(self) -> None:
         self._in_file = False
+        self._text_field = None
 
     def _on_end(self) -> None:
         self._ended = True

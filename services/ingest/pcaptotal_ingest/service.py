@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import structlog
 from pcaptotal import outbox
+from pcaptotal.access.visibility import PUBLIC, Visibility, capture_id_for
 from pcaptotal.captures import Status
 from pcaptotal.context import Context
 from pcaptotal.keys import capture_key
@@ -47,9 +48,16 @@ def clean_filename(name: str | None, *, decompressed: bool) -> str | None:
 
 
 async def register_capture(
-    ctx: Context, capture: SpooledCapture, *, reanalyze: bool = False
+    ctx: Context,
+    capture: SpooledCapture,
+    *,
+    reanalyze: bool = False,
+    visibility: Visibility = PUBLIC,
+    owner: str = "anonymous",
 ) -> Registration:
-    capture_id = capture.sha256
+    # Dedup per visibility: a private upload's id is scoped to its owner
+    # (pcaptotal.access.visibility), so it never finds another owner's private capture.
+    capture_id = capture_id_for(capture.sha256, visibility, owner)
     key = capture_key(capture_id)
     filename = clean_filename(capture.filename, decompressed=capture.compressed)
     existing = await ctx.captures.get(capture_id)
@@ -60,13 +68,21 @@ async def register_capture(
         return Registration(capture_id, status, queued=False)
 
     if existing is None or await ctx.blobs.stat(key) is None:
-        metadata = {"sha256": capture_id}
+        metadata = {"sha256": capture.sha256}
         if filename:
             metadata["filename"] = filename
         await ctx.blobs.put_file(key, capture.path, metadata=metadata)
     run = next_run(existing)  # generation 1 on upload, +1 per re-analysis
     if existing is None:
-        await ctx.captures.create(capture_id, size=capture.size, filename=filename, **run.fields())
+        await ctx.captures.create(
+            capture_id,
+            size=capture.size,
+            filename=filename,
+            visibility=visibility,
+            owner=owner,
+            sha256=capture.sha256,
+            **run.fields(),
+        )
     else:
         # Re-analysis: back to "stored" so the status shows the new run; later stages
         # overwrite summary and warnings. The first upload's name and creation time stay.

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI
+from pcaptotal.access.http import install_access, start_access
 from pcaptotal.adapters.factory import close_context, make_context, start_context
 from pcaptotal.health import create_health_router
 from pcaptotal.logs import TraceMiddleware
@@ -37,6 +38,8 @@ def create_app(settings: Settings, *, workers: bool = True) -> FastAPI:
         await start_context(base)
         # Requests wait out a short blip, then answer 503; the pipeline waits for minutes.
         app.state.ctx = base.with_retry(settings.request_retry_s)
+        # Keys, the first admin key; request reads scoped to the caller's visibility.
+        await start_access(app, settings, embedded=True)
         ctx = base.with_retry(settings.worker_retry_s)
         reconciler = Reconciler(ctx)
         if workers:
@@ -61,6 +64,7 @@ def create_app(settings: Settings, *, workers: bool = True) -> FastAPI:
         description="Upload packet captures; search their flows, DNS, HTTP and TLS facts.",
         lifespan=lifespan,
     )
+    install_access(app)  # before the routers: every route gets the role check
     # Same observability as each service on its own: HTTP metrics and a trace id per request.
     instrument_http(app, "runner")
     app.add_middleware(TraceMiddleware)
