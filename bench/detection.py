@@ -207,6 +207,7 @@ def _family_key(family: str) -> str:
 # traffic: the maxima are the benign base rates the defaults in heuristics/config.py cite.
 PERMISSIVE = {
     "beacon_min_score": 0.0,
+    "beacon_min_span_s": 0.0,
     "beacon_max_jitter": 10.0,
     "scan_half_open_min": 1,
     "scan_small_min_failed_targets": 1,
@@ -231,6 +232,7 @@ PERMISSIVE = {
 BASE_RATE_KEYS = (
     ("beaconing", "score"),
     ("beaconing", "check_ins"),
+    ("session-beaconing", "score"),
     ("small-scan", "half_open"),
     ("small-scan", "failed"),
     ("host-discovery", "icmp_hosts"),

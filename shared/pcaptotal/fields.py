@@ -338,6 +338,18 @@ FLOW_FIELDS: tuple[Field, ...] = (
         description="encryption types per message, as <message>:<etype> (TGS-REP:23 = RC4)",
     ),
     Field(
+        "pcaptotal.client.burst_offset_ms",
+        _F.LONG,
+        multi=True,
+        description="start of each burst of client payload, ms after the flow's start (<= 300)",
+    ),
+    Field(
+        "pcaptotal.client.burst_bytes",
+        _F.LONG,
+        multi=True,
+        description="bytes of each burst of client payload (same order as the offsets)",
+    ),
+    Field(
         "pcaptotal.finding.flow_count",
         _F.LONG,
         description="finding records: how many flows the finding cites",

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pcaptotal_enricher.heuristics import DetectionConfig, Severity, run_all
+from pcaptotal_enricher.heuristics.beaconing import session_beaconing
 from pcaptotal_enricher.heuristics.correlate import correlate
 from pcaptotal_enricher.heuristics.covert import icmp_tunnel, opaque_sessions, retried_destination
 from pcaptotal_enricher.heuristics.dns import dns_tunnelling, encoded_names
@@ -354,3 +355,28 @@ def test_certificate_not_covering_the_server_name() -> None:
     deeper = flow(**asked, **{"tls.server.x509.subject.common_name": ["*.com"]})
     found = tls_certificate_traits([wildcard, deeper], CFG)
     assert [x.flow_ids for x in found] == [(deeper["_id"],)]
+
+
+def test_check_ins_inside_one_session_are_a_low_corroborating_finding() -> None:
+    offsets = [1000 + 20_000 * i + (i % 3) * 400 for i in range(30)]
+    session = flow(
+        **{
+            "destination.ip": "93.184.216.34",
+            "destination.port": 7010,
+            "event.duration": 720 * 10**9,
+            "pcaptotal.client.burst_offset_ms": offsets,
+            "pcaptotal.client.burst_bytes": [275 + i % 2 for i in range(30)],
+        }
+    )
+    [f] = session_beaconing([session], CFG)
+    assert f.severity is Severity.LOW and "30 bursts" in f.explanation
+    assert "every 20." in f.explanation
+    chatty = dict(
+        session,
+        **{
+            "_id": "chatty",
+            "pcaptotal.client.burst_offset_ms": [int(1000 * (i**1.7)) for i in range(30)],
+            "pcaptotal.client.burst_bytes": [100 * (i % 7 + 1) for i in range(30)],
+        },
+    )
+    assert session_beaconing([chatty], CFG) == []

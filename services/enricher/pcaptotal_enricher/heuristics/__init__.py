@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pcaptotal_enricher.heuristics.beaconing import beaconing, heartbeat_session
+from pcaptotal_enricher.heuristics.beaconing import (
+    beaconing,
+    heartbeat_session,
+    session_beaconing,
+)
 from pcaptotal_enricher.heuristics.config import DetectionConfig, resolve
 from pcaptotal_enricher.heuristics.covert import (
     icmp_tunnel,
@@ -71,6 +75,7 @@ ALL_HEURISTICS: tuple[Heuristic, ...] = (
     long_connections,
     large_outbound,
     # v2 (issue 8)
+    session_beaconing,
     encoded_names,
     small_scan,
     host_discovery,

@@ -24,6 +24,7 @@ from pcaptotal_enricher.heuristics.util import (
     port,
     start_s,
     transport,
+    values,
 )
 
 _Key = tuple[str, str, int, str]
@@ -190,6 +191,58 @@ def heartbeat_session(flows: list[FlowDoc], cfg: DetectionConfig) -> list[Findin
                     "seconds_per_packet_out": round(every, 3),
                     "avg_packet_bytes": round(avg, 1),
                     "bytes_per_s": round(rate, 1),
+                },
+            )
+        )
+    return out
+
+
+def session_beaconing(flows: list[FlowDoc], cfg: DetectionConfig) -> list[Finding]:
+    """Regular check-ins INSIDE one long or keep-alive session: the client's bursts of payload
+    (``pcaptotal.client.burst_offset_ms`` / ``burst_bytes`` from the parser) scored like
+    connection beacons. Low severity: protocol keep-alives (MQTT PINGREQ, SSH/WebSocket
+    pings) are periodic by design, so this corroborates other evidence about the destination
+    (see ``correlate``) rather than deciding alone."""
+    out: list[Finding] = []
+    for f in flows:
+        offsets = [float(v) / 1000.0 for v in values(f, "pcaptotal.client.burst_offset_ms")]
+        if len(offsets) < cfg.beacon_min_connections:
+            continue
+        dport, dst = port(f), str(f.get("destination.ip") or "")
+        if dport in INFRA_PORTS or is_multicast_or_broadcast(dst) or is_loopback(dst):
+            continue
+        span = offsets[-1] - offsets[0]
+        if span < cfg.beacon_min_span_s:
+            continue
+        intervals = [b - a for a, b in itertools.pairwise(offsets)]
+        median, madm, _ = dispersion(intervals)
+        if median <= 0 or madm > cfg.beacon_max_jitter:
+            continue
+        sizes = [float(v) for v in values(f, "pcaptotal.client.burst_bytes")]
+        duration = duration_s(f)
+        score, parts = beacon_score(intervals, sizes, span / duration if duration else 1.0)
+        if score < cfg.beacon_min_score:
+            continue
+        size_text = ""
+        if sizes:
+            size_med, size_madm, _ = dispersion(sizes)
+            size_text = f", {size_med:.0f} B per check-in ± {size_madm:.0%}"
+        out.append(
+            Finding(
+                name="session-beaconing",
+                severity=Severity.LOW,
+                explanation=(
+                    f"inside one session {f.get('source.ip')} -> {endpoint(f)} the client sent "
+                    f"{len(offsets)} bursts over {span:.0f} s, every {median:.1f} s (median; "
+                    f"deviation {madm:.0%}{size_text}); beacon score {score:.2f}"
+                ),
+                flow_ids=(flow_id(f),),
+                evidence={
+                    "check_ins": len(offsets),
+                    "median_interval_s": round(median, 3),
+                    "mad_ratio": round(madm, 4),
+                    "score": round(score, 3),
+                    "score_parts": {k: round(v, 3) for k, v in parts.items()},
                 },
             )
         )
