@@ -1,6 +1,7 @@
 """Scratch files a crash leaves behind in ``<data_dir>/tmp``, removed when a process starts.
 
 Only names this code base creates are touched (``parse-*`` work dirs, ``records-*`` dirs,
+``download-*`` and ``boxed-*`` dirs of the read API,
 ``upload-*.part`` spools): each process has its own data dir, so none of them can belong to a
 live sibling.
 """
@@ -14,7 +15,7 @@ import structlog
 
 log = structlog.get_logger(__name__)
 
-STALE_PATTERNS = ("parse-*", "records-*", "upload-*.part")
+STALE_PATTERNS = ("parse-*", "records-*", "upload-*.part", "download-*", "boxed-*")
 
 
 def clean_stale_tmp(tmp_dir: Path) -> int:
