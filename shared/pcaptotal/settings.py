@@ -169,24 +169,6 @@ class Settings(BaseSettings):
     retention_interval_s: float = Field(
         default=3600.0, gt=0, description="how often the reconciler looks for expired captures"
     )
-    retention_days: int = Field(
-        default=0,
-        ge=0,
-        description="delete finished captures created more than this many days ago, with "
-        "their records, blobs and unshared carved files (0: keep forever)",
-    )
-    retention_interval_s: float = Field(
-        default=3600.0, gt=0, description="how often the reconciler looks for expired captures"
-    )
-    retention_days: int = Field(
-        default=0,
-        ge=0,
-        description="delete finished captures created more than this many days ago, with "
-        "their records, blobs and unshared carved files (0: keep forever)",
-    )
-    retention_interval_s: float = Field(
-        default=3600.0, gt=0, description="how often the reconciler looks for expired captures"
-    )
     outbox_grace_s: float = Field(
         default=10.0, description="age of an outbox entry before the relay publishes it"
     )
