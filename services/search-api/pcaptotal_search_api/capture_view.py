@@ -90,7 +90,17 @@ class ProgressView(BaseModel):
 class CaptureView(BaseModel):
     model_config = _STRICT
 
-    id: str = Field(description="SHA-256 of the capture bytes", pattern="^[0-9a-f]{64}$")
+    id: str = Field(
+        description="SHA-256 of the capture bytes (of owner and bytes for a private capture)",
+        pattern="^[0-9a-f]{64}$",
+    )
+    sha256: str | None = Field(
+        default=None, description="SHA-256 of the capture bytes", pattern="^[0-9a-f]{64}$"
+    )
+    visibility: Literal["public", "private"] = Field(
+        default="public", description="private: only its owner (and admins) see it"
+    )
+    owner: str | None = Field(default=None, description="who uploaded it")
     status: Status
     error: str | None = Field(default=None, description="why the capture failed, in words")
     warnings: list[str] = Field(default_factory=list)
