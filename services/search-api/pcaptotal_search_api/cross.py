@@ -27,13 +27,15 @@ class Strict(BaseModel):
 
 @dataclass(frozen=True)
 class NodeQuery(ValidatedQuery):
-    """A query built in code from the backend-neutral IR (values are typed, never parsed)."""
+    """A query built in code from the backend-neutral IR (values are typed, never parsed).
+
+    ``ir`` stays the parent's cached property, primed here, so code that narrows a query by
+    priming ``ir`` on a copy (``pcaptotal.access.visibility.scoped``) works on these too."""
 
     node: ir.Node = field(default_factory=ir.MatchAll)
 
-    @property  # the parent computes it from the query text
-    def ir(self) -> ir.Node:
-        return self.node
+    def __post_init__(self) -> None:
+        self.__dict__["ir"] = self.node
 
 
 def query(node: ir.Node, text: str = "") -> NodeQuery:
