@@ -29,6 +29,12 @@ NAMES = [
 ]
 CUT = "chrome34-first-10.pcap"
 ASYNCRAT_C2 = "carlosenriquezdomin.con-ip.com"
+CONTEXT = {
+    "sector": "financial-services",
+    "tags": ["lab", "rat"],
+    "source": "corelight test data",
+    "description": "AsyncRAT C2 over TLS",
+}
 
 
 @pytest.fixture(scope="module")
@@ -57,9 +63,10 @@ def ids(server: Server, tmp_path_factory: pytest.TempPathFactory) -> dict[str, s
         assert r.status_code == 201, r.text
         out: dict[str, str] = {}
         for path in [*(PCAPS / n for n in NAMES), cut]:
-            r = client.post(
-                "/v1/captures", content=path.read_bytes(), params={"filename": path.name}
-            )
+            params: dict[str, Any] = {"filename": path.name}
+            if path.name == "corelight_asyncrat-c2.pcap":
+                params |= CONTEXT
+            r = client.post("/v1/captures", content=path.read_bytes(), params=params)
             assert r.status_code == 202, r.text
             out[path.name] = r.json()["id"]
         for cid in out.values():
@@ -215,3 +222,77 @@ def test_cross_routes_refuse_bad_input(server: Server) -> None:
     assert r.status_code == 400
     r = httpx.get(f"{server.base_url}/v1/stats", params={"interval": "fortnight"}, timeout=10)
     assert r.status_code == 422
+
+
+def test_context_at_upload_is_shown_and_counted_by_sector(
+    server: Server, ids: dict[str, str]
+) -> None:
+    rat = ids["corelight_asyncrat-c2.pcap"]
+    doc = _get(server, f"/v1/captures/{rat}")
+    assert doc["context"] == CONTEXT
+    assert _get(server, f"/v1/captures/{ids[CUT]}")["context"] is None
+    stats = _get(server, "/v1/stats", sector="financial-services")
+    assert stats["captures_total"] == 1
+    assert stats["sector_totals"] == [{"key": "financial-services", "count": 1, "sum": None}]
+    assert _get(server, "/v1/stats", sector="healthcare")["captures_total"] == 0
+
+
+def test_context_edit(server: Server, ids: dict[str, str]) -> None:
+    wiki = ids["zeek_wikipedia-dns-http.pcap"]
+    url = f"{server.base_url}/v1/captures/{wiki}/context"
+    r = httpx.patch(url, json={"sector": "healthcare", "tags": ["teaching"]}, timeout=10)
+    assert r.status_code == 200, r.text
+    assert r.json() == {
+        "sector": "healthcare",
+        "tags": ["teaching"],
+        "source": None,
+        "description": None,
+    }
+    r = httpx.patch(url, json={"source": "zeek tests"}, timeout=10)  # the rest stays
+    assert r.json()["sector"] == "healthcare" and r.json()["source"] == "zeek tests"
+    assert _get(server, f"/v1/captures/{wiki}")["context"]["source"] == "zeek tests"
+    assert _get(server, "/v1/stats", sector="healthcare")["captures_total"] == 1
+    r = httpx.patch(url, json={"sector": None, "tags": None}, timeout=10)
+    assert r.json()["sector"] is None and r.json()["tags"] == []
+    assert _get(server, "/v1/stats", sector="healthcare")["captures_total"] == 0
+    for bad in ({"sector": "pirates"}, {"colour": "red"}, {"tags": ["x" * 101]}):
+        assert httpx.patch(url, json=bad, timeout=10).status_code == 422
+    r = httpx.post(
+        f"{server.base_url}/v1/captures",
+        content=(PCAPS / NAMES[0]).read_bytes(),
+        params={"sector": "pirates"},
+        timeout=30,
+    )
+    assert r.status_code == 422
+
+
+def test_archives(server: Server, ids: dict[str, str]) -> None:
+    rat = ids["corelight_asyncrat-c2.pcap"]
+    listing = {a["name"]: a for a in _get(server, "/v1/archives")["archives"]}
+    assert listing["malware/AsyncRAT"]["captures"] == 1
+    findings = _get(server, f"/v1/captures/{rat}/findings", limit=1000)["hits"]
+    heuristics = {
+        f["pcaptotal.finding.name"]
+        if isinstance(f["pcaptotal.finding.name"], str)
+        else f["pcaptotal.finding.name"][0]
+        for f in findings
+        if f.get("pcaptotal.finding.source") == "heuristic"
+    }
+    assert heuristics and all(f"technique/{h}" in listing for h in heuristics)
+    flows = _get(server, "/v1/search", q="network.protocol:dns", limit=10000)["hits"]
+    with_dns = {f["pcaptotal.capture_id"] for f in flows}
+    assert listing["protocol/dns"]["captures"] == len(with_dns)
+    page = _get(server, "/v1/archives/malware/AsyncRAT")
+    (one,) = page["captures"]
+    assert page["total"] == 1 and one["capture_id"] == rat
+    assert one["verdict"] == "malicious" and "AsyncRAT" in one["families"]
+    assert one["sector"] == "financial-services" and one["summary"]["flows"]
+    walked = []
+    for offset in range(0, 100):
+        part = _get(server, "/v1/archives/protocol/dns", limit=1, offset=offset)
+        if offset >= part["total"]:
+            break
+        walked += [c["capture_id"] for c in part["captures"]]
+    assert set(walked) == with_dns and len(walked) == len(with_dns)
+    r = httpx.get(f"{server.base_url}/v1/archives/malware/NoSuchFamily", timeout=10)
+    assert r.status_code == 404

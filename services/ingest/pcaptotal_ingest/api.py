@@ -9,10 +9,11 @@ import structlog
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from pcaptotal.access.identity import current_identity
 from pcaptotal.access.visibility import PUBLIC, Visibility
+from pcaptotal.capture_context import CaptureContext, Sector
 from pcaptotal.context import Context
 from pcaptotal.metrics import STAGE_SECONDS, UPLOADS
 from pcaptotal.web import Responses, binary_upload_body, error_responses, get_context
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from starlette.requests import ClientDisconnect
 
 from pcaptotal_ingest.errors import (
@@ -71,6 +72,33 @@ def _visibility(query: Visibility | None, framing: Framing) -> Visibility:
     return cast(Visibility, form or query or PUBLIC)
 
 
+def _context(
+    tags: list[str] | None,
+    source: str | None,
+    description: str | None,
+    sector: Sector | None,
+) -> CaptureContext | None:
+    """The uploader's context from the query; None when it gives none."""
+    given = {
+        name: value
+        for name, value in (
+            ("tags", tags),
+            ("source", source),
+            ("description", description),
+            ("sector", sector),
+        )
+        if value is not None
+    }
+    if not given:
+        return None
+    try:
+        return CaptureContext.model_validate(given)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise MalformedUpload(f"context {where}: {first['msg']}") from None
+
+
 def _check_content_length(request: Request, limit: int) -> None:
     """Refuse before reading a byte when the declared length already decides it."""
     declared = request.headers.get("content-length")
@@ -97,16 +125,27 @@ async def upload_capture(
             "is derived from it (also accepted as a multipart form field). Default public"
         ),
     ] = None,
+    tags: Annotated[
+        list[str] | None, Query(description="the uploader's tags (repeat the parameter)")
+    ] = None,
+    source: Annotated[str | None, Query(description="where the capture comes from")] = None,
+    description: Annotated[str | None, Query(description="free text")] = None,
+    sector: Annotated[
+        Sector | None, Query(description="targeted sector (STIX 2.1 industry-sector-ov)")
+    ] = None,
 ) -> CaptureAccepted:
     """Store a capture and queue it for analysis.
 
     202 when it was queued; 200 with the existing status when the same bytes were uploaded
-    before (pass ``reanalyze=true`` to queue them again).
+    before (pass ``reanalyze=true`` to queue them again). The context (tags, source,
+    description, sector; query parameters) can be edited later by the owner with
+    ``PATCH /v1/captures/{id}/context``.
     """
     limit = ctx.settings.max_upload_bytes
     started = time.perf_counter()
     try:
         _check_content_length(request, limit)
+        context = _context(tags, source, description, sector)  # refuse before reading
         framing = _framing(request, filename)
         async with CaptureSpooler(ctx.settings.tmp_dir, limit, framing) as spooler:
             async for chunk in request.stream():
@@ -121,6 +160,7 @@ async def upload_capture(
                 reanalyze=reanalyze,
                 visibility=chosen,
                 owner=who.owner if who else "anonymous",
+                context=context,
             )
     except UploadRejected as exc:
         UPLOADS.labels("rejected").inc()

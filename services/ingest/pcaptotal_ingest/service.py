@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import structlog
 from pcaptotal import outbox
 from pcaptotal.access.visibility import PUBLIC, Visibility, capture_id_for
+from pcaptotal.capture_context import CONTEXT_FIELD, CaptureContext, stored
 from pcaptotal.captures import Status
 from pcaptotal.context import Context
 from pcaptotal.keys import capture_key
@@ -54,6 +55,7 @@ async def register_capture(
     reanalyze: bool = False,
     visibility: Visibility = PUBLIC,
     owner: str = "anonymous",
+    context: CaptureContext | None = None,
 ) -> Registration:
     # Dedup per visibility: a private upload's id is scoped to its owner
     # (pcaptotal.access.visibility), so it never finds another owner's private capture.
@@ -81,6 +83,7 @@ async def register_capture(
             visibility=visibility,
             owner=owner,
             sha256=capture.sha256,
+            **({CONTEXT_FIELD: stored(context)} if context is not None else {}),
             **run.fields(),
         )
     else:
@@ -94,6 +97,8 @@ async def register_capture(
             size=capture.size,
             filename=filename,
             **{REDRIVES_FIELD: 0},
+            # context given with a re-analysis replaces the stored one; none keeps it
+            **({CONTEXT_FIELD: stored(context)} if context is not None else {}),
             **run.fields(),
         )
     event = CaptureStored(

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, Literal, Self
 
 import structlog
+from pcaptotal.capture_context import CaptureContext
 from pcaptotal.captures import Status
 from pcaptotal.messages import CaptureSummary, FlowCounts, Verdict
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
@@ -121,6 +122,10 @@ class CaptureView(BaseModel):
     score: float | None = Field(default=None, ge=0, le=100, description="risk score, 0-100")
     reasons: list[str] = Field(default_factory=list, description="why the verdict, in words")
     tags: list[str] = Field(default_factory=list, description="malware families named by feeds")
+    context: CaptureContext | None = Field(
+        default=None,
+        description="the uploader's tags, source, description and targeted sector (editable)",
+    )
     findings: list[FindingView] | None = Field(
         default=None, description="heuristic findings and intel hits (at most 200)"
     )

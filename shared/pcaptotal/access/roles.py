@@ -60,6 +60,10 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("DELETE", _CAPTURE): _A,  # deletion and retention are admin only
     ("GET", "/v1/indicators/{value}"): _R,
     ("GET", "/v1/stats"): _R,
+    ("GET", "/v1/archives"): _R,
+    ("GET", "/v1/archives/{name}"): _R,
+    # the owner (or an admin) edits a capture's context; the route checks the owner
+    ("PATCH", f"{_CAPTURE}/context"): _S,
     ("GET", "/v1/search"): _R,
     ("GET", "/v1/fields"): _R,
     ("GET", "/v1/rules"): _R,
