@@ -1,6 +1,8 @@
-"""e2e: ingest, 2 parsers, enricher and search-api as separate processes over RabbitMQ,
-SeaweedFS S3 and osmem (ES API). A parser is killed with SIGKILL mid-run: every capture still
-ends analysed, exactly once in the index. Broker and S3 outages are in ``test_faults``."""
+"""e2e: the ``make up`` stack (ingest, 2 parsers, an enricher, search-api and the gateway as
+separate processes over a private RabbitMQ node, SeaweedFS S3 and osmem). Every shared capture
+is uploaded through the one origin while a parser is killed with SIGKILL: every capture still
+ends analysed with tshark's numbers, exactly once in the index. Broker and S3 outages are in
+``test_faults``."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.e2e.cluster import Cluster, cleanup, start_cluster, upload, wait_all
+from tests.e2e.makeup import MadeUp, make_down, make_up, upload, wait_all
 from tests.paths import shared_captures
 from tests.tshark_oracle import oracle_summary
 
@@ -19,27 +21,24 @@ CAPTURES = shared_captures()
 
 
 @pytest.fixture(scope="module")
-def cluster(
-    tmp_path_factory: pytest.TempPathFactory, seaweed_s3_url: str, es_url: str
-) -> Iterator[Cluster]:
-    c = start_cluster(tmp_path_factory.mktemp("cluster"), seaweed_s3_url, es_url)
-    yield c
-    cleanup(c)
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MadeUp]:
+    s = make_up(tmp_path_factory.mktemp("stack"))
+    yield s
+    make_down(s)
 
 
-def test_kill9_parser_nothing_lost_or_duplicated(cluster: Cluster) -> None:
+def test_kill9_parser_nothing_lost_or_duplicated(stack: MadeUp) -> None:
     ids: dict[str, str] = {}
     for i, path in enumerate(CAPTURES):
-        ids[path.name] = upload(cluster, path)
+        ids[path.name] = upload(stack, path)
         if i == 8:
-            cluster.kill9("parser0")  # mid-run: its unacked deliveries go to parser1
-    cluster.spawn("parser2", "pcaptotal_parser")
-    docs = wait_all(cluster, ids)
+            stack.restart("parser-0")  # mid-run: its unacked deliveries go to parser-1
+    docs = wait_all(stack, ids)
     for path in CAPTURES:
         doc = docs[path.name]
         assert doc["status"] == "done", doc
         assert doc["summary"] == oracle_summary(path), path.name
-    with httpx.Client(base_url=cluster.search_url, timeout=30) as client:
+    with httpx.Client(base_url=stack.api, timeout=30) as client:
         for path in CAPTURES:
             doc = docs[path.name]
             flows = doc["summary"]["flows"]

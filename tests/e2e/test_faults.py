@@ -1,6 +1,7 @@
-"""e2e fault tier: the services as separate processes over RabbitMQ, SeaweedFS and osmem, with
-faults injected. Whatever fails, every capture ends ``done`` or ``failed`` with a reason, and
-the index holds exactly what a clean run gives.
+"""e2e fault tier, on the ``make up`` stack (the services as separate processes behind the
+one API origin, over RabbitMQ, SeaweedFS and osmem), with faults injected. Whatever fails,
+every capture ends ``done`` or ``failed`` with a reason, and the index holds exactly what a
+clean run gives.
 
 - a parser killed with SIGKILL three times on one capture (what repeated OOM kills do): that
   capture fails with the reason, the others flow on;
@@ -13,7 +14,9 @@ the index holds exactly what a clean run gives.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import time
 from pathlib import Path
 from urllib.parse import urlparse
@@ -23,9 +26,10 @@ import httpx
 import psutil
 import pytest
 
-from tests.e2e.cluster import AMQP_URL, Cluster, cleanup, start_cluster, upload, wait_all
+from tests.e2e.makeup import MadeUp, make_down, make_up, upload, wait_all
 from tests.faults import SyntheticCapture, TcpProxy, write_udp_capture
 from tests.paths import PCAPS
+from tests.servers import free_port
 from tests.tshark_oracle import oracle_summary
 
 pytestmark = pytest.mark.e2e
@@ -55,15 +59,18 @@ def big_capture(tmp_path_factory: pytest.TempPathFactory) -> SyntheticCapture:
     return write_udp_capture(tmp_path_factory.mktemp("big") / "many-flows.pcap", 200_000)
 
 
+AMQP_URL = os.environ.get("PCAPTOTAL_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+
+
 def _assert_clean(
-    cluster: Cluster,
+    stack: MadeUp,
     docs: dict[str, dict[str, object]],
     paths: list[Path],
     known: dict[str, dict[str, object]] | None = None,
 ) -> None:
     """Each capture as after a clean run: done, tshark's numbers (or, for a synthetic capture,
     what it holds by construction), one document per flow."""
-    with httpx.Client(base_url=cluster.search_url, timeout=30) as client:
+    with httpx.Client(base_url=stack.api, timeout=30) as client:
         for path in paths:
             doc = docs[path.name]
             assert doc["status"] == "done", doc
@@ -74,52 +81,49 @@ def _assert_clean(
             flows = summary["flows"]
             r = client.get("/v1/search", params={"capture": str(doc["id"]), "limit": 10000})
             body = r.json()
-            seen = [h["_id"] for h in body["hits"]]
+            seen = [h["event.id"] for h in body["hits"]]
             assert len(seen) == len(set(seen)), f"duplicate flow documents in {path.name}"
             assert body["total"] == flows["tcp"] + flows["udp"] + flows["other"], path.name
 
 
-def _parser_running_tshark(cluster: Cluster, min_age_s: float, timeout: float = 120) -> str:
+def _parser_running_tshark(stack: MadeUp, min_age_s: float, timeout: float = 120) -> str:
     """The parser whose tshark child has run for ``min_age_s`` (the big capture: the small
     ones are parsed in well under that)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for name, proc in cluster.procs.items():
-            if not name.startswith("parser") or proc.poll() is not None:
+        for name, pid in stack.procs.items():
+            if not name.startswith("parser"):
                 continue
             try:
-                children = psutil.Process(proc.pid).children(recursive=True)
-                for child in children:
+                for child in psutil.Process(pid).children(recursive=True):
                     if "tshark" in child.name() and time.time() - child.create_time() >= min_age_s:
                         return name
             except psutil.NoSuchProcess:
                 continue
         time.sleep(0.05)
-    raise AssertionError(f"no parser ran tshark on the big capture: {cluster.log('parser0')}")
+    raise AssertionError(f"no parser ran tshark on the big capture: {stack.log('parser-0')}")
 
 
 def test_parser_killed_three_times_fails_that_capture_others_flow_on(
-    tmp_path: Path, seaweed_s3_url: str, es_url: str, big_capture: SyntheticCapture
+    tmp_path: Path, big_capture: SyntheticCapture
 ) -> None:
     big = big_capture.path
-    cluster = start_cluster(tmp_path, seaweed_s3_url, es_url, parsers=2, env=FAST_RECONCILE)
+    stack = make_up(tmp_path / "run", **FAST_RECONCILE)
     try:
-        big_id = upload(cluster, big)
+        big_id = upload(stack, big)
         ids: dict[str, str] = {}
         for kill in range(3):
-            victim = _parser_running_tshark(cluster, min_age_s=1.5)
-            cluster.kill9(victim)
-            cluster.spawn(victim, "pcaptotal_parser")  # a restarted pod
+            stack.restart(_parser_running_tshark(stack, min_age_s=1.5))  # a restarted pod
             if kill == 0:  # uploaded while the poison capture keeps killing parsers
-                ids = {p.name: upload(cluster, p) for p in SMALL}
-        docs = wait_all(cluster, {**ids, big.name: big_id}, timeout=300)
+                ids = {p.name: upload(stack, p) for p in SMALL}
+        docs = wait_all(stack, {**ids, big.name: big_id}, timeout=300)
         failed = docs[big.name]
         assert failed["status"] == "failed", failed
         error = str(failed["error"])
         assert "parse stage gave up" in error and "3 times" in error, error
-        _assert_clean(cluster, docs, SMALL)
+        _assert_clean(stack, docs, SMALL)
     finally:
-        cleanup(cluster)
+        make_down(stack)
 
 
 def _wait_ready(url: str, ready: bool, timeout: float = 60) -> None:
@@ -135,7 +139,7 @@ def _wait_ready(url: str, ready: bool, timeout: float = 60) -> None:
 
 
 async def _collect_analyzed(exchange: str, stop: asyncio.Event, got: list[str]) -> None:
-    """A subscriber of our own on the real broker: capture.analyzed events."""
+    """A subscriber of our own on the broker: capture.analyzed events."""
     conn = await aio_pika.connect_robust(AMQP_URL, timeout=10)
     async with conn:
         ch = await conn.channel()
@@ -151,25 +155,43 @@ async def _collect_analyzed(exchange: str, stop: asyncio.Event, got: list[str]) 
         await stop.wait()
 
 
-def test_broker_unreachable_during_uploads(
-    tmp_path: Path, seaweed_s3_url: str, es_url: str
-) -> None:
+async def _delete_topology(exchange: str, prefix: str) -> None:
+    """What the stack declared on the machine's broker under our unique names (never anyone
+    else's queues, and never the broker itself)."""
+    conn = await aio_pika.connect(AMQP_URL, timeout=10)
+    async with conn:
+        for name in ("parser", "enricher"):
+            for queue in (prefix + name, prefix + name + ".dead"):
+                with contextlib.suppress(Exception):
+                    await (await conn.channel()).queue_delete(queue)
+        for ex in (exchange, exchange + ".dlx"):
+            with contextlib.suppress(Exception):
+                await (await conn.channel()).exchange_delete(ex)
+
+
+def test_broker_unreachable_during_uploads(tmp_path: Path) -> None:
     broker = urlparse(AMQP_URL)
     proxy = TcpProxy(broker.hostname or "127.0.0.1", broker.port or 5672).start()
     amqp = AMQP_URL.replace(f":{broker.port or 5672}", f":{proxy.port}", 1)
-    cluster = start_cluster(
-        tmp_path, seaweed_s3_url, es_url, parsers=2, amqp_url=amqp, env=FAST_RECONCILE
+    run = f"faults{free_port()}"
+    exchange, prefix = f"e2e.{run}", f"e2e.{run}."
+    stack = make_up(
+        tmp_path / "run",
+        PCAPTOTAL_BUS_URL=amqp,  # the machine's broker, through a proxy the test can cut
+        PCAPTOTAL_BUS_EXCHANGE=exchange,
+        PCAPTOTAL_BUS_QUEUE_PREFIX=prefix,
+        **FAST_RECONCILE,
     )
+    ingest = stack.urls["ingest"]
     try:
-        first = upload(cluster, SMALL[0])
+        first = upload(stack, SMALL[0])
         proxy.cut()
-        _wait_ready(cluster.ingest_url, ready=False)  # readiness reflects the bus
+        _wait_ready(ingest, ready=False)  # readiness reflects the bus
         accepted: dict[str, str] = {SMALL[0].name: first}
         for path in SMALL[1:]:
             start = time.monotonic()
-            r = httpx.post(
-                f"{cluster.ingest_url}/v1/captures", content=path.read_bytes(), timeout=60
-            )
+            url = f"{stack.api}/v1/captures"
+            r = httpx.post(url, content=path.read_bytes(), timeout=60)
             assert time.monotonic() - start < 20, "an upload waited on the dead broker"
             assert r.status_code in (202, 503), r.text
             if r.status_code == 503:
@@ -178,9 +200,9 @@ def test_broker_unreachable_during_uploads(
                 accepted[path.name] = r.json()["id"]
         time.sleep(3)
         proxy.restore()
-        _wait_ready(cluster.ingest_url, ready=True)
-        docs = wait_all(cluster, accepted, timeout=240)
-        _assert_clean(cluster, docs, [p for p in SMALL if p.name in accepted])
+        _wait_ready(ingest, ready=True)
+        docs = wait_all(stack, accepted, timeout=240)
+        _assert_clean(stack, docs, [p for p in SMALL if p.name in accepted])
         assert len(accepted) == len(SMALL), "the bus was down, not the blob store or index"
 
         # Workers reconnected: a re-analysis after the outage reaches a fresh subscriber.
@@ -188,11 +210,11 @@ def test_broker_unreachable_during_uploads(
         got: list[str] = []
 
         async def reanalyse() -> None:
-            listener = asyncio.create_task(_collect_analyzed(cluster.exchange, stop, got))
+            listener = asyncio.create_task(_collect_analyzed(exchange, stop, got))
             await asyncio.sleep(1)
             async with httpx.AsyncClient(timeout=60) as client:
                 r = await client.post(
-                    f"{cluster.ingest_url}/v1/captures",
+                    f"{stack.api}/v1/captures",
                     params={"reanalyze": "true"},
                     content=SMALL[1].read_bytes(),
                 )
@@ -206,25 +228,27 @@ def test_broker_unreachable_during_uploads(
         asyncio.run(reanalyse())
         assert accepted[SMALL[1].name] in got
     finally:
-        cleanup(cluster)
+        make_down(stack)
         proxy.stop()
+        asyncio.run(_delete_topology(exchange, prefix))
 
 
 def test_s3_unreachable_for_30s_mid_run(
-    tmp_path: Path, seaweed_s3_url: str, es_url: str, big_capture: SyntheticCapture
+    tmp_path: Path, seaweed_s3_url: str, big_capture: SyntheticCapture
 ) -> None:
     s3 = urlparse(seaweed_s3_url)
     proxy = TcpProxy(s3.hostname or "127.0.0.1", s3.port or 8333).start()
-    proxied = seaweed_s3_url.replace(f":{s3.port}/", f":{proxy.port}/", 1)
-    cluster = start_cluster(tmp_path, proxied, es_url, parsers=2, env=FAST_RECONCILE)
+    bucket = f"faults{free_port()}"
+    proxied = seaweed_s3_url.replace(f":{s3.port}/", f":{proxy.port}/", 1).rsplit("/", 1)[0]
+    stack = make_up(tmp_path / "run", PCAPTOTAL_BLOB_URL=f"{proxied}/{bucket}", **FAST_RECONCILE)
     try:
         paths = [big_capture.path, *SMALL]
-        ids = {p.name: upload(cluster, p) for p in paths}
+        ids = {p.name: upload(stack, p) for p in paths}
         proxy.cut()
         time.sleep(30)
         proxy.restore()
-        docs = wait_all(cluster, ids, timeout=400)
-        _assert_clean(cluster, docs, paths, {big_capture.path.name: big_capture.summary})
+        docs = wait_all(stack, ids, timeout=400)
+        _assert_clean(stack, docs, paths, {big_capture.path.name: big_capture.summary})
     finally:
-        cleanup(cluster)
+        make_down(stack)
         proxy.stop()
