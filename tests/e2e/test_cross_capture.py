@@ -8,6 +8,7 @@ import subprocess
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -296,3 +297,25 @@ def test_archives(server: Server, ids: dict[str, str]) -> None:
     assert set(walked) == with_dns and len(walked) == len(with_dns)
     r = httpx.get(f"{server.base_url}/v1/archives/malware/NoSuchFamily", timeout=10)
     assert r.status_code == 404
+
+
+def test_indicator_url_and_user_agent(server: Server, ids: dict[str, str]) -> None:
+    wiki = ids["zeek_wikipedia-dns-http.pcap"]
+    http = _get(server, f"/v1/captures/{wiki}/http", limit=1000)["hits"]
+    url = http[0]["url.original"]
+    url = url[0] if isinstance(url, list) else url
+    same_url = [
+        h
+        for h in http
+        if url
+        in (h["url.original"] if isinstance(h["url.original"], list) else [h["url.original"]])
+    ]
+    got = _get(server, "/v1/indicators/" + quote(url, safe=""))
+    assert got["kind"] == "url" and got["value"] == url
+    assert {h["event.id"] for h in same_url} <= {h["event.id"] for h in got["records"]}
+    agent = http[0]["user_agent.original"]
+    agent = agent[0] if isinstance(agent, list) else agent
+    ua = _get(server, "/v1/indicators/" + quote(agent, safe=""), kind="user-agent")
+    assert ua["kind"] == "user-agent" and wiki in {c["capture_id"] for c in ua["captures"]}
+    flows = _get(server, "/v1/search", q=f'user_agent.original:"{agent}"', limit=10000)["hits"]
+    assert ua["captures_total"] == len({f["pcaptotal.capture_id"] for f in flows})
