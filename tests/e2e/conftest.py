@@ -78,10 +78,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     stop_server(srv)
 
 
-def wait_finished(base_url: str, capture_id: str, timeout: float = 180) -> dict[str, object]:
+def wait_finished(
+    base_url: str, capture_id: str, timeout: float = 180, headers: dict[str, str] | None = None
+) -> dict[str, object]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        r = httpx.get(f"{base_url}/v1/captures/{capture_id}", timeout=10)
+        r = httpx.get(f"{base_url}/v1/captures/{capture_id}", timeout=10, headers=headers)
         r.raise_for_status()
         doc: dict[str, object] = r.json()
         if doc["status"] in ("done", "failed"):

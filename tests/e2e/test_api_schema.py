@@ -6,15 +6,18 @@ time (random strings the other half) and the feed name likewise for ``GET /v1/in
 {name}``. The run uses a fixed seed and a fixed number of examples per operation; it must find
 no 5xx, no undeclared status, no undeclared content type, no body or header that does not match
 the OpenAPI document. The answers only a real capture gives (the upload's 202, the re-upload's
-200) are checked against the same document here too.
+200) are checked against the same document here too. The server runs with PCAPTOTAL_AUTH=on and
+every request carries the bootstrap admin key.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +25,7 @@ import httpx
 import pytest
 import schemathesis
 
-from tests.e2e.conftest import Server, wait_finished
+from tests.e2e.conftest import Server, start_server, stop_server, wait_finished
 from tests.paths import README_CAPTURE
 
 pytestmark = pytest.mark.e2e
@@ -38,20 +41,32 @@ SEED = 20261129
 MAX_EXAMPLES = 100  # per operation and phase: about 90 s on 2 busy cores
 RUN_TIMEOUT_S = 420
 FEED = "schema-test.txt"
+ADMIN_KEY = "schema-admin-" + secrets.token_hex(16)
+AUTH = {"x-api-key": ADMIN_KEY}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The runner with API keys on: the run is authenticated as an admin."""
+    d = tmp_path_factory.mktemp("schema")
+    env = {"PCAPTOTAL_AUTH": "on", "PCAPTOTAL_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY}
+    srv = start_server(d / "data", d / "server.log", **env)
+    yield srv
+    stop_server(srv)
 
 
 @pytest.fixture(scope="module")
 def real(server: Server) -> dict[str, Any]:
     """The real capture and feed the run can reach; the upload answers, checked below."""
-    with httpx.Client(base_url=server.base_url, timeout=60) as client:
+    with httpx.Client(base_url=server.base_url, timeout=60, headers=AUTH) as client:
         data = README_CAPTURE.read_bytes()
-        raw = {"content-type": "application/octet-stream"}
+        raw = {"content-type": "application/octet-stream", **AUTH}
         first = client.post(
             "/v1/captures", content=data, params={"filename": README_CAPTURE.name}, headers=raw
         )
         assert first.status_code == 202, first.text
         capture_id: str = first.json()["id"]
-        assert wait_finished(server.base_url, capture_id)["status"] == "done"
+        assert wait_finished(server.base_url, capture_id, headers=AUTH)["status"] == "done"
         again = client.post(
             "/v1/captures", content=data, params={"filename": "again.pcap"}, headers=raw
         )
@@ -108,6 +123,8 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
         str(config),
         "run",
         f"{server.base_url}/openapi.json",
+        "--header",
+        f"x-api-key: {ADMIN_KEY}",
         "--checks",
         ",".join(CHECKS),
         "--phases",
@@ -136,3 +153,4 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     assert f"{operations} selected / {operations} total" in out, out[-3000:]
     # The service is still serving after the run.
     assert httpx.get(f"{server.base_url}/readyz", timeout=10).status_code == 200
+    assert ADMIN_KEY not in server.log_path.read_text()  # keys never reach the log

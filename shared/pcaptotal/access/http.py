@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -45,9 +46,14 @@ class AccessState:
     store: KeyStore
 
 
+_CONVERTER = re.compile(r"\{(\w+):[^}]*\}")
+
+
 def _template(request: Request) -> str:
+    """The route's path as the OpenAPI document (and the role table) spells it: a
+    ``{value:path}`` converter is ``{value}`` there."""
     route: Any = request.scope.get("route")
-    return str(getattr(route, "path", request.url.path))
+    return _CONVERTER.sub(r"{\1}", str(getattr(route, "path", request.url.path)))
 
 
 async def authorize(

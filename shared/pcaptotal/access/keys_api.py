@@ -63,7 +63,7 @@ def create_keys_router() -> APIRouter:
         "",
         status_code=status.HTTP_201_CREATED,
         response_model=KeyCreated,
-        responses=error_responses([503]),
+        responses=error_responses({400: "the body is not JSON", 503: ""}),
     )
     async def create_key(body: KeyRequest, request: Request) -> KeyCreated:
         """A new API key for ``owner`` with ``role``; the key is in this answer only."""
