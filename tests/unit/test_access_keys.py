@@ -144,3 +144,25 @@ def test_auth_off_refused_off_loopback(tmp_path: Path) -> None:
             await start_access(_app(tmp_path), settings, embedded=True)
 
     asyncio.run(go())
+
+
+def test_cluster_secret_is_shared_through_the_blob_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replicas without PCAPTOTAL_AUTH_SECRET and with a shared (non-local) blob store hash
+    keys alike: the generated secret lives in the store, not in each pod's data dir."""
+    import pcaptotal.access.secret as secret_mod
+
+    monkeypatch.setattr(secret_mod, "_SETTLE_S", 0.0)
+    blobs = FileBlobStore(tmp_path / "shared")  # stands in for S3
+
+    async def go() -> tuple[bytes, bytes]:
+        pod_a = Settings(data_dir=tmp_path / "a", blob_url="s3://bucket/x", auth_secret="")
+        pod_b = Settings(data_dir=tmp_path / "b", blob_url="s3://bucket/x", auth_secret="")
+        return await secret_mod.load_secret(pod_a, blobs), await secret_mod.load_secret(
+            pod_b, blobs
+        )
+
+    a, b = asyncio.run(go())
+    assert a == b and len(a) == 64
+    assert not (tmp_path / "a" / "auth").exists()

@@ -5,7 +5,8 @@
     python -m pcaptotal keys revoke <id>
 
 Works on the services' own key store (PCAPTOTAL_BLOB_URL or <data dir>/blobs) with their
-server secret (PCAPTOTAL_AUTH_SECRET or <data dir>/auth/secret): run it with the same settings.
+server secret (PCAPTOTAL_AUTH_SECRET, else the generated one; ``pcaptotal.access.secret``): run
+it with the services' settings (e.g. kubectl exec into a search-api pod).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pcaptotal.access.apikeys import KeyStore
 from pcaptotal.access.audit import audit
 from pcaptotal.access.keys_api import view
 from pcaptotal.access.roles import Role
-from pcaptotal.access.secret import server_secret
+from pcaptotal.access.secret import load_secret
 from pcaptotal.adapters.factory import make_blobstore
 from pcaptotal.logs import configure_logging
 from pcaptotal.resilience import retrying
@@ -54,7 +55,7 @@ async def _store() -> AsyncIterator[KeyStore]:
     blobs = make_blobstore(settings.resolved_blob_url(), settings)
     await blobs.start()
     try:
-        secret = await asyncio.to_thread(server_secret, settings)
+        secret = await load_secret(settings, blobs)
         yield KeyStore(retrying(blobs, "blob store", TIMEOUT_S), secret)
     finally:
         await blobs.close()

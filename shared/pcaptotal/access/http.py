@@ -24,7 +24,7 @@ from pcaptotal.access.audit import audit
 from pcaptotal.access.identity import LOCAL_ADMIN, Identity, current_identity
 from pcaptotal.access.keys_api import create_keys_router
 from pcaptotal.access.roles import Role, required_role
-from pcaptotal.access.secret import auth_dir, server_secret, write_private
+from pcaptotal.access.secret import auth_dir, load_secret, write_private
 from pcaptotal.access.visibility import visible_context
 from pcaptotal.settings import Settings
 from pcaptotal.web import error_responses
@@ -145,7 +145,7 @@ async def start_access(app: FastAPI, settings: Settings, *, embedded: bool) -> N
     if not auth_on:
         log.warning("PCAPTOTAL_AUTH=off: every request is an admin (loopback only)")
     ctx = app.state.ctx
-    secret = await asyncio.to_thread(server_secret, settings)
+    secret = await load_secret(settings, ctx.blobs)
     store = KeyStore(ctx.blobs, secret)
     app.state.access = AccessState(auth_on=auth_on, store=store)
     app.state.ctx = visible_context(ctx)
