@@ -234,6 +234,12 @@ class Settings(BaseSettings):
         default=SecretStr(""),
         description="at first start (no keys stored yet) this becomes the admin key",
     )
+    rate_limit_per_minute: int = Field(
+        default=0,
+        ge=0,
+        description="requests a minute per API key and process (bursts up to as many); "
+        "over it: 429 with Retry-After. 0: no limit",
+    )
     log_level: str = "INFO"
 
     def resolved_blob_url(self) -> str:

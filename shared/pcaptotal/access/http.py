@@ -23,6 +23,7 @@ from pcaptotal.access.apikeys import KeyStore, StoredKey
 from pcaptotal.access.audit import audit
 from pcaptotal.access.identity import LOCAL_ADMIN, Identity, current_identity
 from pcaptotal.access.keys_api import create_keys_router
+from pcaptotal.access.ratelimit import RateLimiter
 from pcaptotal.access.roles import Role, required_role
 from pcaptotal.access.secret import auth_dir, load_secret, write_private
 from pcaptotal.access.visibility import visible_context
@@ -44,6 +45,7 @@ ADMIN_KEY_FILE = "admin-key"
 class AccessState:
     auth_on: bool
     store: KeyStore
+    limiter: RateLimiter | None = None
 
 
 _CONVERTER = re.compile(r"\{(\w+):[^}]*\}")
@@ -83,6 +85,14 @@ async def authorize(
             f"a valid API key is required in the {API_KEY_HEADER} header",
             headers={"WWW-Authenticate": "ApiKey"},
         )
+    if state.limiter is not None and who.key_id is not None:
+        wait = state.limiter.take(who.key_id)
+        if wait:
+            raise HTTPException(
+                status.HTTP_429_TOO_MANY_REQUESTS,
+                "this key's request rate limit is reached; retry after Retry-After seconds",
+                headers={"Retry-After": str(wait)},
+            )
     if not who.role.allows(needed):
         if needed is Role.ADMIN:
             audit(who, f"{request.method} {template}", "forbidden")
@@ -110,7 +120,12 @@ def install_access(app: FastAPI) -> None:
 
 def _with_auth(doc: dict[str, Any]) -> dict[str, Any]:
     denied = error_responses(
-        {401: "no valid API key in the x-api-key header", 403: "the key's role is too low"}
+        {
+            401: "no valid API key in the x-api-key header",
+            403: "the key's role is too low",
+            429: "the key's request rate limit is reached",
+        },
+        retry_after=[429],
     )
     for path, ops in doc.get("paths", {}).items():
         for method, op in ops.items():
@@ -147,7 +162,9 @@ async def start_access(app: FastAPI, settings: Settings, *, embedded: bool) -> N
     ctx = app.state.ctx
     secret = await load_secret(settings, ctx.blobs)
     store = KeyStore(ctx.blobs, secret)
-    app.state.access = AccessState(auth_on=auth_on, store=store)
+    per_minute = settings.rate_limit_per_minute
+    limiter = RateLimiter(per_minute) if per_minute else None
+    app.state.access = AccessState(auth_on=auth_on, store=store, limiter=limiter)
     app.state.ctx = visible_context(ctx)
     if auth_on:
         await _first_admin_key(store, settings, embedded=embedded)
