@@ -64,6 +64,8 @@ async def authorize(
     """Resolve the caller from ``x-api-key`` into ``current_identity`` and check the route's
     role (``pcaptotal.access.roles``): 401 without a valid key, 403 with too low a role."""
     state: AccessState = request.app.state.access
+    if not key:
+        _refuse_cross_site_change(request)
     if not state.auth_on:
         current_identity.set(LOCAL_ADMIN)
         return
@@ -99,6 +101,27 @@ async def authorize(
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"this route needs the {needed.value} role")
     if needed is Role.ADMIN and request.method not in ("GET", "HEAD"):
         audit(who, f"{request.method} {template}", "allowed", **dict(request.path_params))
+
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _refuse_cross_site_change(request: Request) -> None:
+    """A browser page of another site can send a state change without a CORS preflight
+    (``text/plain``, forms); it cannot add ``x-api-key``. So a change without a key is refused
+    when the browser says it comes from elsewhere (``Sec-Fetch-Site``, ``Origin``): this is
+    what keeps PCAPTOTAL_AUTH=off on loopback safe from the pages a local browser opens."""
+    if request.method in _SAFE_METHODS:
+        return
+    site = request.headers.get("sec-fetch-site")
+    origin = request.headers.get("origin")
+    host = request.headers.get("host", "")
+    foreign_origin = origin is not None and origin.split("://", 1)[-1] != host
+    if (site is not None and site not in ("same-origin", "none")) or foreign_origin:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            "a change from another site's page needs an API key (x-api-key)",
+        )
 
 
 def install_access(app: FastAPI) -> None:

@@ -1,4 +1,4 @@
-"""Per-key rate limits: the bucket's arithmetic, and 429 with Retry-After over HTTP."""
+"""Per-key rate limits (the bucket, 429 with Retry-After over HTTP) and cross-site changes."""
 
 from __future__ import annotations
 
@@ -69,3 +69,35 @@ def test_over_the_limit_is_429_with_retry_after(tmp_path: Path) -> None:
         assert all(c.get("/healthz").status_code == 200 for _ in range(10))  # probes: no key
         doc = c.get("/openapi.json").json()
         assert "Retry-After" in doc["paths"]["/v1/captures"]["get"]["responses"]["429"]["headers"]
+
+
+def test_cross_site_change_without_a_key_is_refused_even_with_auth_off(tmp_path: Path) -> None:
+    app = FastAPI()
+    install_access(app)
+    install_problem_details(app)
+
+    @app.post("/v1/captures")
+    async def upload() -> dict[str, Any]:
+        return {"ok": True}
+
+    @app.get("/v1/captures")
+    async def listing() -> dict[str, Any]:
+        return {}
+
+    store = KeyStore(FileBlobStore(tmp_path / "b"), b"k" * 32)
+    app.state.access = AccessState(auth_on=False, store=store)
+    text = {"content-type": "text/plain"}
+    with TestClient(app, base_url="http://127.0.0.1:8080") as c:
+        assert c.post("/v1/captures", content=b"x", headers=text).status_code == 200  # curl
+        same = {"origin": "http://127.0.0.1:8080", "sec-fetch-site": "same-origin"}
+        assert c.post("/v1/captures", content=b"x", headers={**text, **same}).status_code == 200
+        for evil in (
+            {"origin": "https://evil.example"},
+            {"sec-fetch-site": "cross-site"},
+            {"origin": "http://127.0.0.1:3000", "sec-fetch-site": "same-site"},
+        ):
+            r = c.post("/v1/captures", content=b"x", headers={**text, **evil})
+            assert r.status_code == 403, evil
+            assert r.headers["content-type"] == "application/problem+json"
+        # reads are not refused (CORS keeps their answers from the other page)
+        assert c.get("/v1/captures", headers={"origin": "https://evil.example"}).status_code == 200
