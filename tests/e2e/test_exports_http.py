@@ -129,7 +129,9 @@ def test_caldera_gives_likely_rules(server: Server, captures: dict[str, str]) ->
     cid = captures["corelight_caldera-ragdoll-http-c2.pcap"]
     rules = rule_lines(_get(server, f"/v1/captures/{cid}/rules").text)
     assert rules and {x.get("priority") for x in rules} == {"2"}
-    assert all("beaconing" in (x.get("metadata") or "") for x in rules)
+    # No feed knows it: every rule is "likely bad", from the heuristic findings it names.
+    assert all("pcaptotal_tier likely" in (x.get("metadata") or "") for x in rules)
+    assert all("(findings " in (x.get("msg") or "") for x in rules)
     assert any(any(n == "http.uri" for n, _ in x.options) for x in rules)
     patterns = _indicators(_stix(server, cid))
     assert any(p.startswith("[url:value = 'http://") for p in patterns)
