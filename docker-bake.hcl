@@ -10,7 +10,7 @@ variable "TAG" {
   default = "dev"
 }
 
-# Empty: each Dockerfile's own pinned default.
+# Empty: deploy/Dockerfile's own pinned default.
 variable "PYTHON_IMAGE" {
   default = ""
 }
@@ -19,8 +19,10 @@ group "default" {
   targets = ["ingest", "search-api", "parser", "enricher", "runner"]
 }
 
+# One Dockerfile, one target per image (they share its build stage).
 target "_common" {
-  context   = "."
+  context    = "."
+  dockerfile = "deploy/Dockerfile"
   platforms = ["linux/amd64", "linux/arm64"]
   args      = notequal(PYTHON_IMAGE, "") ? { PYTHON_IMAGE = PYTHON_IMAGE } : {}
   labels = {
@@ -31,31 +33,31 @@ target "_common" {
 
 target "ingest" {
   inherits   = ["_common"]
-  dockerfile = "services/ingest/Dockerfile"
+  target     = "ingest"
   tags       = ["${REGISTRY}/ingest:${TAG}"]
 }
 
 target "search-api" {
   inherits   = ["_common"]
-  dockerfile = "services/search-api/Dockerfile"
+  target     = "search-api"
   tags       = ["${REGISTRY}/search-api:${TAG}"]
 }
 
 target "parser" {
   inherits   = ["_common"]
-  dockerfile = "services/parser/Dockerfile"
+  target     = "parser"
   tags       = ["${REGISTRY}/parser:${TAG}"]
 }
 
 target "enricher" {
   inherits   = ["_common"]
-  dockerfile = "services/enricher/Dockerfile"
+  target     = "enricher"
   tags       = ["${REGISTRY}/enricher:${TAG}"]
 }
 
 # The all-in-one runner; also the gateway image (python -m pcaptotal_runner.gateway).
 target "runner" {
   inherits   = ["_common"]
-  dockerfile = "services/runner/Dockerfile"
+  target     = "runner"
   tags       = ["${REGISTRY}/runner:${TAG}"]
 }

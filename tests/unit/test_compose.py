@@ -64,7 +64,10 @@ def test_compose_names_real_dockerfiles_modules_and_settings() -> None:
     ours = {n: s for n, s in doc["services"].items() if "build" in s}
     assert set(ours) == {"ingest", "search-api", "parser", "enricher", "gateway"}
     for name, svc in ours.items():
-        assert (REPO / svc["build"]["dockerfile"]).is_file(), name
+        dockerfile = REPO / svc["build"]["dockerfile"]
+        assert dockerfile.is_file(), name
+        target = svc["build"]["target"]
+        assert f" AS {target}\n" in dockerfile.read_text(), (name, target)
         assert svc["read_only"] is True and svc["cap_drop"] == ["ALL"], name
         for var in svc["environment"]:
             assert not var.startswith("PCAPTOTAL_") or var in known, (name, var)
