@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from pcaptotal.clock import now_iso
 from pcaptotal.messages import CaptureSummary
 from pcaptotal.metrics import CAPTURE_STATUS
 from pcaptotal.ports import Index
@@ -22,10 +22,6 @@ class Status(StrEnum):
 
 
 UNFINISHED = (Status.STORED, Status.PARSING, Status.ENRICHING)
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat()
 
 
 def new_capture_doc(capture_id: str, *, size: int, filename: str | None) -> dict[str, Any]:

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 
+from pcaptotal.clock import now_iso
+
 if TYPE_CHECKING:
     from pcaptotal.captures import CaptureRepository
 
@@ -84,7 +86,6 @@ def progress_document(
     records_total: int | None = None,
     eta_seconds: float | None = None,
 ) -> dict[str, Any]:
-    from pcaptotal.captures import now_iso  # captures imports this module
 
     return {
         "stage": stage,
@@ -102,7 +103,6 @@ def progress_document(
 
 def at_status(doc: dict[str, Any], stage: str) -> dict[str, Any]:
     """The progress a status change starts (or, for done, ends) with."""
-    from pcaptotal.captures import now_iso
 
     size = int(doc.get("size") or 0)
     summary = doc.get("summary") or {}
