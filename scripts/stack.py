@@ -227,6 +227,23 @@ def up(run_dir: Path) -> None:
         raise
 
 
+def _access_env(stack: Stack) -> dict[str, str]:
+    """One server secret for every service (they must hash keys alike) and a first admin key,
+    kept in ``<run dir>/admin-key`` (0600) unless the caller gave its own."""
+    env: dict[str, str] = {}
+    if not os.environ.get("PCAPTOTAL_AUTH_SECRET"):
+        env["PCAPTOTAL_AUTH_SECRET"] = secrets.token_hex(32)
+    key = os.environ.get("PCAPTOTAL_BOOTSTRAP_ADMIN_KEY")
+    if not key:
+        key = env["PCAPTOTAL_BOOTSTRAP_ADMIN_KEY"] = "pt_admin_" + secrets.token_urlsafe(32)
+        path = stack.run_dir / "admin-key"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key + "\n")
+        print(f"admin API key stored in {path} (readable by this user only)")
+    return env
+
+
 def _start_services(
     stack: Stack, base_env: dict[str, str], bus: str, blobs: str, index: str
 ) -> None:
@@ -251,6 +268,7 @@ def _start_services(
         ),
         # Enricher replicas share feeds through one directory, as through a volume in k8s.
         "PCAPTOTAL_INTEL_DIR": str(stack.run_dir / "intel"),
+        **_access_env(stack),
     }
     http: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
 

@@ -76,6 +76,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         _run("down", env)  # a no-op when the last test brought it down
 
 
+def _key(stack: Stack) -> dict[str, str]:
+    """The admin key ``make up`` created (auth is on, as for a user)."""
+    return {"x-api-key": (stack.run_dir / "admin-key").read_text().strip()}
+
+
 def _samples(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     text = httpx.get(f"{url}/metrics", timeout=10).text
     out: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
@@ -113,7 +118,7 @@ def test_one_origin_same_summaries_and_metrics_moved(stack: Stack) -> None:
     services = [stack.urls["ingest"], stack.urls["search-api"], *worker_urls, stack.api]
     before = {u: _samples(u) for u in services}  # every service, workers too, serves /metrics
     ids: dict[str, str] = {}
-    with httpx.Client(base_url=stack.api, timeout=60) as client:
+    with httpx.Client(base_url=stack.api, timeout=60, headers=_key(stack)) as client:
         for path in CAPTURES:
             r = client.post("/v1/captures", files={"file": (path.name, path.read_bytes())})
             assert r.status_code == 202, r.text
@@ -181,6 +186,7 @@ def test_one_origin_same_summaries_and_metrics_moved(stack: Stack) -> None:
             # No file names, blob keys or credentials.
             assert not any(p.name in line for p in CAPTURES), line
             assert "captures/" not in line and "s3://" not in line and "amqp://" not in line
+            assert _key(stack)["x-api-key"] not in line  # keys never reach the logs
     for cid in ids.values():
         lines = [
             json.loads(line)
@@ -199,7 +205,7 @@ def test_kill9_parser_loses_nothing(stack: Stack) -> None:
     victim = next(p["pid"] for p in state["procs"] if p["name"] == "parser-1")
     others = [p for p in shared_captures() if p.name not in NAMES][:8]
     ids: dict[str, str] = {}
-    with httpx.Client(base_url=stack.api, timeout=60) as client:
+    with httpx.Client(base_url=stack.api, timeout=60, headers=_key(stack)) as client:
         for i, path in enumerate(others):
             r = client.post("/v1/captures", files={"file": (path.name, path.read_bytes())})
             assert r.status_code in (200, 202), r.text
