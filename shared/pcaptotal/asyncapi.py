@@ -116,7 +116,21 @@ _EXAMPLE_FLOW: dict[str, Any] = {
     "destination.ip": "74.120.55.163",
     "destination.port": 80,
     "url.domain": ["update.example-c2.net"],
-    "threat.indicator.name": ["74.120.55.163"],
+    "threat.enrichments": [
+        {
+            "indicator": {
+                "name": "74.120.55.163",
+                "type": "ipv4-addr",
+                "provider": "demo-blocklist.txt",
+                "confidence": "High",
+            },
+            "matched": {
+                "field": "destination.ip",
+                "atomic": "74.120.55.163",
+                "type": "indicator_match_rule",
+            },
+        }
+    ],
 }
 
 

@@ -162,31 +162,64 @@ FLOW_FIELDS: tuple[Field, ...] = (
     Field("tls.server.x509.issuer.distinguished_name", _F.KEYWORD, multi=True),
     Field("tls.server.x509.not_before", _F.DATE, multi=True),
     Field("tls.server.x509.not_after", _F.DATE, multi=True),
-    # threat intel hits (the full hit objects are kept, unindexed, in ``threat.enrichments``)
+    # threat intel hits: one ECS ``threat.enrichments`` object per hit (flows and intel finding
+    # records), its parts indexed through the objects as below
     Field(
-        "threat.indicator.name", _F.KEYWORD, multi=True, description="indicator value that matched"
+        "threat.enrichments.indicator.name",
+        _F.KEYWORD,
+        multi=True,
+        description="indicator value a feed lists (a parent domain or network for suffix/CIDR)",
     ),
     Field(
-        "threat.indicator.type",
+        "threat.enrichments.indicator.type",
         _F.KEYWORD,
         multi=True,
         description="ipv4-addr, domain-name, url, ja3, ...",
     ),
     Field(
-        "threat.indicator.provider",
+        "threat.enrichments.indicator.provider",
         _F.KEYWORD,
         multi=True,
-        description="feed that named the indicator",
+        description="feed that lists the indicator",
     ),
-    Field("threat.indicator.confidence", _F.KEYWORD, multi=True, description="Low | Medium | High"),
     Field(
-        "threat.software.name", _F.KEYWORD, multi=True, description="malware family named by a feed"
+        "threat.enrichments.indicator.confidence",
+        _F.KEYWORD,
+        multi=True,
+        description="Low | Medium | High",
     ),
     Field(
         "threat.enrichments.matched.field",
         _F.KEYWORD,
         multi=True,
-        description="flow field that matched",
+        description="document field that matched",
+    ),
+    Field(
+        "threat.enrichments.matched.atomic",
+        _F.KEYWORD,
+        multi=True,
+        description="the document's value in that field",
+    ),
+    Field(
+        "threat.enrichments.matched.type",
+        _F.KEYWORD,
+        multi=True,
+        bare=False,
+        description="indicator_match_rule",
+    ),
+    Field(
+        "threat.enrichments.software.name",
+        _F.KEYWORD,
+        multi=True,
+        description="malware family named by a feed",
+    ),
+    Field("threat.enrichments.tags", _F.KEYWORD, multi=True, description="the feed's tags"),
+    Field(
+        "threat.software.name",
+        _F.KEYWORD,
+        multi=True,
+        description="finding records: malware families (or tools) whose published fingerprint "
+        "the finding matches (feed-named families are in threat.enrichments.software.name)",
     ),
     Field("tags", _F.KEYWORD, multi=True),
     # verdicts and heuristic findings
@@ -303,15 +336,6 @@ FLOW_FIELDS: tuple[Field, ...] = (
         description="finding records: heuristic | intel",
     ),
     Field("message", _F.TEXT, description="finding records: the explanation, for people"),
-    Field(
-        "threat.enrichments.indicator.name",
-        _F.KEYWORD,
-        multi=True,
-        description="indicator value a feed names (finding records of intel hits)",
-    ),
-    Field("threat.enrichments.indicator.type", _F.KEYWORD, multi=True),
-    Field("threat.enrichments.indicator.provider", _F.KEYWORD, multi=True),
-    Field("threat.enrichments.indicator.confidence", _F.KEYWORD, multi=True),
     # detection facts (issue 8)
     Field(
         "pcaptotal.http.request.form_field",

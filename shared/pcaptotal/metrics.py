@@ -117,11 +117,18 @@ def instrument_http(app: Any, service: str) -> None:
 
 
 def count_intel_hits(flows: list[dict[str, Any]]) -> None:
-    """One hit per flow and feed that matched it (``threat.indicator.provider``)."""
+    """One hit per flow and feed that matched it (``threat.enrichments.indicator.provider``)."""
     for flow in flows:
-        feeds = flow.get("threat.indicator.provider")
-        for feed in feeds if isinstance(feeds, list) else [feeds] if feeds else []:
-            INTEL_HITS.labels(str(feed)).inc()
+        hits = flow.get("threat.enrichments")
+        if not isinstance(hits, list):
+            continue
+        feeds = {
+            str(h["indicator"].get("provider"))
+            for h in hits
+            if isinstance(h, dict) and isinstance(h.get("indicator"), dict)
+        }
+        for feed in sorted(feeds):
+            INTEL_HITS.labels(feed).inc()
 
 
 def observe_parse(packets: int, size: int, tshark_seconds: float) -> None:

@@ -35,12 +35,13 @@ def _flow(cap: str, n: int, when: datetime, **fields: Any) -> dict[str, Any]:
     }
 
 
+EVIL_HIT = {"indicator": {"name": COMMON_IP, "provider": "feed.csv"}, "software": {"name": "Evil"}}
 FLOWS = [
     # A and B share a JA3 nobody else has; A, B and C all talk to COMMON_IP
     _flow(A, 1, DAY[0], **{"destination.ip": COMMON_IP, "tls.client.ja3": RARE_JA3}),
     _flow(A, 2, DAY[0], **{"destination.ip": "203.0.113.1", "dns.question.name": "a.test"}),
     _flow(B, 1, DAY[1], **{"destination.ip": COMMON_IP, "tls.client.ja3": RARE_JA3}),
-    _flow(C, 1, DAY[2], **{"destination.ip": COMMON_IP, "threat.software.name": "Evil"}),
+    _flow(C, 1, DAY[2], **{"destination.ip": COMMON_IP, "threat.enrichments": [EVIL_HIT]}),
     _flow(D, 1, DAY[3], **{"destination.ip": "203.0.113.9", "user_agent.original": "x"}),
 ]
 FINDINGS = [

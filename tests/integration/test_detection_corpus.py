@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pcaptotal.fields import values_of
 from pcaptotal_enricher.intel import IntelEnrichment, build_indicator_set
 from pcaptotal_enricher.verdict import CaptureAnalysis, Verdict, analyse_capture
 
@@ -125,5 +126,5 @@ def test_feed_hit_makes_capture_malicious_and_shows_on_the_flow(
     assert result.verdict is Verdict.MALICIOUS
     assert family in result.tags
     hit = [f for f in result.flows if f.get("destination.ip") == address]
-    assert hit and all(address in (f.get("threat.indicator.name") or []) for f in hit)
+    assert hit and all(address in values_of(f, "threat.enrichments.indicator.name") for f in hit)
     assert all(f["pcaptotal.verdict"] == "malicious" for f in hit)

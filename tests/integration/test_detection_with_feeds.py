@@ -86,7 +86,7 @@ def test_feed_named_infrastructure_is_malicious_and_tagged(
     a = analyses[name]
     assert a.verdict is Verdict.MALICIOUS, (a.score, a.reasons)
     assert FAMILIES[name] in a.tags
-    hit_flows = [f for f in a.flows if f.get("threat.indicator.name")]
+    hit_flows = [f for f in a.flows if f.get("threat.enrichments")]
     assert hit_flows and all(f["pcaptotal.verdict"] == "malicious" for f in hit_flows)
 
 
@@ -94,4 +94,4 @@ def test_benign_captures_stay_clean(analyses: dict[str, CaptureAnalysis]) -> Non
     for name, a in analyses.items():
         if not name.startswith(MALICIOUS_PREFIXES):
             assert a.verdict is Verdict.CLEAN, (name, a.reasons)
-            assert not any(f.get("threat.indicator.name") for f in a.flows), name
+            assert not any(f.get("threat.enrichments") for f in a.flows), name

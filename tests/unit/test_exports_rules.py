@@ -206,7 +206,6 @@ def c2_flows(cid: str = CID) -> list[dict[str, Any]]:
                 "network.protocol": ["dns"],
                 "dns.question.name": ["Evil.Example.NET.", "benign.example.org"],
                 "threat.enrichments": [hit("evil.example.net", "domain-name", "dns.question.name")],
-                "threat.indicator.provider": ["feodo"],
             },
         ),
         flow(

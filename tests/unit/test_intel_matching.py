@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pcaptotal.fields import values_of
 from pcaptotal_enricher.intel import IndicatorSet, IndicatorType, intel_enrichment
 from pcaptotal_enricher.intel.matching import flow_urls
 from pcaptotal_enricher.intel.normalize import normalise_domain, normalise_ip, normalise_url
@@ -170,13 +171,23 @@ def test_enrichment_adds_ecs_threat_fields(indicators: IndicatorSet) -> None:
     out = step([hit_flow, clean])
     assert out[1] == {"source.ip": "192.168.1.10", "destination.ip": "192.0.2.1"}
     flow = out[0]
-    assert flow["threat.indicator.name"] == ["198.51.100.7", JA3]
-    assert flow["threat.indicator.type"] == ["ipv4-addr", "ja3"]
+    # the hits sit once, in ECS's threat.enrichments layout (no flat threat.indicator.*)
+    assert not [k for k in flow if k.startswith("threat.") and k != "threat.enrichments"]
+
+    def read(name: str) -> list[str]:
+        return list(dict.fromkeys(values_of(flow, name)))
+
+    assert read("threat.enrichments.indicator.name") == ["198.51.100.7", JA3]
+    assert read("threat.enrichments.indicator.type") == ["ipv4-addr", "ja3"]
     # hits come in field order, then by value and feed: documents are deterministic
-    assert flow["threat.indicator.provider"] == ["feodo.csv", "ips.txt", "ja3_fingerprints.txt"]
-    assert flow["threat.indicator.confidence"] == ["High", "Medium"]
-    assert flow["threat.software.name"] == ["QakBot"]
-    assert flow["threat.enrichments.matched.field"] == ["destination.ip", "tls.client.ja3"]
+    assert read("threat.enrichments.indicator.provider") == [
+        "feodo.csv",
+        "ips.txt",
+        "ja3_fingerprints.txt",
+    ]
+    assert read("threat.enrichments.indicator.confidence") == ["High", "Medium"]
+    assert read("threat.enrichments.software.name") == ["QakBot"]
+    assert read("threat.enrichments.matched.field") == ["destination.ip", "tls.client.ja3"]
     assert flow["tags"] == ["existing", "c2"]
     feodo = [e for e in flow["threat.enrichments"] if e["indicator"]["provider"] == "feodo.csv"]
     assert feodo == [

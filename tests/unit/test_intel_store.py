@@ -70,10 +70,11 @@ async def test_unchanged_directory_is_not_reloaded(store: FeedStore) -> None:
 async def test_enrichment_follows_the_current_set(store: FeedStore) -> None:
     step = store.enrichment()
     flow = {"dns.question.name": ["a.evil.example.com"]}
-    assert "threat.indicator.name" not in step([dict(flow)])[0]
+    assert "threat.enrichments" not in step([dict(flow)])[0]
     (store.directory / "domains.txt").write_text("evil.example.com\n")
     await store.reload(force=True)
-    assert step([dict(flow)])[0]["threat.indicator.name"] == ["evil.example.com"]
+    (hit,) = step([dict(flow)])[0]["threat.enrichments"]
+    assert hit["indicator"]["name"] == "evil.example.com"
 
 
 @pytest.fixture

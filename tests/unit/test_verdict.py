@@ -20,6 +20,14 @@ CFG = DetectionConfig()
 NO_INTEL: tuple[float, bool, list[str]] = (0.0, False, [])
 
 
+def _hit(name: str, confidence: str, family: str | None = None) -> dict[str, Any]:
+    """One threat.enrichments entry as the intel enrichment writes it."""
+    hit: dict[str, Any] = {"indicator": {"name": name, "confidence": confidence}}
+    if family:
+        hit["software"] = {"name": family}
+    return hit
+
+
 def finding(name: str, sev: Severity, *ids: str) -> Finding:
     return Finding(name=name, severity=sev, explanation=f"{name} happened 3 times", flow_ids=ids)
 
@@ -52,8 +60,8 @@ def test_same_heuristic_counts_once() -> None:
 
 
 def test_intel_confidence_rules() -> None:
-    high = {"threat.indicator.name": ["1.2.3.4"], "threat.indicator.confidence": ["High"]}
-    medium = {**high, "threat.indicator.confidence": ["Medium"]}
+    high = {"threat.enrichments": [_hit("1.2.3.4", "High")]}
+    medium = {"threat.enrichments": [_hit("1.2.3.4", "Medium")]}
     score, forced, reasons = intel_judgement(high, CFG)
     assert forced and score == 95.0 and "1.2.3.4" in reasons[0]
     assert judge([], intel_judgement(medium, CFG), CFG).verdict is Verdict.SUSPICIOUS
@@ -94,9 +102,7 @@ def flows() -> list[dict[str, Any]]:
         "_id": "c-tcp-1",
         "destination.ip": "8.8.8.8",
         "destination.port": 443,
-        "threat.indicator.name": ["8.8.8.8"],
-        "threat.indicator.confidence": ["Low"],
-        "threat.software.name": ["Emotet"],
+        "threat.enrichments": [_hit("8.8.8.8", "Low", "Emotet")],
     }
     quiet = {**base, "_id": "c-tcp-2", "destination.ip": "10.0.0.1", "destination.port": 445}
     return [raw_ip, fed, quiet]

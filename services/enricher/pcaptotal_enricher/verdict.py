@@ -3,7 +3,7 @@
 
 Rules (thresholds are ``DetectionConfig`` / ``Settings`` fields, ``PCAPTOTAL_<NAME>``):
 
-* **Feed hits** (``threat.enrichments`` or the flat ``threat.indicator.*`` fields): a hit whose
+* **Feed hits** (``threat.enrichments``, ECS's layout): a hit whose
   confidence is at least ``verdict_malicious_min_confidence`` (``High`` by default; set it to
   ``Medium`` to trust Medium hits too) makes the flow **malicious** (score 95 for High, 85 for
   Medium). A weaker hit scores 60 (Medium) or 45 (Low, or no confidence given): suspicious.
@@ -40,7 +40,7 @@ from pydantic import BaseModel, Field
 from pcaptotal_enricher.heuristics import Finding, Severity, run_all
 from pcaptotal_enricher.heuristics.config import DetectionConfig, resolve
 from pcaptotal_enricher.heuristics.correlate import correlate
-from pcaptotal_enricher.heuristics.util import FlowDoc, flow_id, strs
+from pcaptotal_enricher.heuristics.util import FlowDoc, flow_id
 
 
 class Verdict(StrEnum):
@@ -114,17 +114,7 @@ def _hits(flow: FlowDoc) -> list[tuple[int, str, str, str]]:
                     str(sw.get("name") or ""),
                 )
             )
-    if out or not (strs(flow, "threat.indicator.name") or strs(flow, "threat.indicator.provider")):
-        return out
-    confs = [_CONF_RANK.get(c.lower(), 1) for c in strs(flow, "threat.indicator.confidence")]
-    return [
-        (
-            max(confs, default=2),
-            ", ".join(strs(flow, "threat.indicator.provider")) or "?",
-            ", ".join(strs(flow, "threat.indicator.name")) or "?",
-            ", ".join(strs(flow, "threat.software.name")),
-        )
-    ]
+    return out
 
 
 def intel_judgement(flow: FlowDoc, cfg: DetectionConfig) -> tuple[float, bool, list[str]]:
@@ -192,7 +182,6 @@ def analyse_capture(flows: list[FlowDoc], cfg: object = None) -> CaptureAnalysis
         intel = intel_judgement(flow, config)
         if intel[2]:
             capture_intel.append(intel)
-        tags.update(strs(flow, "threat.software.name"))
         tags.update(h[3] for h in _hits(flow) if h[3])
         judgement = judge(by_flow.get(flow_id(flow), []), intel, config)
         _annotate(flow, judgement, by_flow.get(flow_id(flow), []), config)

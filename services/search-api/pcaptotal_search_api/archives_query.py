@@ -2,8 +2,8 @@
 
 An automatic archive is the set of captures with a record that matches its query, so it
 fills itself as captures are analysed and answers on both backends alike. The families come
-from intel (``threat.software.name`` on flows, the feed's family); techniques are heuristic
-finding names (finding records); protocols are ``network.protocol`` of flows.
+from intel (``threat.enrichments.software.name`` on flows, the feed's family); techniques are
+heuristic finding names (finding records); protocols are ``network.protocol`` of flows.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pcaptotal_search_api.cross import any_of
 
 # prefix -> (field, datasets)
 KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "malware": ("threat.software.name", ("flow",)),
+    "malware": ("threat.enrichments.software.name", ("flow",)),
     "technique": ("pcaptotal.finding.name", ("finding",)),
     "protocol": ("network.protocol", ("flow",)),
 }

@@ -32,7 +32,9 @@ from pcaptotal_search_api.views import add_view_routes
 
 _ID_SCHEMA = ID_SCHEMA
 # Flows that can carry indicators: a feed hit or a verdict that is not clean.
-_EXPORT_QUERY = parse_query("NOT pcaptotal.verdict:clean OR _exists_:threat.indicator.name")
+_EXPORT_QUERY = parse_query(
+    "NOT pcaptotal.verdict:clean OR _exists_:threat.enrichments.indicator.name"
+)
 # /v1/search looks at flows unless the query names a record kind (event.dataset:...)
 FLOWS_ONLY = ("flow",)
 _SEARCH_RETRY_AFTER_S = "5"  # a search budget overrun: the next try usually finds a free slot

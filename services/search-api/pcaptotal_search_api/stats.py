@@ -158,7 +158,7 @@ async def compute(
         CAPTURE_FIELD,
         MAX_BUCKETS,
         span_field="@timestamp",
-        by=TermsAgg("threat.software.name", 100),
+        by=TermsAgg("threat.enrichments.software.name", 100),
     )
     caps, heuristics, intel = await asyncio.gather(
         ctx.index.aggregate(

@@ -3,11 +3,10 @@
 Storage conventions (the query compiler ``pcaptotal.query.es_compiler`` relies on them):
 
 - ``"dynamic": false``: only declared fields are indexed; anything else a document carries
-  (``threat.enrichments`` objects, ...) stays in ``_source`` unindexed, as in tantivy.
-  One catch: ES reads dotted names as object paths, so a ``threat.enrichments`` list of ECS
-  objects also feeds their ``matched.field`` into the declared
-  ``threat.enrichments.matched.field`` (tantivy indexes only the flat key; the values agree
-  when the enricher writes both).
+  stays in ``_source`` unindexed, as in tantivy. ES reads dotted names as object paths, so
+  arrays of objects (``dns.answers``, ``threat.enrichments``) feed their declared sub-fields
+  (``dns.answers.data``, ``threat.enrichments.indicator.name``); tantivy reads the same values
+  through ``fields.values_of``.
 - dates: ``date_nanos`` for the flow timestamps (``es_compiler.NANOS_DATE_FIELDS``): ES
   ``date`` keeps milliseconds only, so ``event.start:>=16:43:00.1235`` would match
   ``16:43:00.123456``, while tantivy compares microseconds. Other dates (certificate

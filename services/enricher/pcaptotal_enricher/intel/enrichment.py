@@ -38,12 +38,8 @@ def _merge(flow: FlowDoc, field: str, values: Iterable[str | None]) -> None:
 
 
 def apply_hits(flow: FlowDoc, hits: list[Hit]) -> FlowDoc:
-    _merge(flow, "threat.indicator.name", (h.indicator for h in hits))
-    _merge(flow, "threat.indicator.type", (h.type.value for h in hits))
-    _merge(flow, "threat.indicator.provider", (h.feed for h in hits))
-    _merge(flow, "threat.indicator.confidence", (h.confidence.value for h in hits))
-    _merge(flow, "threat.software.name", (h.family for h in hits))
-    _merge(flow, "threat.enrichments.matched.field", (h.field for h in hits))
+    """Append the hits to ``threat.enrichments`` (their one home: the indexes and queries read
+    ``threat.enrichments.indicator.name`` etc. through the objects) and their tags to ``tags``."""
     _merge(flow, "tags", (tag for h in hits for tag in h.tags))
     enrichments = flow.get("threat.enrichments")
     docs = [hit_document(h) for h in hits]

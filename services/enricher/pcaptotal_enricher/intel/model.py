@@ -7,7 +7,7 @@ from enum import StrEnum
 
 
 class IndicatorType(StrEnum):
-    """Indicator kinds; also the values of ``threat.indicator.type`` on a matched flow.
+    """Indicator kinds; also the values of ``threat.enrichments.indicator.type`` on a matched flow.
 
     IP types follow STIX (``ipv4-addr`` covers a CIDR too); hash kinds are split because a
     32-hex value means different things for a file, a TLS client and a TLS server.

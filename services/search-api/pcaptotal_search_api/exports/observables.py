@@ -131,11 +131,6 @@ def _evidence(flow: Mapping[str, Any]) -> _Evidence:
         ev.hit_values.update(v.lower() for v in _strs(matched.get("atomic") or ind.get("name")))
         if isinstance(sw, dict):
             ev.families.update(_strs(sw.get("name")))
-    if not ev.feeds:  # documents indexed with only the flat threat.* fields
-        ev.feeds.update(_strs(flow.get("threat.indicator.provider")))
-        ev.hit_values.update(v.lower() for v in _strs(flow.get("threat.indicator.name")))
-        ev.hit_types.update(_strs(flow.get("threat.indicator.type")))
-    ev.families.update(_strs(flow.get("threat.software.name")))
     texts: list[str] = []
     for finding in flow.get("pcaptotal.findings") or []:
         if not isinstance(finding, dict) or finding.get("name") in VICTIM_SIDE_FINDINGS:
