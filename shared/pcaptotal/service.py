@@ -16,6 +16,7 @@ import structlog
 import uvicorn
 from fastapi import APIRouter, FastAPI
 
+from pcaptotal.access.hosts import install_trusted_hosts
 from pcaptotal.access.http import install_access, start_access
 from pcaptotal.adapters.factory import close_context, make_context, start_context
 from pcaptotal.context import Context
@@ -136,6 +137,7 @@ def create_http_app(
     install_problem_details(app)
     for router in [*routers, create_health_router(ready_checks)]:
         app.include_router(router)
+    install_trusted_hosts(app, settings)  # last added: outermost, runs first
     return app
 
 

@@ -240,6 +240,11 @@ class Settings(BaseSettings):
         description="requests a minute per API key and process (bursts up to as many); "
         "over it: 429 with Retry-After. 0: no limit",
     )
+    trusted_hosts: str = Field(
+        default="",
+        description="Host header values answered, comma-separated: names, '*.domain' or '*' "
+        "(others: 400). Default: localhost, 127.0.0.1, ::1 when http_host is loopback, else *",
+    )
     log_level: str = "INFO"
 
     def resolved_blob_url(self) -> str:

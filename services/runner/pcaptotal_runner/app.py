@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI
+from pcaptotal.access.hosts import install_trusted_hosts
 from pcaptotal.access.http import install_access, start_access
 from pcaptotal.adapters.factory import close_context, make_context, start_context
 from pcaptotal.health import create_health_router
@@ -73,4 +74,5 @@ def create_app(settings: Settings, *, workers: bool = True) -> FastAPI:
     app.include_router(search_router())
     app.include_router(create_intel_router())
     app.include_router(create_health_router())
+    install_trusted_hosts(app, settings)  # last added: outermost, runs first
     return app
