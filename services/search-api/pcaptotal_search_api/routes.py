@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from pcaptotal.captures import Status
 from pcaptotal.context import Context
 from pcaptotal.fields import FLOW_FIELDS, STORED_OBJECTS
-from pcaptotal.query import QueryError, QueryGuard, QueryTimeout, parse_query
+from pcaptotal.query import QueryGuard, parse_query
 from pcaptotal.web import error_responses, media_response
 
 from pcaptotal_search_api import exports
@@ -25,9 +25,9 @@ from pcaptotal_search_api.exports.stix import MEDIA_TYPE as STIX_MEDIA_TYPE
 from pcaptotal_search_api.models import (
     FieldList,
     FieldView,
-    SearchResponse,
 )
 from pcaptotal_search_api.params import ID_SCHEMA, CaptureId, CtxDep, check_id, existing_capture
+from pcaptotal_search_api.search_route import add_search_routes
 from pcaptotal_search_api.views import add_view_routes
 
 _ID_SCHEMA = ID_SCHEMA
@@ -35,9 +35,8 @@ _ID_SCHEMA = ID_SCHEMA
 _EXPORT_QUERY = parse_query(
     "NOT pcaptotal.verdict:clean OR _exists_:threat.enrichments.indicator.name"
 )
-# /v1/search looks at flows unless the query names a record kind (event.dataset:...)
+# the per-capture exports read flow records only
 FLOWS_ONLY = ("flow",)
-_SEARCH_RETRY_AFTER_S = "5"  # a search budget overrun: the next try usually finds a free slot
 _EXPORT_MAX_FLOWS = 10_000  # Elasticsearch's result window; the rules header says when cut
 _ROLLING_MAX_CAPTURES = 1000
 RuleSetName = Literal["known", "likely"]
@@ -116,50 +115,6 @@ def create_router() -> APIRouter:
     ) -> CaptureList:
         docs = await ctx.index.find_captures([s.value for s in status] if status else None, limit)
         return CaptureList(captures=[CaptureView.from_document(d) for d in docs])
-
-    @router.get(
-        "/v1/search",
-        response_model=SearchResponse,
-        tags=["search"],
-        responses=error_responses({400: "the query or the capture id is invalid", 503: ""}),
-    )
-    async def search(
-        ctx: CtxDep,
-        q: Annotated[
-            str,
-            Query(
-                description="Lucene query on the fields of GET /v1/fields. Searches flow "
-                "records unless the query names event.dataset (e.g. event.dataset:http)"
-            ),
-        ] = "",
-        capture: Annotated[
-            str | None,
-            Query(description="restrict to one capture id", json_schema_extra=_ID_SCHEMA),
-        ] = None,
-        limit: Annotated[int, Query(ge=0, le=10000)] = 50,
-        offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
-    ) -> SearchResponse:
-        guard = _query_guard(ctx)  # parse and search off the event loop, bounded in time
-        try:
-            query = await guard.parse(q)
-            if capture is not None:
-                _check_id(capture)
-            result = await guard.search(
-                lambda: ctx.index.search_flows(
-                    query,
-                    capture_id=capture,
-                    limit=limit,
-                    offset=offset,
-                    datasets=None if "event.dataset" in q else FLOWS_ONLY,
-                )
-            )
-        except QueryError as exc:  # also what the index refuses to run
-            raise HTTPException(400, f"invalid query: {exc}") from exc
-        except QueryTimeout as exc:
-            raise HTTPException(
-                503, str(exc), headers={"Retry-After": _SEARCH_RETRY_AFTER_S}
-            ) from exc
-        return SearchResponse(total=result.total, hits=result.hits)
 
     @router.get(
         "/v1/captures/{capture_id}/indicators.stix",
@@ -241,6 +196,7 @@ def create_router() -> APIRouter:
 
     add_view_routes(router, _query_guard, existing_capture)
     add_cross_routes(router, _query_guard)
+    add_search_routes(router, _query_guard)
     add_download_routes(router)
     add_bundle_route(router)
     add_delete_route(router)

@@ -65,6 +65,7 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     # the owner (or an admin) edits a capture's context; the route checks the owner
     ("PATCH", f"{_CAPTURE}/context"): _S,
     ("GET", "/v1/search"): _R,
+    ("GET", "/v1/search/export"): _R,
     ("GET", "/v1/fields"): _R,
     ("GET", "/v1/rules"): _R,
     # threat-intel feeds: anyone may read them, only admins change them
