@@ -20,6 +20,7 @@ from pcaptotal.messages import (
     MAX_BATCH_FLOWS,
     MAX_BODY_BYTES,
     MAX_RETRACTION_IDS,
+    PRIVATE_KEY_PREFIX,
     SCHEMA_VERSION,
     VERDICTS,
     CaptureAnalyzed,
@@ -73,6 +74,11 @@ everything (0 batches means: nothing for this verdict in this run). Batches also
 {MAX_BODY_BYTES} bytes (the whole body, envelope included; `{MAX_BODY_EXTENSION}` on each \
 message). A flow too large for a body on its own travels with its largest fields left out, \
 named in `pcaptotal.omitted_fields`; the search API serves it whole.
+
+**Private captures.** The flow batches and retractions of a private capture go under \
+`private.flows.enriched.<verdict>` and `private.flows.retracted.<verdict>` (same messages, with \
+`visibility: private` and the `owner`); the public keys (`flows.#`) carry public captures' \
+flows only. Bind `private.flows.#` only for a consumer trusted with every owner's private data.
 
 Times are RFC 3339 in UTC ending in `Z`. Blob-store keys are internal and not in events: \
 every stage derives them from `capture_id`.
@@ -214,6 +220,31 @@ def _description(model: type[Envelope]) -> str:
     return " ".join(doc.split()) if doc else _SUMMARIES[model]
 
 
+def _add_private_channel(
+    channels: dict[str, Any], operations: dict[str, Any], model: type[Envelope], public: Any
+) -> None:
+    """``private.<address>``: the same message, for private captures' flows only."""
+    name, event_type = model.__name__, _event_type(model)
+    channel_name = f"private_{_channel_name(model)}"
+    address = f"{PRIVATE_KEY_PREFIX}{public['address']}"
+    channels[channel_name] = {
+        **public,
+        "address": address,
+        "title": f"private {event_type}",
+        "description": f"Routing key of {event_type} events of private captures on "
+        f"`{EXCHANGE}` (never on the public keys).",
+    }
+    operations[f"sendPrivate{name}"] = {
+        "action": "send",
+        "channel": {"$ref": f"#/channels/{channel_name}"},
+        "messages": [{"$ref": f"#/channels/{channel_name}/messages/{name}"}],
+        "title": f"Send {event_type} of a private capture",
+        "summary": f"PcapTotal publishes a private capture's {event_type} on `{address}`.",
+        "description": _SUMMARIES[model],
+        "bindings": {"amqp": {"deliveryMode": 2, "bindingVersion": "0.3.0"}},
+    }
+
+
 def build_document() -> dict[str, Any]:
     _, schema = models_json_schema([(m, "serialization") for m in EVENT_MODELS], ref_template=_REF)
     examples = _examples()
@@ -282,6 +313,8 @@ def build_document() -> dict[str, Any]:
                 }
             }
         channels[channel_name] = channel
+        if model in (FlowsEnriched, FlowsRetracted):
+            _add_private_channel(channels, operations, model, channel)
         operations[f"send{name}"] = {
             "action": "send",
             "channel": {"$ref": f"#/channels/{channel_name}"},

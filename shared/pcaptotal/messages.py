@@ -26,6 +26,31 @@ Verdict = Literal["clean", "suspicious", "malicious"]
 VERDICTS: tuple[Verdict, ...] = ("clean", "suspicious", "malicious")
 # The stage that gave up on a capture (closed set: the producers of capture.failed).
 Stage = Literal["parse", "enrich", "reconcile"]
+# Flow batches of private captures go under this prefix (``private.flows.enriched.<verdict>``),
+# so a subscriber bound to the public keys (``flows.#``) never receives them.
+FlowVisibility = Literal["public", "private"]
+PRIVATE_KEY_PREFIX = "private."
+
+
+def flow_routing_key(
+    kind: Literal["enriched", "retracted"], verdict: str, visibility: FlowVisibility = "public"
+) -> str:
+    """``flows.<kind>.<verdict>``, under ``private.`` for a private capture's flows."""
+    prefix = PRIVATE_KEY_PREFIX if visibility == "private" else ""
+    return f"{prefix}flows.{kind}.{verdict}"
+
+
+class FlowScope(BaseModel):
+    """Whose flows a flow batch carries: it decides the routing key."""
+
+    visibility: FlowVisibility = Field(
+        default="public",
+        description="the capture's visibility; private batches are published only under "
+        "`private.flows.*` keys",
+    )
+    owner: str | None = Field(
+        default=None, description="the owner of a private capture (null for public ones)"
+    )
 
 
 def _now() -> datetime:
@@ -178,12 +203,13 @@ _FLOW_DOCUMENT_SCHEMA: dict[str, Any] = {
 }
 
 
-class FlowsEnriched(Envelope):
+class FlowsEnriched(FlowScope, Envelope):
     """A bounded batch of enriched flows of one capture, all with one verdict.
 
-    Published with routing key ``flows.enriched.<verdict>``; ``seq`` counts the batches of a
-    run and verdict from 0 and ``last`` marks the final one; ``capture.analyzed`` repeats the
-    number of batches per verdict.
+    Published with routing key ``flows.enriched.<verdict>`` (a private capture's:
+    ``private.flows.enriched.<verdict>``); ``seq`` counts the batches of a run and verdict from
+    0 and ``last`` marks the final one; ``capture.analyzed`` repeats the number of batches per
+    verdict.
     """
 
     type: Literal["flows.enriched"] = "flows.enriched"
@@ -198,13 +224,14 @@ class FlowsEnriched(Envelope):
 
     @property
     def routing_key(self) -> str:
-        return f"flows.enriched.{self.verdict}"
+        return flow_routing_key("enriched", self.verdict, self.visibility)
 
 
-class FlowsRetracted(Envelope):
+class FlowsRetracted(FlowScope, Envelope):
     """Flows that left a verdict: sent on the old verdict's key after a re-analysis.
 
-    Published with routing key ``flows.retracted.<old verdict>``; ``event_ids`` are the
+    Published with routing key ``flows.retracted.<old verdict>`` (a private capture's under
+    ``private.``, like its batches); ``event_ids`` are the
     ``event.id`` of flows an earlier run published under ``flows.enriched.<verdict>`` that
     this run gives another verdict (or no longer has).
     """
@@ -217,7 +244,7 @@ class FlowsRetracted(Envelope):
 
     @property
     def routing_key(self) -> str:
-        return f"flows.retracted.{self.verdict}"
+        return flow_routing_key("retracted", self.verdict, self.visibility)
 
 
 class CaptureFailed(Envelope):

@@ -1,5 +1,7 @@
 """Flow events of one analysis run: ``flows.retracted.<old verdict>`` for flows that left a
-verdict since the previous run, then ``flows.enriched.<verdict>`` batches.
+verdict since the previous run, then ``flows.enriched.<verdict>`` batches. A private capture's
+go under ``private.flows.*`` instead (``pcaptotal.messages.flow_routing_key``), so subscribers
+bound to the public keys never receive them.
 
 Batches are bounded by count and by the byte size of the WHOLE message body (envelope
 included), so no body exceeds ``MAX_BODY_BYTES``. Sizes are measured with the serializer the
@@ -21,10 +23,12 @@ from pcaptotal.messages import (
     Envelope,
     FlowsEnriched,
     FlowsRetracted,
+    FlowVisibility,
     PerVerdict,
     Verdict,
     VerdictTally,
     encode,
+    flow_routing_key,
     message_id,
 )
 from pcaptotal.ports import Bus
@@ -45,12 +49,24 @@ class Run:
     capture_id: str
     analysis_id: Any  # uuid.UUID
     generation: int
+    visibility: FlowVisibility = "public"
+    owner: str | None = None  # kept only for a private capture
+
+    @classmethod
+    def of_capture(cls, capture_id: str, analysis_id: Any, generation: int, doc: Any) -> Run:
+        """The run of the capture document ``doc``: private when the upload said so."""
+        private = isinstance(doc, dict) and doc.get("visibility") == "private"
+        owner = (str(doc.get("owner") or "") or None) if private else None
+        vis: FlowVisibility = "private" if private else "public"
+        return cls(capture_id, analysis_id, generation, vis, owner)
 
     def envelope(self) -> dict[str, Any]:
         return {
             "capture_id": self.capture_id,
             "analysis_id": self.analysis_id,
             "generation": self.generation,
+            "visibility": self.visibility,
+            "owner": self.owner,
         }
 
 
@@ -155,7 +171,7 @@ async def publish_retractions(
         ids = retracted.get(verdict, [])
         if not ids:
             continue
-        key = f"flows.retracted.{verdict}"
+        key = flow_routing_key("retracted", verdict, run.visibility)
         template = FlowsRetracted.model_construct(
             **run.envelope(), verdict=verdict, seq=0, last=False, event_ids=[]
         )
@@ -191,7 +207,7 @@ async def publish_enriched(
 ) -> None:
     """Publish every flow once, grouped by verdict, in bounded batches."""
     for verdict in VERDICTS:
-        key = f"flows.enriched.{verdict}"
+        key = flow_routing_key("enriched", verdict, run.visibility)
         template = FlowsEnriched.model_construct(
             **run.envelope(), verdict=verdict, seq=0, last=False, flows=[]
         )

@@ -125,7 +125,7 @@ class EnricherWorker:
                 for i in range(0, len(records), INDEX_BATCH):
                     await ctx.index.add_flows(records[i : i + INDEX_BATCH])
                     counter.records_processed = len(records) + min(len(records), i + INDEX_BATCH)
-        per_verdict = await self._publish_flows(event, analysis.flows)
+        per_verdict = await self._publish_flows(event, analysis.flows, doc)
         verdict = analysis.verdict.value
         await ctx.captures.update(
             cid,
@@ -168,12 +168,14 @@ class EnricherWorker:
             generation=event.generation,
         )
 
-    async def _publish_flows(self, event: CaptureParsed, flows: list[dict[str, Any]]) -> PerVerdict:
-        """Retractions against the previous run, then this run's batches; remembers what
-        each verdict carried for the next run."""
+    async def _publish_flows(
+        self, event: CaptureParsed, flows: list[dict[str, Any]], doc: dict[str, Any]
+    ) -> PerVerdict:
+        """Retractions against the previous run, then this run's batches (a private
+        capture's under the private keys); remembers what each verdict carried."""
         ctx = self._ctx
         cid = event.capture_id
-        run = Run(cid, event.analysis_id, event.generation)
+        run = Run.of_capture(cid, event.analysis_id, event.generation, doc)
         current = published.by_verdict(flows)
         previous = await published.load(ctx.blobs, cid)
         retracted = published.plan_retractions(previous, str(event.analysis_id), current)
