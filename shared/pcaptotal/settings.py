@@ -245,6 +245,20 @@ class Settings(BaseSettings):
         description="Host header values answered, comma-separated: names, '*.domain' or '*' "
         "(others: 400). Default: localhost, 127.0.0.1, ::1 when http_host is loopback, else *",
     )
+    upload_quota_per_day: int = Field(
+        default=0,
+        ge=0,
+        description="uploads a day (UTC) per API key, over every service; over it: 429 with "
+        "Retry-After (the next UTC midnight). 0: no limit",
+    )
+    upload_quota_bytes_per_day: int = Field(
+        default=0,
+        ge=0,
+        description="capture bytes (decompressed) a day (UTC) per API key; 0: no limit",
+    )
+    upload_quota_admin_exempt: bool = Field(
+        default=True, description="admin keys are not held to the upload quotas"
+    )
     log_level: str = "INFO"
 
     def resolved_blob_url(self) -> str:

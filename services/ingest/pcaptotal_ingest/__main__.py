@@ -10,7 +10,7 @@ from pcaptotal.reconcile import Reconciler
 from pcaptotal.service import create_http_app, serve_http
 from pcaptotal.settings import Settings
 
-from pcaptotal_ingest import create_router
+from pcaptotal_ingest import create_compat_upload_router, create_router
 
 
 def build_app(settings: Settings) -> FastAPI:
@@ -24,7 +24,7 @@ def build_app(settings: Settings) -> FastAPI:
         await app.state.reconciler.stop()
 
     app = create_http_app(
-        "PcapTotal ingest", settings, [create_router()], on_start=on_start, on_stop=on_stop
+        "PcapTotal ingest", settings, [create_router(), create_compat_upload_router()], on_start=on_start, on_stop=on_stop
     )
     return app
 

@@ -8,6 +8,7 @@ from typing import Annotated, cast
 import structlog
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from pcaptotal.access.identity import current_identity
+from pcaptotal.access.usage import upload_ledger
 from pcaptotal.access.visibility import PUBLIC, Visibility
 from pcaptotal.capture_context import CaptureContext, Sector
 from pcaptotal.context import Context
@@ -143,7 +144,10 @@ async def upload_capture(
     """
     limit = ctx.settings.max_upload_bytes
     started = time.perf_counter()
+    usage = upload_ledger(request)
     try:
+        if usage is not None:
+            await usage.check_upload(current_identity.get())  # nothing left today: 429 at once
         _check_content_length(request, limit)
         context = _context(tags, source, description, sector)  # refuse before reading
         framing = _framing(request, filename)
@@ -153,6 +157,8 @@ async def upload_capture(
             capture = await spooler.finish()
             chosen = _visibility(visibility, framing)
             who = current_identity.get()
+            if usage is not None:  # counted (or refused with 429) before it is registered
+                await usage.record_upload(who, capture.size)
             # Registered while the temp file still exists: the blob store copies from it.
             reg = await register_capture(
                 ctx,

@@ -29,6 +29,8 @@ class CaptureDecoder:
         self._limit = limit
         self._sink = sink
         self._sha = hashlib.sha256()
+        # md5 only names captures the way PacketTotal's API does (its lookups are by md5).
+        self._md5 = hashlib.md5(usedforsecurity=False)
         self._size = 0
         self._raw_head = b""  # until the first two bytes say whether it is gzip
         self._compressed: bool | None = None
@@ -41,6 +43,10 @@ class CaptureDecoder:
     @property
     def sha256(self) -> str:
         return self._sha.hexdigest()
+
+    @property
+    def md5(self) -> str:
+        return self._md5.hexdigest()
 
     @property
     def size(self) -> int:
@@ -117,6 +123,7 @@ class CaptureDecoder:
         if self._size > self._limit:
             raise UploadTooLarge(self._limit)
         self._sha.update(chunk)
+        self._md5.update(chunk)
         if self._format is not None:
             self._sink(chunk)
             return

@@ -16,7 +16,7 @@ from pcaptotal.access.visibility import PUBLIC, Visibility, capture_id_for
 from pcaptotal.capture_context import CONTEXT_FIELD, CaptureContext, stored
 from pcaptotal.captures import Status
 from pcaptotal.context import Context
-from pcaptotal.keys import capture_key
+from pcaptotal.keys import capture_key, md5_key
 from pcaptotal.messages import CaptureStored
 from pcaptotal.reconcile import REDRIVES_FIELD
 from pcaptotal.runs import next_run
@@ -83,9 +83,12 @@ async def register_capture(
             visibility=visibility,
             owner=owner,
             sha256=capture.sha256,
+            **({"md5": capture.md5} if capture.md5 else {}),
             **({CONTEXT_FIELD: stored(context)} if context is not None else {}),
             **run.fields(),
         )
+        if capture.md5:  # the md5 lookup (PacketTotal compatibility), scoped as the capture
+            await ctx.blobs.put_bytes(md5_key(capture.md5, capture_id), b"")
     else:
         # Re-analysis: back to "stored" so the status shows the new run; later stages
         # overwrite summary and warnings. The first upload's name and creation time stay.

@@ -38,6 +38,7 @@ class SpooledCapture:
     compressed: bool
     format: CaptureFormat
     filename: str | None
+    md5: str = ""
 
 
 class CaptureSpooler:
@@ -108,4 +109,5 @@ class CaptureSpooler:
             compressed=self._decoder.compressed,
             format=fmt,
             filename=self._framing.filename,
+            md5=self._decoder.md5,
         )

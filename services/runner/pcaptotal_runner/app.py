@@ -23,8 +23,10 @@ from pcaptotal.tmpfiles import clean_stale_tmp
 from pcaptotal.web import install_problem_details
 from pcaptotal_enricher.app import start_enricher
 from pcaptotal_enricher.intel import create_intel_router
+from pcaptotal_ingest import create_compat_upload_router
 from pcaptotal_ingest import create_router as ingest_router
 from pcaptotal_parser.worker import ParserWorker
+from pcaptotal_search_api.compat import create_compat_router
 from pcaptotal_search_api.routes import create_router as search_router
 
 log = structlog.get_logger(__name__)
@@ -72,6 +74,9 @@ def create_app(settings: Settings, *, workers: bool = True) -> FastAPI:
     install_problem_details(app)
     app.include_router(ingest_router())
     app.include_router(search_router())
+    # PacketTotal's API shapes (/compat/packettotal/v1): uploads are ingest's, reads search's
+    app.include_router(create_compat_upload_router())
+    app.include_router(create_compat_router())
     app.include_router(create_intel_router())
     app.include_router(create_health_router())
     install_trusted_hosts(app, settings)  # last added: outermost, runs first

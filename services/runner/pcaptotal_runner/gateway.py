@@ -46,6 +46,16 @@ HOP_BY_HOP = frozenset(
 )
 
 
+# The uploads: /v1 and PacketTotal's two spellings (pcaptotal_ingest.compat).
+INGEST_POSTS = frozenset(
+    {
+        "/v1/captures",
+        "/compat/packettotal/v1/analyze/base64",
+        "/compat/packettotal/v1/pcaps/analyze",
+    }
+)
+
+
 class GatewaySettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PCAPTOTAL_", extra="ignore")
 
@@ -62,7 +72,7 @@ class GatewaySettings(BaseSettings):
 
 def upstream_for(method: str, path: str, s: GatewaySettings) -> str:
     """The service a request belongs to (method + path, like the HTTPRoute's matches)."""
-    if method == "POST" and path.rstrip("/") == "/v1/captures":
+    if method == "POST" and path.rstrip("/") in INGEST_POSTS:
         return s.gateway_ingest_url
     if path == "/v1/intel" or path.startswith("/v1/intel/"):
         return s.gateway_intel_url

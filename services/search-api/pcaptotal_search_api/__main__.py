@@ -6,6 +6,7 @@ from pcaptotal.logs import configure_logging
 from pcaptotal.service import create_http_app, serve_http
 from pcaptotal.settings import Settings
 
+from pcaptotal_search_api.compat import create_compat_router
 from pcaptotal_search_api.routes import create_router
 
 
@@ -14,7 +15,7 @@ def main() -> None:
     configure_logging(settings.log_level)
     # Reads need only the index and blob store: a bus outage must not take search offline.
     app = create_http_app(
-        "PcapTotal search API", settings, [create_router()], ready_checks=("index", "blobstore")
+        "PcapTotal search API", settings, [create_router(), create_compat_router()], ready_checks=("index", "blobstore")
     )
     serve_http(app, settings)
 

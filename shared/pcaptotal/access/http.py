@@ -26,6 +26,7 @@ from pcaptotal.access.keys_api import create_keys_router
 from pcaptotal.access.ratelimit import RateLimiter
 from pcaptotal.access.roles import Role, required_role
 from pcaptotal.access.secret import auth_dir, load_secret, write_private
+from pcaptotal.access.usage import UploadQuota, UsageLedger
 from pcaptotal.access.visibility import visible_context
 from pcaptotal.settings import Settings
 from pcaptotal.web import error_responses
@@ -46,6 +47,7 @@ class AccessState:
     auth_on: bool
     store: KeyStore
     limiter: RateLimiter | None = None
+    usage: UsageLedger | None = None  # requests and uploads per key and day (shared store)
 
 
 _CONVERTER = re.compile(r"\{(\w+):[^}]*\}")
@@ -95,6 +97,8 @@ async def authorize(
                 "this key's request rate limit is reached; retry after Retry-After seconds",
                 headers={"Retry-After": str(wait)},
             )
+    if state.usage is not None and who.key_id is not None and not template.endswith("/usage"):
+        await state.usage.count_request(who.key_id)  # asking for the count does not count
     if not who.role.allows(needed):
         if needed is Role.ADMIN:
             audit(who, f"{request.method} {template}", "forbidden")
@@ -187,7 +191,8 @@ async def start_access(app: FastAPI, settings: Settings, *, embedded: bool) -> N
     store = KeyStore(ctx.blobs, secret)
     per_minute = settings.rate_limit_per_minute
     limiter = RateLimiter(per_minute) if per_minute else None
-    app.state.access = AccessState(auth_on=auth_on, store=store, limiter=limiter)
+    usage = UsageLedger(ctx.blobs, UploadQuota.from_settings(settings))
+    app.state.access = AccessState(auth_on=auth_on, store=store, limiter=limiter, usage=usage)
     app.state.ctx = visible_context(ctx)
     if auth_on:
         await _first_admin_key(store, settings, embedded=embedded)

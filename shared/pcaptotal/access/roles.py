@@ -30,6 +30,7 @@ _RANK = {Role.READER: 1, Role.SUBMITTER: 2, Role.ADMIN: 3}
 PUBLIC: None = None
 _R, _S, _A = Role.READER, Role.SUBMITTER, Role.ADMIN
 _CAPTURE = "/v1/captures/{capture_id}"
+_PT = "/compat/packettotal/v1"
 
 ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("GET", "/healthz"): PUBLIC,
@@ -73,6 +74,17 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("GET", "/v1/intel/feeds/{name}"): _R,
     ("POST", "/v1/intel/feeds"): _A,
     ("DELETE", "/v1/intel/feeds/{name}"): _A,
+    # PacketTotal compatibility (pcaptotal_ingest.compat, pcaptotal_search_api.compat)
+    ("POST", f"{_PT}/analyze/base64"): _S,
+    ("POST", f"{_PT}/pcaps/analyze"): _S,
+    ("GET", f"{_PT}/pcaps/{{md5}}"): _R,
+    ("GET", f"{_PT}/pcaps/{{md5}}/analysis"): _R,
+    ("GET", f"{_PT}/pcaps/{{md5}}/download"): _R,
+    ("GET", f"{_PT}/pcaps/{{md5}}/similar"): _R,
+    ("GET", f"{_PT}/search"): _R,
+    ("POST", f"{_PT}/search/deep"): _R,  # a search, run later: reads only
+    ("GET", f"{_PT}/search/deep/results/{{search_id}}"): _R,
+    ("GET", f"{_PT}/usage"): _R,
     # key management
     ("GET", "/v1/keys"): _A,
     ("POST", "/v1/keys"): _A,

@@ -43,8 +43,13 @@ _FIND_MAX = 10_000
 # Index methods that write or manage the adapter: no caller data comes back.
 _INDEX_PASS = frozenset({"start", "close", "ping", "put_capture", "add_flows", "delete_flows"})
 _BLOB_PASS = frozenset({"start", "close", "put_file", "put_bytes", "delete"})
-# Blob prefixes requests read that belong to no capture (ingest's outbox).
-_BLOB_INTERNAL = ("outbox/",)
+# Blob prefixes requests read that belong to no capture (ingest's outbox; the curated
+# archives, whose members are capture ids each read through the scoped index).
+_BLOB_INTERNAL = ("outbox/", "archives/")
+# md5/<md5>/<capture id>: the md5 lookup (PacketTotal compatibility), visible as its capture.
+MD5_PREFIX = "md5/"
+# owned/<owner>/...: records a caller keeps for itself (deep search results), its own only.
+OWNED_PREFIX = "owned/"
 
 T = TypeVar("T")
 
@@ -173,7 +178,8 @@ class VisibleIndex:
 class VisibleBlobs:
     """The BlobStore as the current caller may see it: a capture's blobs (``captures/``,
     ``parsed/``) only with its document; a carved file (``files/<sha256>``) only when a file
-    record the caller may see names it. Other keys are refused to non-admins."""
+    record the caller may see names it; an md5 lookup entry with its capture; ``owned/<owner>/``
+    to that owner. Other keys are refused to non-admins."""
 
     def __init__(self, inner: BlobStore, index: Index) -> None:
         self._inner = inner
@@ -218,6 +224,12 @@ class VisibleBlobs:
             return True
         if key.startswith(_BLOB_INTERNAL):
             return True
+        if key.startswith(OWNED_PREFIX):  # owned/<owner>/...: that owner's own records
+            return who is not None and key.split("/", 2)[1] == who.owner
+        if key.startswith(MD5_PREFIX):  # md5/<md5>/<capture id>: as the capture
+            cid = key.rsplit("/", 1)[-1]
+            doc = await self._index.get_capture(cid) if cid.isalnum() else None
+            return doc is not None and capture_visible(doc, who)
         for prefix in ("captures/", "parsed/"):
             if key.startswith(prefix):
                 cid = key.removeprefix(prefix).split(".", 1)[0]
