@@ -111,3 +111,23 @@ def test_runner_serves_trusted_hosts(tmp_path: Path) -> None:
         # Probes and scrapes answer whatever address the kubelet or Prometheus uses.
         for path in ("/healthz", "/readyz", "/metrics"):
             assert c.get(path, headers={"Host": "10.1.2.3:8080"}).status_code == 200, path
+
+
+def test_gateway_checks_the_host_before_proxying() -> None:
+    from pcaptotal_runner.gateway import GatewaySettings, create_gateway
+
+    s = GatewaySettings(
+        gateway_ingest_url="http://127.0.0.1:9",  # nothing listens: a proxied request is 502
+        gateway_search_url="http://127.0.0.1:9",
+        gateway_intel_url="http://127.0.0.1:9",
+        http_host="127.0.0.1",
+    )
+    with TestClient(create_gateway(s), base_url="http://localhost:8080") as c:
+        r = c.get("/v1/captures", headers={"Host": "rebind.attacker.example"})
+        assert r.status_code == 400 and r.headers["content-type"] == "application/problem+json"
+        assert c.get("/v1/captures").status_code == 502  # trusted: forwarded
+        assert c.get("/healthz", headers={"Host": "10.1.2.3"}).status_code == 200
+    s = s.model_copy(update={"trusted_hosts": "pcaptotal.example.com"})
+    with TestClient(create_gateway(s), base_url="http://pcaptotal.example.com") as c:
+        assert c.get("/v1/captures").status_code == 502
+        assert c.get("/v1/captures", headers={"Host": "localhost"}).status_code == 400

@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 import httpx
 import structlog
 import uvicorn
+from pcaptotal.access.hosts import install_trusted_hosts
 from pcaptotal.logs import TraceMiddleware, configure_logging, current_trace_id
 from pcaptotal.metrics import instrument_http, metrics_response
 from pydantic import Field
@@ -67,6 +68,8 @@ class GatewaySettings(BaseSettings):
     gateway_connect_timeout_s: float = 5.0
     # An upload of a large capture is stored before ingest answers: reads may take minutes.
     gateway_read_timeout_s: float = 600.0
+    # The services behind it see their own address as Host (the gateway does not forward it).
+    trusted_hosts: str = Field(default="", description="see pcaptotal.access.hosts")
     log_level: str = "INFO"
 
 
@@ -166,6 +169,7 @@ def create_gateway(s: GatewaySettings) -> Starlette:
     )
     instrument_http(app, "gateway")
     app.add_middleware(TraceMiddleware)
+    install_trusted_hosts(app, s)  # last added: outermost, runs first
     return app
 
 

@@ -17,15 +17,25 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from typing import Protocol
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from pcaptotal.settings import Settings
 from pcaptotal.web import problem
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 # Paths served to any Host (see the module docstring).
 PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+class HostSettings(Protocol):
+    """What the check reads of a service's settings (``Settings``, the gateway's)."""
+
+    @property
+    def http_host(self) -> str: ...
+
+    @property
+    def trusted_hosts(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +98,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def trusted_hosts(settings: Settings) -> TrustedHosts:
+def trusted_hosts(settings: HostSettings) -> TrustedHosts:
     """The allow-list ``settings`` give, or the default for the bind address."""
     given = settings.trusted_hosts.strip()
     if given:
@@ -125,7 +135,7 @@ class TrustedHostMiddleware:
         await response(scope, receive, send)
 
 
-def install_trusted_hosts(app: ASGIApp, settings: Settings) -> None:
+def install_trusted_hosts(app: ASGIApp, settings: HostSettings) -> None:
     """Add the Host check to a FastAPI/Starlette app (outermost, so nothing runs before it)."""
     from starlette.applications import Starlette
 
