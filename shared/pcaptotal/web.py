@@ -175,6 +175,12 @@ def _ref(model: type[BaseModel]) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
+def component_ref(model: type[BaseModel]) -> dict[str, str]:
+    """A ``$ref`` to ``model`` in the components (added by ``install_problem_details``), for a
+    body FastAPI does not see as a model (a ``media_response`` that is not application/json)."""
+    return _ref(model)
+
+
 def error_responses(
     codes: Mapping[int, str] | Iterable[int],
     *,

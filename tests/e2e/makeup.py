@@ -103,7 +103,7 @@ def upload(stack: MadeUp, path: Path) -> str:
     with path.open("rb") as fh:
         r = httpx.post(f"{stack.api}/v1/captures", files={"file": (path.name, fh)}, timeout=60)
     assert r.status_code in (200, 202), r.text
-    cid: str = r.json()["id"]
+    cid: str = r.json()["capture_id"]
     return cid
 
 

@@ -75,7 +75,7 @@ def world(server: Server) -> Doc:
     ):
         r = _upload(server, keys[owner], path, vis)
         assert r.status_code == 202, r.text
-        ids[name] = r.json()["id"]
+        ids[name] = r.json()["capture_id"]
     admin_h = {"x-api-key": ADMIN_KEY}
     for cid in ids.values():
         assert wait_finished(server.base_url, cid, headers=admin_h)["status"] == "done"
@@ -251,7 +251,7 @@ def test_lists_and_aggregates_leave_out_private_captures(server: Server, world: 
     }
     for who, expect in visible.items():
         with _client(server, world["keys"][who]) as c:
-            listed = {d["id"] for d in c.get("/v1/captures").json()["captures"]}
+            listed = {d["capture_id"] for d in c.get("/v1/captures").json()["captures"]}
             assert listed == expect, who
             hits = c.get("/v1/search", params={"q": "", "limit": 10000}).json()["hits"]
             assert {h["pcaptotal.capture_id"] for h in hits} == expect, who
@@ -264,11 +264,11 @@ def test_lists_and_aggregates_leave_out_private_captures(server: Server, world: 
 def test_reuploading_private_bytes_reveals_nothing(server: Server, world: Doc) -> None:
     ids, keys = world["ids"], world["keys"]
     again = _upload(server, keys["alice"], PRIVATE_CAPTURE, "private")  # her own: dedup
-    assert (again.status_code, again.json()["id"]) == (200, ids["alice_private"])
+    assert (again.status_code, again.json()["capture_id"]) == (200, ids["alice_private"])
     bobs = _upload(server, keys["bob"], PRIVATE_CAPTURE, "private")  # new to Bob
-    assert bobs.status_code == 202 and bobs.json()["id"] not in ids.values()
+    assert bobs.status_code == 202 and bobs.json()["capture_id"] not in ids.values()
     public = _upload(server, keys["bob"], PRIVATE_CAPTURE, "public")  # new as public too
-    assert public.status_code == 202 and public.json()["id"] not in ids.values()
+    assert public.status_code == 202 and public.json()["capture_id"] not in ids.values()
     with _client(server, keys["bob"]) as c:
         assert c.get(f"/v1/captures/{ids['alice_private']}").status_code == 404
 

@@ -65,7 +65,7 @@ def real(server: Server) -> dict[str, Any]:
             "/v1/captures", content=data, params={"filename": README_CAPTURE.name}, headers=raw
         )
         assert first.status_code == 202, first.text
-        capture_id: str = first.json()["id"]
+        capture_id: str = first.json()["capture_id"]
         assert wait_finished(server.base_url, capture_id, headers=AUTH)["status"] == "done"
         again = client.post(
             "/v1/captures", content=data, params={"filename": "again.pcap"}, headers=raw

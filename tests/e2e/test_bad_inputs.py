@@ -30,7 +30,7 @@ def _assert_serving(server: Server) -> None:
     path = PCAPS / "zeek_icmp-5-pings.pcap"
     r = httpx.post(f"{server.base_url}/v1/captures", content=path.read_bytes(), timeout=30)
     assert r.status_code in (200, 202), r.text
-    assert wait_finished(server.base_url, r.json()["id"])["status"] == "done"
+    assert wait_finished(server.base_url, r.json()["capture_id"])["status"] == "done"
 
 
 def _pcap_header() -> bytes:
@@ -65,8 +65,8 @@ def test_random_bytes_with_pcap_magic_fail_with_reason(server: Server) -> None:
     body = bytes.fromhex("d4c3b2a1") + os.urandom(4000)
     r = httpx.post(f"{server.base_url}/v1/captures", content=body, timeout=30)
     assert r.status_code == 202, r.text
-    assert r.json()["id"] == hashlib.sha256(body).hexdigest()
-    doc = wait_finished(server.base_url, r.json()["id"])
+    assert r.json()["capture_id"] == hashlib.sha256(body).hexdigest()
+    doc = wait_finished(server.base_url, r.json()["capture_id"])
     assert doc["status"] == "failed"
     assert doc["error"] and "tshark" in str(doc["error"]).lower()
     _assert_serving(server)
@@ -106,5 +106,5 @@ def test_gzip_upload_same_id(server: Server, tmp_path: Path) -> None:
     raw = (PCAPS / "zeek_dns-txt-multiple.pcap").read_bytes()
     r = httpx.post(f"{server.base_url}/v1/captures", content=gzip.compress(raw), timeout=30)
     assert r.status_code in (200, 202), r.text
-    assert r.json()["id"] == hashlib.sha256(raw).hexdigest()
-    assert wait_finished(server.base_url, r.json()["id"])["status"] == "done"
+    assert r.json()["capture_id"] == hashlib.sha256(raw).hexdigest()
+    assert wait_finished(server.base_url, r.json()["capture_id"])["status"] == "done"

@@ -54,7 +54,7 @@ def client(server: Server) -> Iterator[httpx.Client]:
 def upload(client: httpx.Client, server: Server, data: bytes, name: str) -> str:
     r = client.post("/v1/captures", content=data, params={"filename": name})
     assert r.status_code in (200, 202), r.text
-    cid: str = r.json()["id"]
+    cid: str = r.json()["capture_id"]
     assert wait_finished(server.base_url, cid, timeout=300)["status"] == "done"
     return cid
 
@@ -237,7 +237,7 @@ def test_progress_moves_during_a_large_capture_and_ends_at_100(
     synthetic = write_udp_capture(tmp_path / "big.pcap", packets=1_200_000)
     r = client.post("/v1/captures", content=synthetic.path.read_bytes(), params={"filename": "b"})
     assert r.status_code == 202, r.text
-    cid = r.json()["id"]
+    cid = r.json()["capture_id"]
     seen: list[dict[str, Any]] = []
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:

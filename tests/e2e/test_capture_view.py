@@ -28,8 +28,8 @@ pytestmark = pytest.mark.e2e
 
 RAW = {"content-type": "application/octet-stream"}
 DONE_FIELDS = {
-    "id", "status", "warnings", "summary", "size", "filename", "created", "updated",
-    "status_times", "analysis_id", "generation", "verdict", "score", "reasons", "tags",
+    "capture_id", "status", "warnings", "summary", "size", "filename", "created", "updated",
+    "status_times", "analysis_id", "generation", "verdict", "risk_score", "reasons", "tags",
     "flows_indexed", "flow_verdicts",
 }  # fmt: skip
 
@@ -56,7 +56,7 @@ def answers(server: Server) -> dict[str, Any]:
                 "/v1/captures", content=path.read_bytes(), params={"filename": path.name}
             )
             assert r.status_code == 202, r.text
-            ids[path.name] = r.json()["id"]
+            ids[path.name] = r.json()["capture_id"]
         broken = bytes.fromhex("d4c3b2a1") + os.urandom(4000)
         r = client.post("/v1/captures", content=broken, headers=RAW)
         assert r.status_code == 202, r.text

@@ -32,7 +32,7 @@ def capture(server: Server) -> str:
             timeout=60,
         )
     assert r.status_code in (200, 202), r.text
-    capture_id: str = r.json()["id"]
+    capture_id: str = r.json()["capture_id"]
     assert wait_finished(server.base_url, capture_id)["status"] == "done"
     return capture_id
 

@@ -69,7 +69,7 @@ def ids(server: Server, tmp_path_factory: pytest.TempPathFactory) -> dict[str, s
                 params |= CONTEXT
             r = client.post("/v1/captures", content=path.read_bytes(), params=params)
             assert r.status_code == 202, r.text
-            out[path.name] = r.json()["id"]
+            out[path.name] = r.json()["capture_id"]
         for cid in out.values():
             assert wait_finished(server.base_url, cid)["status"] == "done"
     return out

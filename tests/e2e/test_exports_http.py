@@ -57,7 +57,7 @@ def captures(server: Server, tmp_path_factory: pytest.TempPathFactory) -> dict[s
         for name, data in bodies.items():
             r = client.post("/v1/captures", files={"file": (name, data)})
             assert r.status_code == 202, r.text
-            ids[name] = r.json()["id"]
+            ids[name] = r.json()["capture_id"]
     for cid in ids.values():
         assert wait_finished(server.base_url, cid)["status"] == "done"
     return ids

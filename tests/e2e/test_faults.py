@@ -79,7 +79,7 @@ def _assert_clean(
             assert summary == expected, path.name
             assert isinstance(summary, dict)
             flows = summary["flows"]
-            r = client.get("/v1/search", params={"capture": str(doc["id"]), "limit": 10000})
+            r = client.get("/v1/search", params={"capture": str(doc["capture_id"]), "limit": 10000})
             body = r.json()
             seen = [h["event.id"] for h in body["hits"]]
             assert len(seen) == len(set(seen)), f"duplicate flow documents in {path.name}"
@@ -197,7 +197,7 @@ def test_broker_unreachable_during_uploads(tmp_path: Path) -> None:
             if r.status_code == 503:
                 assert int(r.headers["retry-after"]) > 0
             else:
-                accepted[path.name] = r.json()["id"]
+                accepted[path.name] = r.json()["capture_id"]
         time.sleep(3)
         proxy.restore()
         _wait_ready(ingest, ready=True)
@@ -220,7 +220,7 @@ def test_broker_unreachable_during_uploads(tmp_path: Path) -> None:
                 )
                 assert r.status_code == 202, r.text
                 deadline = time.monotonic() + 120
-                while time.monotonic() < deadline and r.json()["id"] not in got:  # noqa: ASYNC110
+                while time.monotonic() < deadline and r.json()["capture_id"] not in got:  # noqa: ASYNC110
                     await asyncio.sleep(0.3)
             stop.set()
             await listener

@@ -232,7 +232,7 @@ def test_good_feed_still_matches_captures(feeds_server: Server) -> None:
     data = (PCAPS / "corelight_strrat-c2.pcap").read_bytes()
     r = httpx.post(f"{feeds_server.base_url}/v1/captures", content=data, timeout=60)
     assert r.status_code in (200, 202), r.text
-    cid = r.json()["id"]
+    cid = r.json()["capture_id"]
     assert wait_finished(feeds_server.base_url, cid)["status"] == "done"
     r = httpx.get(f"{feeds_server.base_url}/v1/captures/{cid}/indicators.stix", timeout=60)
     patterns = {o.get("pattern") for o in r.json()["objects"]}

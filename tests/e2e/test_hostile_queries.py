@@ -79,8 +79,8 @@ def captures(server: Server) -> dict[str, str]:
             body = (PCAPS / name).read_bytes()
             r = client.post("/v1/captures", content=body)
             assert r.status_code in (200, 202), r.text
-            assert r.json()["id"] == hashlib.sha256(body).hexdigest()
-            ids[name] = r.json()["id"]
+            assert r.json()["capture_id"] == hashlib.sha256(body).hexdigest()
+            ids[name] = r.json()["capture_id"]
     for cid in ids.values():
         assert wait_finished(server.base_url, cid)["status"] == "done"
     return ids
@@ -204,7 +204,7 @@ def test_search_budget_overrun_is_503_and_the_service_keeps_serving(
 ) -> None:
     body = (PCAPS / CAPTURES[0]).read_bytes()
     r = httpx.post(f"{tight_server.base_url}/v1/captures", content=body, timeout=60)
-    cid = r.json()["id"]
+    cid = r.json()["capture_id"]
     assert wait_finished(tight_server.base_url, cid)["status"] == "done"
     out = asyncio.run(_barrage(tight_server.base_url, cid, [EXPENSIVE[1]] * 4))
     overrun = [r for r in out["answers"] if r.status_code == 503]

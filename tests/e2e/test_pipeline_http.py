@@ -32,8 +32,8 @@ def analysed(server: Server) -> dict[str, dict[str, Any]]:
                 r = client.post("/v1/captures", files={"file": (path.name, fh)})
             assert r.status_code == 202, r.text
             body = r.json()
-            assert body["id"] == hashlib.sha256(path.read_bytes()).hexdigest()
-            ids[path.name] = body["id"]
+            assert body["capture_id"] == hashlib.sha256(path.read_bytes()).hexdigest()
+            ids[path.name] = body["capture_id"]
     return {name: wait_finished(server.base_url, cid) for name, cid in ids.items()}
 
 
@@ -64,7 +64,7 @@ def _search(server: Server, q: str, capture: str | None = None) -> set[tuple[str
 def _expected(analysed: dict[str, dict[str, Any]], per_capture: Any) -> set[tuple[str, str]]:
     out: set[tuple[str, str]] = set()
     for path in CAPTURES:
-        out |= {(analysed[path.name]["id"], k) for k in per_capture(path)}
+        out |= {(analysed[path.name]["capture_id"], k) for k in per_capture(path)}
     return out
 
 
@@ -101,7 +101,7 @@ def test_search_equals_tshark(
 
 
 def test_search_restricted_to_capture(server: Server, analysed: dict[str, dict[str, Any]]) -> None:
-    cid = analysed["zeek_wikipedia-dns-http.pcap"]["id"]
+    cid = analysed["zeek_wikipedia-dns-http.pcap"]["capture_id"]
     hits = _search(server, "network.transport:tcp", capture=cid)
     assert {c for c, _ in hits} == {cid}
     assert len(hits) == analysed["zeek_wikipedia-dns-http.pcap"]["summary"]["flows"]["tcp"]
@@ -126,7 +126,7 @@ def test_reupload_returns_existing(server: Server, analysed: dict[str, dict[str,
     path = CAPTURES[0]
     r = httpx.post(f"{server.base_url}/v1/captures", content=path.read_bytes(), timeout=60)
     assert r.status_code == 200
-    assert r.json() == {"id": analysed[path.name]["id"], "status": "done"}
+    assert r.json() == {"capture_id": analysed[path.name]["capture_id"], "status": "done"}
 
 
 def test_fields_and_docs(server: Server) -> None:
@@ -145,5 +145,5 @@ def test_verdicts_on_capture_documents(server: Server, analysed: dict[str, dict[
     assert analysed["zeek_http-zip-download.pcap"]["verdict"] == "clean"
     asyncrat = analysed["corelight_asyncrat-c2.pcap"]
     assert asyncrat["reasons"] and asyncrat["finding_count"] and asyncrat["finding_summary"]
-    hits = _search(server, "NOT pcaptotal.verdict:clean", capture=asyncrat["id"])
+    hits = _search(server, "NOT pcaptotal.verdict:clean", capture=asyncrat["capture_id"])
     assert hits, "the flows behind a non-clean verdict are searchable"

@@ -50,7 +50,7 @@ def analysed(server: Server) -> str:
             timeout=60,
         )
     assert r.status_code in (200, 202), r.text
-    capture_id: str = r.json()["id"]
+    capture_id: str = r.json()["capture_id"]
     doc = wait_finished(server.base_url, capture_id)
     assert doc["status"] == "done", doc
     return capture_id

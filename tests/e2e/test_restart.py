@@ -19,7 +19,7 @@ def test_data_survives_restart(tmp_path: Path) -> None:
     srv = start_server(tmp_path / "data", tmp_path / "a.log")
     try:
         r = httpx.post(f"{srv.base_url}/v1/captures", content=path.read_bytes(), timeout=30)
-        cid = r.json()["id"]
+        cid = r.json()["capture_id"]
         before = wait_finished(srv.base_url, cid)
         hits = httpx.get(
             f"{srv.base_url}/v1/search", params={"q": "tls.client.server_name:google.de"}

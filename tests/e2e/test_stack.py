@@ -122,7 +122,7 @@ def test_one_origin_same_summaries_and_metrics_moved(stack: Stack) -> None:
         for path in CAPTURES:
             r = client.post("/v1/captures", files={"file": (path.name, path.read_bytes())})
             assert r.status_code == 202, r.text
-            ids[path.name] = r.json()["id"]
+            ids[path.name] = r.json()["capture_id"]
         docs = _wait_done(client, ids)
         # Reads, feeds and health through the same origin.
         assert client.get("/v1/captures").status_code == 200
@@ -209,7 +209,7 @@ def test_kill9_parser_loses_nothing(stack: Stack) -> None:
         for i, path in enumerate(others):
             r = client.post("/v1/captures", files={"file": (path.name, path.read_bytes())})
             assert r.status_code in (200, 202), r.text
-            ids[path.name] = r.json()["id"]
+            ids[path.name] = r.json()["capture_id"]
             if i == 3:
                 os.kill(victim, signal.SIGKILL)
         docs = _wait_done(client, ids)

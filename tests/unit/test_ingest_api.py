@@ -134,7 +134,7 @@ async def assert_stored(h: Harness, r: httpx.Response, data: bytes, filename: st
     """One new capture: 202, blob byte-identical, document stored, exactly one message."""
     cid = sha256(data)
     assert r.status_code == 202, r.text
-    assert r.json() == {"id": cid, "status": "stored"}
+    assert r.json() == {"capture_id": cid, "status": "stored"}
     assert r.headers["location"] == f"/v1/captures/{cid}"
     assert await h.ctx.blobs.get_bytes(capture_key(cid)) == data
     info = await h.ctx.blobs.stat(capture_key(cid))
@@ -206,7 +206,7 @@ async def test_same_bytes_twice_answer_the_existing_capture(make_harness: MakeHa
 
     again = await post_form(h, gzip.compress(data))  # same capture bytes, other envelope
     assert again.status_code == 200
-    assert again.json() == {"id": sha256(data), "status": "done"}
+    assert again.json() == {"capture_id": sha256(data), "status": "done"}
     assert again.headers["location"] == f"/v1/captures/{sha256(data)}"
     assert len(await h.settled_events()) == 1
     assert list(h.ctx.settings.tmp_dir.iterdir()) == []
@@ -222,7 +222,7 @@ async def test_reanalyze_queues_the_capture_again(make_harness: MakeHarness) -> 
 
     r = await post_raw(h, data, filename="second.pcap", reanalyze="true")
     assert r.status_code == 202
-    assert r.json() == {"id": cid, "status": "stored"}
+    assert r.json() == {"capture_id": cid, "status": "stored"}
     doc = h.index.captures[cid]
     assert (doc["status"], doc["error"], doc["filename"]) == ("stored", None, "first.pcap")
     assert await h.ctx.blobs.get_bytes(capture_key(cid)) == data

@@ -81,7 +81,7 @@ async def test_upload_while_bus_is_down_is_accepted_then_relayed(
     async with client:
         start = time.monotonic()
         r = await client.post("/v1/captures", content=data)
-        assert r.status_code == 202 and r.json() == {"id": cid, "status": "stored"}
+        assert r.status_code == 202 and r.json() == {"capture_id": cid, "status": "stored"}
         assert time.monotonic() - start < 3  # not the minute-long wait of a retrying publish
         assert [p.event.capture_id for p in await outbox.pending(blobs)] == [cid]
 

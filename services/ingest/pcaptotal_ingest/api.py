@@ -14,7 +14,7 @@ from pcaptotal.capture_context import CaptureContext, Sector
 from pcaptotal.context import Context
 from pcaptotal.metrics import STAGE_SECONDS, UPLOADS
 from pcaptotal.web import Responses, binary_upload_body, error_responses, get_context
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import ClientDisconnect
 
 from pcaptotal_ingest.errors import (
@@ -41,7 +41,12 @@ _STATUS: dict[type[UploadRejected], int] = {
 
 
 class CaptureAccepted(BaseModel):
-    id: str
+    model_config = ConfigDict(extra="forbid")
+
+    capture_id: str = Field(
+        description="the capture's id (GET /v1/captures/{capture_id}; capture_id in events)",
+        pattern="^[0-9a-f]{64}$",
+    )
     status: str
 
 
@@ -186,7 +191,7 @@ async def upload_capture(
     )
     response.status_code = status.HTTP_202_ACCEPTED if reg.queued else status.HTTP_200_OK
     response.headers["Location"] = f"/v1/captures/{reg.capture_id}"
-    return CaptureAccepted(id=reg.capture_id, status=reg.status)
+    return CaptureAccepted(capture_id=reg.capture_id, status=reg.status)
 
 
 def create_router() -> APIRouter:

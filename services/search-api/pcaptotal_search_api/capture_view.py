@@ -20,11 +20,17 @@ import structlog
 from pcaptotal.capture_context import CaptureContext
 from pcaptotal.captures import Status
 from pcaptotal.messages import CaptureSummary, FlowCounts, Verdict
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import TypeAliasType
 
 log = structlog.get_logger(__name__)
 
 Severity = Literal["low", "medium", "high"]
+# A JSON value, named so that a generated client gets a typed union rather than ``Any``.
+EvidenceValue = TypeAliasType(
+    "EvidenceValue",
+    "str | int | float | bool | list[EvidenceValue] | dict[str, EvidenceValue] | None",
+)
 _STRICT = ConfigDict(extra="forbid")
 
 
@@ -50,7 +56,7 @@ class FindingView(BaseModel):
     explanation: str
     flow_ids: list[str] = Field(description="the flows behind it (at most 50; see flow_count)")
     flow_count: int = Field(ge=0)
-    evidence: dict[str, JsonValue] = Field(
+    evidence: dict[str, EvidenceValue] = Field(
         description="the numbers behind the finding, by name (JSON values)"
     )
     matched: str | None = Field(default=None, description="the value an indicator matched")
@@ -88,11 +94,18 @@ class ProgressView(BaseModel):
     updated: datetime = Field(description="when these numbers were written")
 
 
+# Capture-document keys -> the API's name for the same thing (one vocabulary: ``capture_id``
+# as in events, ``risk_score`` as records' ``event.risk_score``); the stored keys stay, so the
+# index needs no migration.
+STORED_NAMES = {"id": "capture_id", "score": "risk_score"}
+
+
 class CaptureView(BaseModel):
     model_config = _STRICT
 
-    id: str = Field(
-        description="SHA-256 of the capture bytes (of owner and bytes for a private capture)",
+    capture_id: str = Field(
+        description="SHA-256 of the capture bytes (of owner and bytes for a private capture); "
+        "records carry it as pcaptotal.capture_id, events as capture_id",
         pattern="^[0-9a-f]{64}$",
     )
     sha256: str | None = Field(
@@ -119,7 +132,9 @@ class CaptureView(BaseModel):
     )
     redrives: int = Field(default=0, ge=0, description="times the run was re-driven when stuck")
     verdict: Verdict | None = None
-    score: float | None = Field(default=None, ge=0, le=100, description="risk score, 0-100")
+    risk_score: float | None = Field(
+        default=None, ge=0, le=100, description="0-100 score behind the verdict (event.risk_score)"
+    )
     reasons: list[str] = Field(default_factory=list, description="why the verdict, in words")
     tags: list[str] = Field(default_factory=list, description="malware families named by feeds")
     context: CaptureContext | None = Field(
@@ -144,10 +159,11 @@ class CaptureView(BaseModel):
     def from_document(cls, doc: dict[str, Any]) -> Self:
         """The view of a stored document. A field this model does not declare yet is left
         out and logged (the tests fail on it), rather than failing the request."""
-        unknown = sorted(set(doc) - set(cls.model_fields))
+        named = {STORED_NAMES.get(k, k): v for k, v in doc.items()}
+        unknown = sorted(set(named) - set(cls.model_fields))
         if unknown:
             log.warning("capture document fields not in CaptureView", fields=unknown)
-        return cls.model_validate({k: v for k, v in doc.items() if k in cls.model_fields})
+        return cls.model_validate({k: v for k, v in named.items() if k in cls.model_fields})
 
 
 class CaptureList(BaseModel):

@@ -34,6 +34,7 @@ from pcaptotal_search_api.cross import (
     query,
 )
 from pcaptotal_search_api.params import CtxDep
+from pcaptotal_search_api.record_models import RecordDoc
 from pcaptotal_search_api.view_models import BucketView
 from pcaptotal_search_api.views import GuardFor
 
@@ -219,7 +220,7 @@ class IndicatorView(Strict):
     last_seen: datetime | None = Field(description="latest @timestamp of those records")
     verdicts: list[BucketView] = Field(description="the captures' verdicts, counted")
     captures: list[CaptureSighting] = Field(description="most recently seen first")
-    records: list[dict[str, Any]] = Field(description="one page of the records, oldest first")
+    records: list[RecordDoc] = Field(description="one page of the records, oldest first")
     cursor: str | None = Field(description="?cursor= for the next page of records")
     feeds_available: bool = Field(
         description="whether this process has the feeds loaded (the all-in-one runner); the "

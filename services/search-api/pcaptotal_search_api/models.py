@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pydantic import BaseModel, ConfigDict, Field
 
-from pydantic import BaseModel
+from pcaptotal_search_api.record_models import RecordDoc
 
 
 class SearchResponse(BaseModel):
-    total: int
-    hits: list[dict[str, Any]]
+    model_config = ConfigDict(extra="forbid")
+
+    total: int = Field(description="records matching the query")
+    hits: list[RecordDoc] = Field(
+        description="flow records, or the kinds the query names (event.dataset:...)"
+    )
 
 
 class FieldView(BaseModel):

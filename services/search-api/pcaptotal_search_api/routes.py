@@ -11,7 +11,7 @@ from pcaptotal.captures import Status
 from pcaptotal.context import Context
 from pcaptotal.fields import FLOW_FIELDS, STORED_OBJECTS
 from pcaptotal.query import QueryGuard, parse_query
-from pcaptotal.web import error_responses, media_response
+from pcaptotal.web import component_ref, error_responses, media_response
 
 from pcaptotal_search_api import exports
 from pcaptotal_search_api.bundle import add_bundle_route
@@ -22,6 +22,7 @@ from pcaptotal_search_api.downloads import add_download_routes
 from pcaptotal_search_api.exports.rulesets import MEDIA_TYPE as RULES_MEDIA_TYPE
 from pcaptotal_search_api.exports.rulesets import TIERS, VERDICTS_AT_LEAST
 from pcaptotal_search_api.exports.stix import MEDIA_TYPE as STIX_MEDIA_TYPE
+from pcaptotal_search_api.exports.stix_models import StixBundle
 from pcaptotal_search_api.models import (
     FieldList,
     FieldView,
@@ -50,15 +51,7 @@ _EXPORT_ERRORS = error_responses(
     {400: _BAD_ID, 404: _NO_CAPTURE, 409: "the capture is not analysed (done) yet", 503: ""}
 )
 _UNAVAILABLE = error_responses([503])
-_STIX_BUNDLE = {
-    "type": "object",
-    "required": ["type", "id", "objects"],
-    "properties": {
-        "type": {"const": "bundle"},
-        "id": {"type": "string"},
-        "objects": {"type": "array", "items": {"type": "object"}},
-    },
-}
+_STIX_BUNDLE = component_ref(StixBundle)
 _RULES = media_response("text/plain", "a Suricata rules file")
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pcaptotal.messages import Verdict
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from pcaptotal_search_api.record_models import RECORD_MODELS, RecordDoc
 
 
 class _Strict(BaseModel):
@@ -15,12 +18,30 @@ class RecordPage(_Strict):
     """One page of a capture's records, in ``sort`` order then ``event.id``."""
 
     total: int = Field(description="records matching, over every page")
-    hits: list[dict[str, Any]] = Field(
-        description="records (ECS documents; the fields of GET /v1/fields)"
+    hits: list[RecordDoc] = Field(
+        description="records (ECS documents; the fields of GET /v1/fields), of any kind"
     )
     cursor: str | None = Field(
         description="pass as ?cursor= for the next page; null on the last page"
     )
+
+
+def _page(dataset: str) -> type[RecordPage]:
+    """The page of one kind. Its hits are declared as the record model itself (the routes
+    send them as stored, ``JSONResponse``): a model behind ``declared_as`` alone would be
+    inlined in the OpenAPI document, a second copy of the component."""
+    model = RECORD_MODELS[dataset]
+    hits: Any = list[model]  # type: ignore[valid-type]
+    return create_model(
+        model.__name__.removesuffix("Record") + "Page",
+        __base__=RecordPage,
+        __doc__=f"One page of a capture's {dataset} records, in ``sort`` order then ``event.id``.",
+        hits=(hits, Field(description=f"{dataset} records (the fields of GET /v1/fields)")),
+    )
+
+
+# event.dataset -> the page of records of that kind (the views of one kind answer these)
+PAGES: dict[str, type[RecordPage]] = {ds: _page(ds) for ds in RECORD_MODELS}
 
 
 class BucketView(_Strict):
@@ -83,8 +104,8 @@ class AnalysisView(_Strict):
 
     capture_id: str
     status: str
-    verdict: str | None = None
-    score: float | None = None
+    verdict: Verdict | None = None
+    risk_score: float | None = Field(default=None, ge=0, le=100, description="0-100")
     reasons: list[str] = Field(default_factory=list)
     flows: FlowAnalysis
     dns: DnsAnalysis
