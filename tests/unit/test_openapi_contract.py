@@ -29,6 +29,7 @@ from pcaptotal_runner.app import create_app
 
 Doc = dict[str, Any]
 ID = "/v1/captures/{capture_id}"
+PT = "/compat/packettotal/v1"
 # The error statuses each operation must declare (at least): what its handler can answer.
 EXPECTED: dict[tuple[str, str], set[int]] = {
     ("post", "/v1/captures"): {200, 202, 400, 413, 415, 422, 503},
@@ -65,6 +66,17 @@ EXPECTED: dict[tuple[str, str], set[int]] = {
     ("post", "/v1/keys"): {201, 400, 422, 503},
     ("get", "/v1/keys"): {200, 503},
     ("delete", "/v1/keys/{key_id}"): {204, 404, 422, 503},
+    # PacketTotal compatibility
+    ("post", f"{PT}/analyze/base64"): {200, 202, 400, 413, 415, 503},
+    ("post", f"{PT}/pcaps/analyze"): {200, 202, 400, 413, 415, 503},
+    ("get", f"{PT}/pcaps/{{md5}}"): {200, 400, 404, 503},
+    ("get", f"{PT}/pcaps/{{md5}}/analysis"): {200, 400, 404, 503},
+    ("get", f"{PT}/pcaps/{{md5}}/download"): {200, 400, 404, 503},
+    ("get", f"{PT}/pcaps/{{md5}}/similar"): {200, 400, 404, 422, 503},
+    ("get", f"{PT}/search"): {200, 400, 422, 503},
+    ("post", f"{PT}/search/deep"): {202, 400, 413, 503},
+    ("get", f"{PT}/search/deep/results/{{search_id}}"): {200, 404, 503},
+    ("get", f"{PT}/usage"): {200, 503},
     ("get", "/healthz"): {200},
     ("get", "/readyz"): {200, 503},
     ("get", "/metrics"): {200},
@@ -81,6 +93,7 @@ MEDIA: dict[tuple[str, str], str | set[str]] = {
     ("get", f"{ID}/rules"): "text/plain",
     ("get", "/v1/rules"): "text/plain",
     ("get", "/v1/search/export"): {"application/x-ndjson", "text/csv"},
+    ("get", f"{PT}/pcaps/{{md5}}/download"): "application/zip",
 }
 
 

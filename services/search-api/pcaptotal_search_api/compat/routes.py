@@ -222,7 +222,7 @@ def create_compat_router() -> APIRouter:
         response_model=DeepSearchCreated,
         status_code=202,
         responses=error_responses(
-            {400: 'the body is not {"query": ...} or the query is invalid', 503: ""}
+            {400: 'the body is not {"query": ...} or the query is invalid', 413: "", 503: ""}
         ),
         openapi_extra=_DEEP_BODY,
     )
@@ -248,13 +248,15 @@ def create_compat_router() -> APIRouter:
     @router.get(
         "/search/deep/results/{search_id}",
         response_model=DeepSearchResults,
-        responses=error_responses({404: "no deep search with this id of this key's owner"}),
+        responses=error_responses(
+            {404: "no deep search with this id of this key's owner", 503: ""}
+        ),
     )
     async def deep_search_results(search_id: str, ctx: CtxDep, pretty: Pretty = None) -> Response:
         """A deep search's state and, once done, its results."""
         return answer(await deep_results(ctx, search_id), pretty)
 
-    @router.get("/usage", response_model=Usage)
+    @router.get("/usage", response_model=Usage, responses=error_responses([503]))
     async def usage(request: Request, pretty: Pretty = None) -> Response:
         """Requests made and uploads today by the calling key, and its quotas."""
         who = current_identity.get() or LOCAL_ADMIN
