@@ -10,6 +10,7 @@ key. Routes are enumerated from the OpenAPI document, so routes added later are 
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from collections.abc import Iterator
@@ -132,6 +133,8 @@ def _harmless_path(path: str) -> str:
         "n": "1",
         "sha256": "0" * 64,
         "value": FAKE_IP,
+        "md5": "0" * 32,
+        "search_id": "0" * 32,
     }
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
 
@@ -176,8 +179,8 @@ def _call(server: Server, key: str, method: str, path: str, op: Doc, subst: Doc)
         if p["in"] != "query":
             continue
         name = p["name"]
-        if name == "q":
-            params["q"] = f"pcaptotal.capture_id:{subst['capture_id']}"
+        if name in ("q", "query"):  # /compat/packettotal/v1/search names it query
+            params[name] = f"pcaptotal.capture_id:{subst['capture_id']}"
         elif name == "capture":
             params["capture"] = subst["capture_id"]
         elif name in ("since",):
@@ -208,10 +211,13 @@ def test_private_capture_is_invisible_to_another_owner_on_every_route(
         "value": world["ip"],
         "key_id": "f" * 16,
         "name": "no-such-feed.txt",
+        "md5": hashlib.md5(PRIVATE_CAPTURE.read_bytes()).hexdigest(),  # the compat routes' id
+        "search_id": "0" * 32,
     }
     absent = {**real, "capture_id": fake, "flow_id": world["flow_id"].replace(priv, fake)}
     absent["value"] = FAKE_IP
-    hide = [priv, fake, world["ip"], FAKE_IP]
+    absent["md5"] = secrets.token_hex(16)
+    hide = [priv, fake, world["ip"], FAKE_IP, real["md5"], absent["md5"]]
     bob = world["keys"]["bob"]
     compared = 0
     for method, path, op in _operations(doc):
@@ -228,14 +234,15 @@ def test_private_capture_is_invisible_to_another_owner_on_every_route(
         asked = {real[name] for name in re.findall(r"\{(\w+)\}", path)}
         asked |= (
             {priv}
-            if any(p["name"] in ("q", "capture") for p in op.get("parameters", []))
+            if any(p["name"] in ("q", "query", "capture") for p in op.get("parameters", []))
             else set()
         )
         for hidden in {priv, world["ip"], world["file_sha"], world["flow_id"]} - asked:
             assert hidden not in mine.text, (where, hidden)
         compared += 1
         # Alice (and admins) do see it where the nonexistent capture is a 404.
-        if "{capture_id}" in path and nothing.status_code == 404 and "{n}" not in path:
+        named = "{capture_id}" in path or "{md5}" in path
+        if named and nothing.status_code == 404 and "{n}" not in path:
             for key in (world["keys"]["alice"], ADMIN_KEY):
                 assert _call(server, key, method, path, op, real).status_code != 404, where
     assert compared >= 20

@@ -91,7 +91,9 @@ class Sdk:
 
     def deep_search_create(self, query: str) -> httpx.Response:
         return httpx.post(
-            self.base + V + "/search/deep", headers=self.headers, content=json.dumps({"query": query})
+            self.base + V + "/search/deep",
+            headers=self.headers,
+            content=json.dumps({"query": query}),
         )
 
 
@@ -176,7 +178,10 @@ def test_the_sdk_flow(server: Server, keys: dict[str, str]) -> None:
 
     usage = alice.get("/usage").json()
     assert usage["owner"] == "alice" and usage["role"] == "submitter"
-    assert usage["uploads"] == {"count": 3, "bytes": 2 * CAPTURE.stat().st_size + OTHER.stat().st_size}
+    assert usage["uploads"] == {
+        "count": 3,
+        "bytes": 2 * CAPTURE.stat().st_size + OTHER.stat().st_size,
+    }
     assert usage["quota"]["uploads_per_day"] == QUOTA
     assert usage["requests_made"] >= 10
 
@@ -195,7 +200,9 @@ def test_private_capture_is_not_found_by_md5_for_others(
         mine = carol.get(f"/pcaps/{md5}{path}")
         none = carol.get(f"/pcaps/{unknown}{path}")
         assert mine.status_code == none.status_code == 404
-        assert mine.json()["detail"].replace(md5, "X") == none.json()["detail"].replace(unknown, "X")
+        assert mine.json()["detail"].replace(md5, "X") == none.json()["detail"].replace(
+            unknown, "X"
+        )
     hits = carol.search(md5).json()  # a bare term: nothing of Bob's private capture
     assert all(h["pcap_md5"] != md5 for h in hits["results"])
     # A reader cannot upload; a missing key is a 401.
@@ -220,7 +227,9 @@ def test_the_upload_quota_answers_429(server: Server, keys: dict[str, str]) -> N
     assert 0 < int(over.headers["retry-after"]) <= 86_400
     with PRIVATE.open("rb") as f:
         v1 = httpx.post(
-            f"{server.base_url}/v1/captures", headers=alice.headers, files={"file": (PRIVATE.name, f)}
+            f"{server.base_url}/v1/captures",
+            headers=alice.headers,
+            files={"file": (PRIVATE.name, f)},
         )
     assert v1.status_code == 429 and "retry-after" in v1.headers
     # Admins are exempt by default; other keys have their own count.
