@@ -187,6 +187,20 @@ class Settings(BaseSettings):
         default=3,
         description="times a stuck or interrupted capture is re-driven before it fails",
     )
+    # --- archives (curated members, archive bundles) ---
+    archive_max_captures: int = Field(
+        default=10_000, ge=1, le=10_000, description="captures one curated archive may hold"
+    )
+    archive_bundle_max_captures: int = Field(
+        default=200,
+        ge=1,
+        description="captures GET /v1/archives/{name}/bundle.zip packs (more: 413)",
+    )
+    archive_bundle_max_bytes: int = Field(
+        default=4 * 1024**3,
+        ge=1,
+        description="capture bytes an archive bundle packs, before compression (more: 413)",
+    )
     # --- query cost bounds (pcaptotal.query.limits, pcaptotal.query.guard) ---
     query_max_length: int = Field(default=8192, ge=1, description="characters of query text")
     query_max_depth: int = Field(

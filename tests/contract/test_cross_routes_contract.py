@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from pcaptotal.adapters.file_blobstore import FileBlobStore
 from pcaptotal.captures import CaptureRepository
 from pcaptotal.ports import Index
+from pcaptotal_search_api import archives_store
+from pcaptotal_search_api.archives_members import resolve
 from pcaptotal_search_api.similar import Mode, idf, rank
 from pcaptotal_search_api.stats import Interval, compute
 
@@ -67,7 +71,7 @@ VERDICTS = {A: "clean", B: "suspicious", C: "malicious", D: "clean"}
 
 
 @pytest.fixture
-async def ctx(index: Index) -> SimpleNamespace:
+async def ctx(index: Index, tmp_path: Path) -> SimpleNamespace:
     await index.add_flows([*FLOWS, *FINDINGS])
     repo = CaptureRepository(index)
     for cap, verdict in VERDICTS.items():
@@ -76,7 +80,8 @@ async def ctx(index: Index) -> SimpleNamespace:
         (await index.get_capture(C) or {})
         | {"tags": ["Evil"], "context": {"sector": "energy", "tags": []}}
     )
-    return SimpleNamespace(index=index, captures=repo)
+    blobs = FileBlobStore(tmp_path / "blobs")  # curated archives live in the blob store
+    return SimpleNamespace(index=index, captures=repo, blobs=blobs)
 
 
 async def test_similar(ctx: SimpleNamespace) -> None:
@@ -132,3 +137,35 @@ async def test_stats(ctx: SimpleNamespace) -> None:
         top=5,
     )
     assert window.captures_total == 1 and window.captures[0].start == DAY[2]
+
+
+async def test_archive_members_curated_and_automatic(ctx: SimpleNamespace) -> None:
+    """malware/Evil is C (its flow's feed hit); a curated overlay of the same name adds A and
+    D, whose spans come from all their records; a curated-only archive answers stats."""
+    now = DAY[0]
+    for name, ids in (("malware/Evil", [A, D]), ("teaching/basics", [B, D])):
+        curated = archives_store.Curated(
+            name=name, title=name, created=now, updated=now, captures=dict.fromkeys(ids, now)
+        )
+        await archives_store.save(ctx.blobs, curated)
+    evil = await resolve(ctx, "malware/Evil")  # type: ignore[arg-type]
+    assert evil.automatic and evil.curated is not None
+    assert [(m.capture_id, m.first, m.last) for m in evil.members] == [
+        (D, DAY[3], DAY[3]),
+        (C, DAY[2], DAY[2]),
+        (A, DAY[0], DAY[0]),
+    ]
+    assert [m.added is not None for m in evil.members] == [True, False, True]
+    window = await resolve(ctx, "malware/Evil", since=DAY[1], until=DAY[3])  # type: ignore[arg-type]
+    assert [m.capture_id for m in window.members] == [C]
+    got = await compute(
+        ctx,  # type: ignore[arg-type]
+        interval=Interval.DAY,
+        since=None,
+        until=None,
+        archive="teaching/basics",
+        sector=None,
+        top=5,
+    )
+    assert got.captures_total == 2
+    assert sorted(b.key for b in got.verdict_totals) == ["clean", "suspicious"]

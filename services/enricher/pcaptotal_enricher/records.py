@@ -84,6 +84,8 @@ def finding_records(
         doc["pcaptotal.finding.flow_count"] = int(finding.get("flow_count") or len(flow_ids))
         if finding.get("evidence"):
             doc["pcaptotal.finding.evidence"] = finding["evidence"]
+        if finding.get("families"):  # a published fingerprint named them (``families``)
+            doc["threat.software.name"] = list(finding["families"])
         _link(doc, [by_id[i] for i in flow_ids if i in by_id])
         if "pcaptotal.flow_id" not in doc and flow_ids:
             doc["pcaptotal.flow_id"] = flow_ids

@@ -1,5 +1,6 @@
 """Verdicts per flow and per capture: ``malicious`` | ``suspicious`` | ``clean``, a 0-100 score
-(``event.risk_score``), the reasons, and the capture's tags (malware families named by feeds).
+(``event.risk_score``), the reasons, and the capture's tags: the malware families (and tools)
+named by feeds and by findings that match a family's published fingerprint (``families``).
 
 Rules (thresholds are ``DetectionConfig`` / ``Settings`` fields, ``PCAPTOTAL_<NAME>``):
 
@@ -37,6 +38,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from pcaptotal_enricher.families import finding_families
 from pcaptotal_enricher.heuristics import Finding, Severity, run_all
 from pcaptotal_enricher.heuristics.config import DetectionConfig, resolve
 from pcaptotal_enricher.heuristics.correlate import correlate
@@ -194,13 +196,19 @@ def analyse_capture(flows: list[FlowDoc], cfg: object = None) -> CaptureAnalysis
     )
     capture = judge(findings, merged, config)
     verdict = max(worst, capture.verdict, key=lambda v: v.rank)
+    stored = [f.to_dict(config.max_evidence_flow_ids) for f in findings]
+    for entry in stored:
+        named = finding_families(entry)
+        if named:
+            entry["families"] = named
+            tags.update(named)
     return CaptureAnalysis(
         flows=flows,
         verdict=verdict,
         score=capture.score,
         reasons=capture.reasons[:50],
         tags=sorted(tags),
-        findings=[f.to_dict(config.max_evidence_flow_ids) for f in findings],
+        findings=stored,
         flow_verdicts=counts,
     )
 

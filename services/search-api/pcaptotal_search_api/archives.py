@@ -2,89 +2,91 @@
 ``PATCH /v1/captures/{id}/context``.
 
 Automatic archives fill themselves from the records (``archives_query``): ``malware/<family>``
-(intel families), ``technique/<finding>`` (heuristic findings), ``protocol/<proto>``. The
-listing is three nested terms aggregations (value → captures); an archive's page is one
-terms aggregation on the capture id with the first/last record time, joined with the capture
-documents. Admin-curated archives are not built yet.
+(families from intel and from findings), ``technique/<finding>`` (heuristic findings),
+``protocol/<proto>``. Curated archives are what admins put together (``archives_store``,
+``archives_admin``); a curated archive may share its name with an automatic one, and then
+holds both. The listing is one nested terms aggregation per source (value → captures) plus
+the curated archives' visible members; an archive's page is its members
+(``archives_members``) joined with the capture documents of the page. The archive's bundle is
+``archives_bundle``.
 """
 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query
 from pcaptotal.access.identity import current_identity
-from pcaptotal.capture_context import CONTEXT_FIELD, CaptureContext, ContextPatch, merged, stored
-from pcaptotal.fields import FLOW_FIELDS_BY_NAME
-from pcaptotal.query import ir
+from pcaptotal.capture_context import CaptureContext, ContextPatch, merged, stored
 from pcaptotal.views import MAX_BUCKETS, TermsAgg
 from pcaptotal.web import error_responses
-from pydantic import Field
 
-from pcaptotal_search_api.archives_query import KINDS, archive_query
-from pcaptotal_search_api.capture_view import SummaryView
-from pcaptotal_search_api.cross import CAPTURE_FIELD, Strict, capture_docs, guarded, query
+from pcaptotal_search_api import archives_store as store
+from pcaptotal_search_api.archives_admin import add_curation_routes
+from pcaptotal_search_api.archives_bundle import add_archive_bundle_route
+from pcaptotal_search_api.archives_members import curated_visible, resolve
+from pcaptotal_search_api.archives_models import ArchiveEntry, ArchiveList, ArchivePage, page_of
+from pcaptotal_search_api.archives_query import KINDS
+from pcaptotal_search_api.cross import CAPTURE_FIELD, guarded, query
 from pcaptotal_search_api.params import CaptureId, CtxDep, existing_capture
 from pcaptotal_search_api.views import GuardFor
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+async def _automatic(ctx: Any, kinds: list[str]) -> dict[str, set[str]]:
+    """Automatic archive name -> the captures in it (one aggregation per source)."""
+
+    async def one(k: str, source: Any) -> list[tuple[str, set[str]]]:
+        agg = TermsAgg(source.field, MAX_BUCKETS, by=TermsAgg(CAPTURE_FIELD, MAX_BUCKETS))
+        found = await ctx.index.aggregate(
+            query(source.where()), {"a": agg}, datasets=list(source.datasets)
+        )
+        return [(f"{k}/{b.key}", {str(c.key) for c in b.sub or []}) for b in found.terms["a"]]
+
+    parts = await asyncio.gather(*(one(k, s) for k in kinds for s in KINDS[k]))
+    out: dict[str, set[str]] = {}
+    for part in parts:
+        for name, ids in part:
+            out.setdefault(name, set()).update(ids)
+    return out
 
 
-class ArchiveEntry(Strict):
-    name: str = Field(description="<kind>/<value>: pass to GET /v1/archives/{name}")
-    kind: str = Field(description="malware | technique | protocol")
-    captures: int
-
-
-class ArchiveList(Strict):
-    archives: list[ArchiveEntry] = Field(description="by kind, then most captures first")
-
-
-class ArchiveCapture(Strict):
-    capture_id: str
-    filename: str | None
-    verdict: str | None
-    families: list[str] = Field(description="malware families feeds named in it")
-    sector: str | None
-    context: CaptureContext | None
-    summary: SummaryView | None
-    first_seen: datetime | None
-    last_seen: datetime | None
-
-
-class ArchivePage(Strict):
-    name: str
-    total: int = Field(description="captures in the archive")
-    offset: int
-    captures: list[ArchiveCapture] = Field(description="most recent traffic first")
-
-
-def _source_filter(kind: str) -> ir.Node:
-    if kind != "technique":
-        return ir.MatchAll()
-    return ir.Term(FLOW_FIELDS_BY_NAME["pcaptotal.finding.source"], "heuristic")
-
-
-def _view(cid: str, b: Any, doc: dict[str, Any]) -> ArchiveCapture:
-    context = doc.get(CONTEXT_FIELD)
-    ctx = CaptureContext.model_validate(context) if isinstance(context, dict) else None
-    summary = doc.get("summary")
-    return ArchiveCapture(
-        capture_id=cid,
-        filename=doc.get("filename"),
-        verdict=doc.get("verdict"),
-        families=[str(t) for t in doc.get("tags") or []],
-        sector=ctx.sector.value if ctx and ctx.sector else None,
-        context=ctx,
-        summary=SummaryView.model_validate(summary) if isinstance(summary, dict) else None,
-        first_seen=b.first,
-        last_seen=b.last,
+async def _listing(ctx: Any, kind: str | None) -> list[ArchiveEntry]:
+    automatic = await _automatic(ctx, [k for k in KINDS if kind in (None, k)])
+    curated = {
+        a.name: a
+        for a in await store.load_all(ctx.blobs)
+        if kind in (None, a.name.partition("/")[0])
+    }
+    every = sorted({cid for a in curated.values() for cid in a.captures})
+    visible = set(await curated_visible(ctx, every)) if every else set()
+    entries = []
+    for name in sorted(automatic.keys() | curated.keys()):
+        members = set(automatic.get(name, ()))
+        chosen = curated.get(name)
+        if chosen is not None:
+            members |= visible & set(chosen.captures)
+        entries.append(
+            ArchiveEntry(
+                name=name,
+                kind=name.partition("/")[0],
+                captures=len(members),
+                automatic=name in automatic,
+                curated=chosen is not None,
+                title=chosen.title if chosen else None,
+            )
+        )
+    order = {k: i for i, k in enumerate(KINDS)}
+    return sorted(
+        entries, key=lambda e: (order.get(e.kind, len(order)), e.kind, -e.captures, e.name)
     )
 
 
 def add_archive_routes(router: APIRouter, guard_for: GuardFor) -> None:
+    # the routes under /v1/archives/{name:path}/... first: the bare {name:path} matches them too
+    add_curation_routes(router)
+    add_archive_bundle_route(router, guard_for)
+
     @router.get(
         "/v1/archives",
         response_model=ArchiveList,
@@ -93,28 +95,14 @@ def add_archive_routes(router: APIRouter, guard_for: GuardFor) -> None:
     )
     async def list_archives(
         ctx: CtxDep,
-        kind: Annotated[str | None, Query(description="malware, technique or protocol")] = None,
+        kind: Annotated[
+            str | None,
+            Query(description="only this kind: malware, technique, protocol or a curated one"),
+        ] = None,
     ) -> ArchiveList:
-        """The automatic archives and how many captures each holds."""
-        kinds = [k for k in KINDS if kind in (None, k)]
-
-        async def one(k: str) -> list[ArchiveEntry]:
-            field, datasets = KINDS[k]
-            agg = TermsAgg(field, MAX_BUCKETS, by=TermsAgg(CAPTURE_FIELD, MAX_BUCKETS))
-            found = await ctx.index.aggregate(
-                query(_source_filter(k)), {"a": agg}, datasets=list(datasets)
-            )
-            entries = [
-                ArchiveEntry(name=f"{k}/{b.key}", kind=k, captures=len(b.sub or []))
-                for b in found.terms["a"]
-            ]
-            return sorted(entries, key=lambda e: (-e.captures, e.name))
-
-        async def run() -> list[list[ArchiveEntry]]:
-            return await asyncio.gather(*(one(k) for k in kinds))
-
-        parts = await guarded(guard_for(ctx), run)
-        return ArchiveList(archives=[e for part in parts for e in part])
+        """The automatic and curated archives and how many captures (that the caller may
+        see) each holds."""
+        return ArchiveList(archives=await guarded(guard_for(ctx), lambda: _listing(ctx, kind)))
 
     @router.get(
         "/v1/archives/{name:path}",
@@ -124,31 +112,19 @@ def add_archive_routes(router: APIRouter, guard_for: GuardFor) -> None:
     )
     async def archive(
         ctx: CtxDep,
-        name: Annotated[str, Path(description="<kind>/<value>, e.g. malware/AsyncRAT")],
+        name: Annotated[
+            str, Path(description="<kind>/<value>, e.g. malware/AsyncRAT or teaching/tls-basics")
+        ],
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
         offset: Annotated[int, Query(ge=0, le=MAX_BUCKETS)] = 0,
     ) -> ArchivePage:
         """The archive's captures with verdict, families, sector and summary, a page at a
-        time (most recent traffic first, ties by capture id)."""
-        node, datasets = archive_query(name)
-        span = TermsAgg(CAPTURE_FIELD, MAX_BUCKETS, span_field="@timestamp")
-        found = await guarded(
-            guard_for(ctx),
-            lambda: ctx.index.aggregate(query(node), {"c": span}, datasets=list(datasets)),
-        )
-        buckets = sorted(
-            found.terms["c"], key=lambda b: (-(b.last or _EPOCH).timestamp(), str(b.key))
-        )
-        if not buckets:
+        time (most recent traffic first, ties by capture id); automatic and curated members
+        together."""
+        found = await guarded(guard_for(ctx), lambda: resolve(ctx, name))
+        if not found.members and found.curated is None:
             raise HTTPException(404, f"archive {name[:200]} holds no capture")
-        page = buckets[offset : offset + limit]
-        docs = await capture_docs(ctx, [str(b.key) for b in page])
-        return ArchivePage(
-            name=name,
-            total=len(buckets),
-            offset=offset,
-            captures=[_view(str(b.key), b, docs.get(str(b.key)) or {}) for b in page],
-        )
+        return await page_of(ctx, found, limit, offset)
 
     @router.patch(
         "/v1/captures/{capture_id}/context",

@@ -92,24 +92,36 @@ async def _file_hashes(ctx: Context, capture_id: str) -> list[str]:
     return list(hashes)
 
 
-async def _once(data: bytes) -> AsyncIterator[bytes]:
+async def once(data: bytes) -> AsyncIterator[bytes]:
     yield data
 
 
-async def bundle_members(ctx: Context, doc: dict[str, Any]) -> AsyncIterator[Any]:
+async def bundle_members(
+    ctx: Context,
+    doc: dict[str, Any],
+    *,
+    prefix: str = "",
+    views: bool = True,
+    files: bool = True,
+) -> AsyncIterator[Any]:
+    """The zip members of one capture (stream-zip tuples), each name after ``prefix``;
+    ``views``/``files``: with the view CSVs / the carved files (archive bundles leave the
+    carved files out)."""
     capture_id = str(doc["id"])
     now = datetime.now(UTC)
     if await ctx.blobs.stat(capture_key(capture_id)) is not None:
-        yield "capture.pcap", now, 0o644, ZIP_64, blob_chunks(ctx, capture_key(capture_id))
-    for name in CSV_VIEWS:
+        pcap = blob_chunks(ctx, capture_key(capture_id))
+        yield f"{prefix}capture.pcap", now, 0o644, ZIP_64, pcap
+    for name in CSV_VIEWS if views else ():
         datasets = VIEWS[name] or ()
-        yield f"{name}.csv", now, 0o644, ZIP_64, view_csv(ctx, capture_id, datasets)
+        yield f"{prefix}{name}.csv", now, 0o644, ZIP_64, view_csv(ctx, capture_id, datasets)
     report = await _analysis(ctx, doc)
-    yield "analysis.json", now, 0o644, ZIP_64, _once(report.model_dump_json(indent=2).encode())
-    for sha in await _file_hashes(ctx, capture_id):
+    analysis = once(report.model_dump_json(indent=2).encode())
+    yield f"{prefix}analysis.json", now, 0o644, ZIP_64, analysis
+    for sha in await _file_hashes(ctx, capture_id) if files else ():
         key = file_key(sha)
         if await ctx.blobs.stat(key) is not None:
-            yield f"files/{sha}", now, 0o600, ZIP_64, blob_chunks(ctx, key)
+            yield f"{prefix}files/{sha}", now, 0o600, ZIP_64, blob_chunks(ctx, key)
 
 
 def add_bundle_route(router: APIRouter) -> None:

@@ -26,7 +26,7 @@ from pcaptotal.views import MAX_BUCKETS, Bucket, DateHistogramAgg, HistogramBuck
 from pcaptotal.web import error_responses
 from pydantic import Field
 
-from pcaptotal_search_api.archives_query import archive_query
+from pcaptotal_search_api.archives_members import resolve
 from pcaptotal_search_api.cross import CAPTURE_FIELD, Strict, guarded, query, within
 from pcaptotal_search_api.params import CtxDep
 from pcaptotal_search_api.view_models import BucketView
@@ -130,14 +130,9 @@ async def compute(
     base = within(ir.MatchAll(), since, until)
     docs = {d["id"]: d for d in await ctx.index.find_captures([Status.DONE.value], MAX_CAPTURES)}
     ids: set[str] | None = None
-    if archive is not None:
-        node, datasets = archive_query(archive)
-        members = await ctx.index.aggregate(
-            query(within(node, since, until)),
-            {"caps": TermsAgg(CAPTURE_FIELD, MAX_BUCKETS)},
-            datasets=list(datasets),
-        )
-        ids = {str(b.key) for b in members.terms["caps"]}
+    if archive is not None:  # automatic and curated members alike (archives_members)
+        found = await resolve(ctx, archive, since=since, until=until)
+        ids = {m.capture_id for m in found.members}
     if sector is not None:
         in_sector = {cid for cid, d in docs.items() if _sector(d) == sector}
         ids = in_sector if ids is None else ids & in_sector

@@ -63,6 +63,12 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("GET", "/v1/stats"): _R,
     ("GET", "/v1/archives"): _R,
     ("GET", "/v1/archives/{name}"): _R,
+    ("GET", "/v1/archives/{name}/bundle.zip"): _R,  # the captures the caller may see
+    # curated archives: admins make them and choose their captures
+    ("PUT", "/v1/archives/{name}"): _A,
+    ("DELETE", "/v1/archives/{name}"): _A,
+    ("PUT", "/v1/archives/{name}/captures/{capture_id}"): _A,
+    ("DELETE", "/v1/archives/{name}/captures/{capture_id}"): _A,
     # the owner (or an admin) edits a capture's context; the route checks the owner
     ("PATCH", f"{_CAPTURE}/context"): _S,
     ("GET", "/v1/search"): _R,
