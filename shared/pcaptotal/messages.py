@@ -14,7 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-SCHEMA_VERSION = 2
+# 3: capture.analyzed says flows_indexed and risk_score (the capture's names), not flow_count/score
+SCHEMA_VERSION = 3
 
 # Batch bounds of flows.enriched / flows.retracted (enforced in the enricher's events module).
 # The byte bound counts the whole AMQP body, envelope included.
@@ -159,10 +160,18 @@ class CaptureAnalyzed(Envelope):
 
     type: Literal["capture.analyzed"] = "capture.analyzed"
     summary: CaptureSummary
-    flow_count: int = Field(ge=0, description="flows indexed (and published) by this run")
+    flows_indexed: int = Field(
+        ge=0, description="flows indexed (and published) by this run (the capture's flows_indexed)"
+    )
     warnings: list[str] = Field(default_factory=list)
     verdict: Verdict = "clean"
-    score: float = Field(default=0.0, ge=0, le=100, description="risk score behind the verdict")
+    risk_score: float = Field(
+        default=0.0,
+        ge=0,
+        le=100,
+        description="0-100 score behind the verdict (the capture's risk_score; event.risk_score "
+        "on flow records)",
+    )
     reasons: list[str] = Field(default_factory=list, description="why the verdict, in words")
     tags: list[str] = Field(default_factory=list, description="malware families named by feeds")
     per_verdict: PerVerdict = Field(

@@ -100,6 +100,11 @@ class ProgressView(BaseModel):
 STORED_NAMES = {"id": "capture_id", "score": "risk_score"}
 
 
+def api_names(doc: dict[str, Any]) -> dict[str, Any]:
+    """The stored capture document under the API's names (``STORED_NAMES``)."""
+    return {STORED_NAMES.get(k, k): v for k, v in doc.items()}
+
+
 class CaptureView(BaseModel):
     model_config = _STRICT
 
@@ -159,7 +164,7 @@ class CaptureView(BaseModel):
     def from_document(cls, doc: dict[str, Any]) -> Self:
         """The view of a stored document. A field this model does not declare yet is left
         out and logged (the tests fail on it), rather than failing the request."""
-        named = {STORED_NAMES.get(k, k): v for k, v in doc.items()}
+        named = api_names(doc)
         unknown = sorted(set(named) - set(cls.model_fields))
         if unknown:
             log.warning("capture document fields not in CaptureView", fields=unknown)
