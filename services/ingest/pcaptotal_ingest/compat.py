@@ -11,7 +11,6 @@ is bounded (the upload limit, base64-encoded) before a byte is decoded.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from typing import Annotated, Any
 
@@ -107,7 +106,7 @@ async def analyze(
             for i in range(0, len(text), _DECODE_CHUNK):
                 try:
                     await sp.feed(base64.b64decode(text[i : i + _DECODE_CHUNK], validate=True))
-                except binascii.Error:
+                except ValueError:  # binascii.Error, or characters beyond ASCII
                     raise MalformedUpload("pcap_base64 is not valid base64") from None
             capture = await sp.finish()
             if usage is not None:

@@ -72,6 +72,7 @@ _DEEP_BODY = {
         },
     }
 }
+_BAD_PRETTY = "pretty is not true or false"
 _PCAP_ERRORS = error_responses({400: "not an md5", 404: "no analysed pcap with this md5", 503: ""})
 
 
@@ -249,14 +250,16 @@ def create_compat_router() -> APIRouter:
         "/search/deep/results/{search_id}",
         response_model=DeepSearchResults,
         responses=error_responses(
-            {404: "no deep search with this id of this key's owner", 503: ""}
+            {400: _BAD_PRETTY, 404: "no deep search with this id of this key's owner", 503: ""}
         ),
     )
     async def deep_search_results(search_id: str, ctx: CtxDep, pretty: Pretty = None) -> Response:
         """A deep search's state and, once done, its results."""
         return answer(await deep_results(ctx, search_id), pretty)
 
-    @router.get("/usage", response_model=Usage, responses=error_responses([503]))
+    @router.get(
+        "/usage", response_model=Usage, responses=error_responses({400: _BAD_PRETTY, 503: ""})
+    )
     async def usage(request: Request, pretty: Pretty = None) -> Response:
         """Requests made and uploads today by the calling key, and its quotas."""
         who = current_identity.get() or LOCAL_ADMIN
