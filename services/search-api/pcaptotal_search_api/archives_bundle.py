@@ -21,14 +21,13 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import StreamingResponse
 from pcaptotal.context import Context
 from pcaptotal.keys import capture_key
 from pcaptotal.web import error_responses, media_response
 from stream_zip import ZIP_64, async_stream_zip
 
-from pcaptotal_search_api.archives_admin import ArchiveName
 from pcaptotal_search_api.archives_members import Resolved, resolve
 from pcaptotal_search_api.archives_models import ArchiveCapture, curated_view, view
 from pcaptotal_search_api.bundle import bundle_members, cell, once
@@ -114,7 +113,7 @@ def add_archive_bundle_route(router: APIRouter, guard_for: GuardFor) -> None:
         },
     )
     async def archive_bundle(
-        name: ArchiveName,
+        name: Annotated[str, Path(description="<kind>/<value>, as GET /v1/archives names it")],
         ctx: CtxDep,
         views: Annotated[
             bool, Query(description="also each capture's flows/dns/http/tls/files/findings CSVs")
