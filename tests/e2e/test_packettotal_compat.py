@@ -12,7 +12,9 @@ import base64
 import hashlib
 import io
 import json
+import os
 import secrets
+import subprocess
 import time
 import zipfile
 from collections.abc import Iterator
@@ -23,7 +25,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import Server, start_server, stop_server
-from tests.paths import PCAPS
+from tests.paths import PCAPS, README_CAPTURE, REPO
 
 pytestmark = pytest.mark.e2e
 
@@ -34,6 +36,7 @@ CAPTURE = PCAPS / "zeek_http-zip-download.pcap"  # HTTP, a carved zip
 OTHER = PCAPS / "zeek_wikipedia-dns-http.pcap"
 PRIVATE = PCAPS / "zeek_icmp-5-pings.pcap"
 QUOTA = 4  # uploads a day per key
+README = REPO / "README.md"
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +152,7 @@ def test_the_sdk_flow(server: Server, keys: dict[str, str]) -> None:
     graph = similar.json()
     assert graph["intensity"] == "low" and graph["prioritize_uncommon_fields"] is False
     assert graph["pcap_metadata"]["md5"] == md5
-    assert similar.text == json.dumps(graph, ensure_ascii=False)  # pretty=false: compact
+    assert similar.text == json.dumps(graph, separators=(",", ":"), ensure_ascii=False)
 
     found = alice.search("http.request.method:GET", pretty=True)  # ...&pretty=true"
     assert found.status_code == 200, found.text
@@ -235,3 +238,35 @@ def test_the_upload_quota_answers_429(server: Server, keys: dict[str, str]) -> N
     # Admins are exempt by default; other keys have their own count.
     assert Sdk(server, keys["admin"]).analyze(PRIVATE).status_code in (200, 202)
     assert alice.get("/usage").json()["uploads"]["count"] == QUOTA
+
+
+def _readme_commands() -> str:
+    text = README.read_text()
+    start = text.index("<!-- packettotal-examples -->")
+    block = text[start : text.index("<!-- /packettotal-examples -->", start)]
+    lines: list[str] = []
+    for line in block.splitlines():
+        if line.startswith("$ "):
+            lines.append(line[2:])
+        elif lines and lines[-1].endswith("\\"):  # a continuation of the command above
+            lines.append(line)
+    return "\n".join(lines)
+
+
+def test_the_readme_examples_run(server: Server, keys: dict[str, str], tmp_path: Path) -> None:
+    with httpx.Client(base_url=server.base_url, headers={"x-api-key": ADMIN_KEY}) as c:
+        key = c.post("/v1/keys", json={"owner": "dave", "role": "submitter"}).json()["key"]
+    (tmp_path / README_CAPTURE.name).write_bytes(README_CAPTURE.read_bytes())
+    script = _readme_commands().replace("http://127.0.0.1:8080", server.base_url)
+    script = script.replace("curl -s ", "curl -sSf ")  # any HTTP error fails the script
+    run = subprocess.run(
+        ["timeout", "60", "bash", "-euo", "pipefail", "-c", script],
+        cwd=tmp_path,
+        env={**os.environ, "K": key},
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr + run.stdout
+    assert '"search_id":' in run.stdout  # the deep search's state, running or done
+    assert zipfile.is_zipfile(tmp_path / "wiki.zip")
+    assert '"requests_made":' in run.stdout.splitlines()[-1]

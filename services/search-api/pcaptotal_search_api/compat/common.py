@@ -49,8 +49,10 @@ def flag(value: str | None, name: str, default: bool = False) -> bool:
 
 def answer(body: BaseModel | dict[str, Any], pretty: str | None, status: int = 200) -> Response:
     data = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
-    indent = 2 if flag(pretty, "pretty") else None
-    text = json.dumps(data, indent=indent, ensure_ascii=False, default=str)
+    if flag(pretty, "pretty"):
+        text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    else:
+        text = json.dumps(data, separators=(",", ":"), ensure_ascii=False, default=str)
     return Response(text, status, media_type="application/json")
 
 
