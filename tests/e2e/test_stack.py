@@ -5,6 +5,8 @@ counters moved by the right amounts; ``make down`` leaves no process behind."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import signal
@@ -196,6 +198,33 @@ def test_one_origin_same_summaries_and_metrics_moved(stack: Stack) -> None:
         ]
         traces = {line.get("trace_id") for line in lines if line.get("capture_id") == cid}
         assert len(traces) == 1 and None not in traces, (cid, traces)
+
+
+def test_packettotal_compat_across_services(stack: Stack) -> None:
+    """The PacketTotal API through the one origin: the base64 upload goes to ingest, the md5
+    lookups to search-api, and /usage (search-api) counts the upload ingest made, from the
+    counters both keep in the shared blob store."""
+    path = CAPTURES[0]
+    md5 = hashlib.md5(path.read_bytes()).hexdigest()
+    pt = "/compat/packettotal/v1"
+    with httpx.Client(base_url=stack.api, timeout=60, headers=_key(stack)) as admin:
+        made = admin.post("/v1/keys", json={"owner": "compat", "role": "submitter"})
+        assert made.status_code == 201, made.text
+    key = {"x-api-key": made.json()["key"]}
+    body = {"pcap_base64": base64.b64encode(path.read_bytes()).decode(), "visibility": "private"}
+    with httpx.Client(base_url=stack.api, timeout=60, headers=key) as client:
+        r = client.post(f"{pt}/analyze/base64", json=body)
+        assert r.status_code == 202, r.text
+        assert r.json()["id"] == md5
+        deadline = time.monotonic() + 120
+        while (info := client.get(f"{pt}/pcaps/{md5}")).status_code == 404:
+            assert time.monotonic() < deadline, "not analysed in time"
+            time.sleep(0.5)
+        assert info.status_code == 200, info.text
+        assert info.json()["pcap_metadata"]["visibility"] == "private"
+        usage = client.get(f"{pt}/usage").json()
+        assert usage["uploads"] == {"count": 1, "bytes": path.stat().st_size}
+        assert usage["requests_made"] >= 2
 
 
 def test_kill9_parser_loses_nothing(stack: Stack) -> None:
