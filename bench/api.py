@@ -556,6 +556,9 @@ def run(args: argparse.Namespace, work: Path, data: Path) -> None:
     )
     plan_path = work / "plan.json"
     plan_path.write_text(json.dumps(info["plan"]))
+    # A first start, as a user's: no keys yet, the bootstrap key becomes the admin key.
+    shutil.rmtree(data / "auth", ignore_errors=True)
+    shutil.rmtree(data / "blobs" / "keys", ignore_errors=True)
     key = "pt_bench_" + secrets.token_hex(16)
     env = {"PCAPTOTAL_AUTH": "on", "PCAPTOTAL_BOOTSTRAP_ADMIN_KEY": key}
     t0 = time.perf_counter()
@@ -570,19 +573,11 @@ def run(args: argparse.Namespace, work: Path, data: Path) -> None:
             size = len(c.get(f"/v1/captures/{info['plan']['captures'][0]}").content)
         print(f"capture document: {size} bytes")
         if args.profile:
+            fmt = "flamegraph" if args.profile.suffix == ".svg" else "raw"  # raw: collapsed
+            spy_bin = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
             spy = subprocess.Popen(
-                [
-                    "py-spy",
-                    "record",
-                    "-o",
-                    str(args.profile),
-                    "-p",
-                    str(runner.proc.pid),
-                    "-r",
-                    "50",
-                    "--nonblocking",
-                    "--threads",
-                ],
+                [spy_bin, "record", "-o", str(args.profile), "-f", fmt, "-r", "50"]
+                + ["-p", str(runner.proc.pid), "--nonblocking", "--threads"],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
