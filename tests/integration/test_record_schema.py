@@ -27,6 +27,8 @@ from pcaptotal.query import parse_query
 from pcaptotal_enricher.records import finding_records, split_records
 from pcaptotal_enricher.verdict import analyse_capture
 from pcaptotal_parser.parse import parse_capture
+from pcaptotal_search_api.record_models import Record
+from pydantic import TypeAdapter, ValidationError
 
 from tests.paths import shared_captures
 
@@ -66,6 +68,22 @@ def test_every_field_of_every_record_is_declared(
                 if not declared(path):
                     undeclared.setdefault(path, name)
     assert not undeclared, f"fields the schema does not declare (first capture): {undeclared}"
+
+
+def test_every_record_matches_its_api_model(
+    shared_records: dict[str, list[dict[str, Any]]],
+) -> None:
+    """The record models the OpenAPI document declares (strict, one per event.dataset) accept
+    every record as written: a field of the wrong shape or kind fails here, not in a client."""
+    records = TypeAdapter(Record)
+    bad: dict[str, str] = {}
+    for name, docs in shared_records.items():
+        for doc in docs:
+            try:
+                records.validate_python(doc)
+            except ValidationError as exc:
+                bad.setdefault(name, f"{doc['event.dataset']}: {exc.errors()[:3]}")
+    assert not bad, bad
 
 
 def test_records_are_ecs_shaped(shared_records: dict[str, list[dict[str, Any]]]) -> None:
