@@ -7,6 +7,10 @@ from its hash, so any string works as the bootstrap admin key.
 
 Each process caches lookups (found and not found) for ``CACHE_TTL_S`` seconds: a key revoked
 elsewhere stops working within that time; revoked through this process, at once.
+
+Timing does not tell whether a key id exists: a lookup that finds no record reads and parses a
+decoy record instead (``DECOY_BLOB``), and every check ends in one HMAC and one constant-time
+compare (tests/unit/test_timing_leaks.py measures both).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from pcaptotal.access.roles import Role
 from pcaptotal.ports import BlobNotFound, BlobStore
 
 KEY_BLOB_PREFIX = "keys/"
+DECOY_BLOB = "auth/decoy-key"  # outside keys/: never listed, never authenticates
 CACHE_TTL_S = 5.0
 _CACHE_MAX = 10_000
 MAX_KEY_CHARS = 256  # longer header values are refused before any lookup
@@ -71,6 +76,9 @@ class KeyStore:
         self._ttl_s = ttl_s
         self._clock = clock
         self._cache: dict[str, tuple[float, StoredKey | None]] = {}
+        # Compared against when no live record exists, so that case costs what a wrong
+        # secret costs (tests/unit/test_timing_leaks.py measures it).
+        self._absent = self.hash(secrets.token_urlsafe(32))
 
     def hash(self, key: str) -> str:
         return hmac.new(self._secret, key.encode(), hashlib.sha256).hexdigest()
@@ -124,9 +132,29 @@ class KeyStore:
         if not key or len(key) > MAX_KEY_CHARS:
             return None
         rec = await self._cached(key_id(key))
-        if rec is None or rec.revoked is not None:
-            return None
-        return rec if hmac.compare_digest(rec.hash, self.hash(key)) else None
+        # One HMAC and one constant-time compare whether the id exists, is revoked or not:
+        # an early return here would tell a caller by timing which key ids exist.
+        live = rec is not None and rec.revoked is None
+        expected = rec.hash if rec is not None and live else self._absent
+        matches = hmac.compare_digest(expected, self.hash(key))
+        return rec if live and matches else None
+
+    async def _read_decoy(self) -> None:
+        """What reading a found record costs: one blob read and one parse."""
+        try:
+            data = await self._blobs.get_bytes(DECOY_BLOB)
+        except (BlobNotFound, KeyError):
+            decoy = StoredKey(
+                id="0" * 16,
+                owner="decoy",
+                role=Role.READER,
+                created=datetime.now(UTC),
+                revoked=datetime.now(UTC),
+                hash=self._absent,
+            )
+            data = decoy.model_dump_json().encode()
+            await self._blobs.put_bytes(DECOY_BLOB, data)
+        StoredKey.model_validate(json.loads(data))
 
     async def _cached(self, id_: str) -> StoredKey | None:
         now = self._clock()
@@ -134,6 +162,8 @@ class KeyStore:
         if hit is not None and hit[0] > now:
             return hit[1]
         rec = await self.get(id_)
+        if rec is None:
+            await self._read_decoy()
         if len(self._cache) >= _CACHE_MAX:
             self._cache.clear()  # bounded; a flood of made-up ids cannot grow it
         self._cache[id_] = (now + self._ttl_s, rec)
