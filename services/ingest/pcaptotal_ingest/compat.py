@@ -5,7 +5,8 @@ public SDK) and ``/pcaps/analyze`` (older SDK releases), JSON ``{"pcap_base64", 
 The capture goes through the same spooler, checks, quota and registration as
 ``POST /v1/captures``; the answer is PacketTotal's: 202 ``{"id": <md5>, ...}`` when queued, 200
 with ``pcap_metadata`` when these bytes were submitted before. A JSON body is read whole, so it
-is bounded (the upload limit, base64-encoded) before a byte is decoded.
+is bounded (``COMPAT_MAX_UPLOAD_BYTES`` or the upload limit if lower, base64-encoded) before a
+byte is decoded.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ log = structlog.get_logger(__name__)
 
 _DECODE_CHUNK = 4 * 1024 * 1024  # base64 characters decoded at a time (a multiple of 4)
 _MAX_SOURCES = 50
+# The JSON body is held in memory while it is decoded, so this route takes smaller captures
+# than POST /v1/captures, which streams: at most this many bytes (or the upload limit).
+COMPAT_MAX_UPLOAD_BYTES = 100 * 1024 * 1024
 
 
 class AnalyzeBody(BaseModel):
@@ -93,7 +97,7 @@ async def analyze(
     request: Request, response: Response, ctx: Annotated[Context, Depends(get_context)]
 ) -> Analyzed:
     """Store a base64-encoded capture and queue it for analysis (PacketTotal's ``analyze``)."""
-    limit = ctx.settings.max_upload_bytes
+    limit = min(ctx.settings.max_upload_bytes, COMPAT_MAX_UPLOAD_BYTES)
     who = current_identity.get()
     usage = upload_ledger(request)
     try:

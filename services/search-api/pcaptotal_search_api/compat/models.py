@@ -115,4 +115,4 @@ class Usage(_Open):
     requests_made: int = Field(description="keyed requests today, over every service")
     uploads: UploadUsage
     quota: QuotaView
-    resets_in_s: int = Field(description="seconds until the counters reset (00:00 UTC)")
+    resets_at: str = Field(description="when the counters reset: the next 00:00 UTC")

@@ -6,7 +6,7 @@ of another owner's private capture answers exactly as an unknown one."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -278,7 +278,9 @@ def create_compat_router() -> APIRouter:
             requests_made=counts.requests,
             uploads=UploadUsage(count=counts.uploads, bytes=counts.upload_bytes),
             quota=quota.view(who, settings.rate_limit_per_minute),
-            resets_in_s=seconds_to_midnight(now),
+            resets_at=(now + timedelta(seconds=seconds_to_midnight(now))).strftime(
+                "%Y-%m-%dT%H:%M:%SZ"
+            ),
         )
         return answer(body, pretty)
 
