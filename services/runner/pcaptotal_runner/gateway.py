@@ -13,11 +13,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Literal
 
 import httpx
 import structlog
 import uvicorn
-from pcaptotal.access.hosts import install_trusted_hosts
+from pcaptotal.access.hosts import install_trusted_hosts, is_loopback
 from pcaptotal.logs import TraceMiddleware, configure_logging, current_trace_id
 from pcaptotal.metrics import instrument_http, metrics_response
 from pydantic import Field
@@ -70,6 +71,8 @@ class GatewaySettings(BaseSettings):
     gateway_read_timeout_s: float = 600.0
     # The services behind it see their own address as Host (the gateway does not forward it).
     trusted_hosts: str = Field(default="", description="see pcaptotal.access.hosts")
+    # The services' setting: with keys off behind it, the gateway must not open them up.
+    auth: Literal["on", "off"] = "on"
     log_level: str = "INFO"
 
 
@@ -95,6 +98,11 @@ def _forward_headers(request: Request) -> list[tuple[str, str]]:
 
 
 def create_gateway(s: GatewaySettings) -> Starlette:
+    if s.auth == "off" and not is_loopback(s.http_host):
+        raise RuntimeError(
+            f"PCAPTOTAL_AUTH=off is refused when binding {s.http_host}: "
+            "only a loopback address may serve without API keys"
+        )
     timeout = httpx.Timeout(
         s.gateway_read_timeout_s,
         connect=s.gateway_connect_timeout_s,
