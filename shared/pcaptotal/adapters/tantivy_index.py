@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -227,7 +228,10 @@ def _dump(doc: dict[str, Any]) -> bytes:
 
 
 def _load(searcher: tantivy.Searcher, address: tantivy.DocAddress) -> dict[str, Any]:
-    raw = searcher.doc(address)[SOURCE][0]
+    return _parse(searcher.doc(address)[SOURCE][0])
+
+
+def _parse(raw: bytes) -> dict[str, Any]:
     try:
         source: dict[str, Any] = orjson.loads(raw)
     except orjson.JSONDecodeError:  # NaN and the like, which json.dumps may have written
@@ -284,6 +288,7 @@ class TantivyIndex:
         self._writes: ThreadPoolExecutor | None = None
         self._reads: ThreadPoolExecutor | None = None
         self._searches: ThreadPoolExecutor | None = None
+        self._capture_cache = _CaptureCache()
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -346,7 +351,7 @@ class TantivyIndex:
             store.writer.add_document(tdoc)
             store.commit()
 
-        await self._write(write)
+        await self._write_capture(write, doc["id"])
 
     async def delete_capture(self, capture_id: str) -> None:
         store = self._store(self._captures)
@@ -356,11 +361,20 @@ class TantivyIndex:
             store.writer.delete_documents_by_term("id", capture_id)
             store.commit()
 
-        await self._write(write)
+        await self._write_capture(write, capture_id)
 
     async def get_capture(self, capture_id: str) -> dict[str, Any] | None:
         store = self._store(self._captures)
-        return await self._read(lambda: _get_one(store, "id", capture_id))
+        cache = self._capture_cache
+        cached = cache.get(capture_id)
+        if cached is not None:
+            return cached
+        generation = cache.generation
+        raw = await self._read(lambda: _get_raw(store, "id", capture_id))
+        if raw is None:
+            return None
+        cache.put(capture_id, raw, generation)
+        return _parse(raw)
 
     async def find_captures(
         self,
@@ -539,6 +553,20 @@ class TantivyIndex:
             raise RuntimeError("TantivyIndex is not started (call start() first)")
         return await asyncio.get_running_loop().run_in_executor(self._writes, fn)
 
+    async def _write_capture(self, fn: Callable[[], None], capture_id: str) -> None:
+        """A write of one capture document; its cached copy is dropped once the write is over
+        on the writer thread (committed or failed), even if the caller was cancelled meanwhile."""
+        if self._writes is None:
+            raise RuntimeError("TantivyIndex is not started (call start() first)")
+        loop = asyncio.get_running_loop()
+        done = self._writes.submit(fn)
+        # Registered before wrap_future's own callback: runs on the loop before the caller
+        # resumes.
+        done.add_done_callback(
+            lambda _: loop.call_soon_threadsafe(self._capture_cache.changed, capture_id)
+        )
+        await asyncio.wrap_future(done)
+
     async def _read(self, fn: Callable[[], T]) -> T:
         if self._reads is None:
             raise RuntimeError("TantivyIndex is not started (call start() first)")
@@ -574,6 +602,52 @@ def _open_captures(path: Path, heap_size: int) -> _Store:
     new.rename(path)
     shutil.rmtree(old, ignore_errors=True)
     return _Store(path, captures_schema(), heap_size)
+
+
+class _CaptureCache:
+    """The ``_source`` of recently read capture documents (capture GETs are the most frequent
+    request and each cost a tantivy read on the reader pool).
+
+    Coherent because this process is the only writer of the index (tantivy's writer lock):
+    every write of a capture document goes through ``changed`` once committed. A read keeps
+    its answer only if no capture write completed while it ran (``generation``), so a read
+    that raced a write never caches the older document. All of it runs on the event loop,
+    never on the tantivy threads, so no lock is needed. Entries are bytes, parsed per call:
+    callers get a document of their own to modify.
+    """
+
+    MAX_ENTRIES = 10_000  # ~2.5 KB each
+
+    def __init__(self) -> None:
+        self.generation = 0
+        self._entries: OrderedDict[str, bytes] = OrderedDict()
+
+    def get(self, capture_id: str) -> dict[str, Any] | None:
+        raw = self._entries.get(capture_id)
+        if raw is None:
+            return None
+        self._entries.move_to_end(capture_id)
+        return _parse(raw)
+
+    def put(self, capture_id: str, raw: bytes, generation: int) -> None:
+        if generation != self.generation:
+            return
+        self._entries[capture_id] = raw
+        if len(self._entries) > self.MAX_ENTRIES:
+            self._entries.popitem(last=False)
+
+    def changed(self, capture_id: str) -> None:
+        self.generation += 1
+        self._entries.pop(capture_id, None)
+
+
+def _get_raw(store: _Store, field: str, value: str) -> bytes | None:
+    searcher = store.index.searcher()
+    result = searcher.search(_Q.term_query(store.schema, field, value), 1, count=False)
+    if not result.hits:
+        return None
+    raw: bytes = searcher.doc(result.hits[0][1])[SOURCE][0]
+    return raw
 
 
 def _get_one(store: _Store, field: str, value: str) -> dict[str, Any] | None:

@@ -1,0 +1,77 @@
+"""The tantivy adapter's cache of capture documents: what a GET returns is always the last
+committed document, whatever was cached before, and callers cannot alter the cache."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from pcaptotal.adapters.tantivy_index import TantivyIndex
+
+CID = "a" * 64
+
+
+def _doc(**fields: Any) -> dict[str, Any]:
+    return {"id": CID, "status": "done", "verdict": "clean", "created": "2024-01-01T00:00:00Z"} | (
+        fields
+    )
+
+
+async def test_reads_follow_writes_and_deletes(tmp_path: Path) -> None:
+    index = TantivyIndex(tmp_path / "index")
+    await index.start()
+    try:
+        assert await index.get_capture(CID) is None
+        await index.put_capture(_doc(score=1))
+        first = await index.get_capture(CID)
+        assert first is not None and first["score"] == 1
+        first["score"] = 99  # the caller's copy: the cache keeps its own
+        again = await index.get_capture(CID)
+        assert again is not None and again["score"] == 1
+        await index.put_capture(_doc(score=2, verdict="malicious"))
+        updated = await index.get_capture(CID)
+        assert updated is not None and (updated["score"], updated["verdict"]) == (2, "malicious")
+        await index.delete_capture(CID)
+        assert await index.get_capture(CID) is None
+    finally:
+        await index.close()
+
+
+async def test_a_read_racing_a_write_never_caches_the_older_document(tmp_path: Path) -> None:
+    index = TantivyIndex(tmp_path / "index")
+    await index.start()
+    try:
+        await index.put_capture(_doc(score=1))
+        # Reads and writes interleaved on the loop: whichever order the threads run them in,
+        # the read after the last write sees the last document.
+        for n in range(2, 12):
+            await asyncio.gather(
+                *(index.get_capture(CID) for _ in range(3)),
+                index.put_capture(_doc(score=n)),
+                *(index.get_capture(CID) for _ in range(3)),
+            )
+            doc = await index.get_capture(CID)
+            assert doc is not None and doc["score"] == n
+    finally:
+        await index.close()
+
+
+async def test_a_cancelled_write_still_invalidates_once_it_lands(tmp_path: Path) -> None:
+    index = TantivyIndex(tmp_path / "index")
+    await index.start()
+    try:
+        await index.put_capture(_doc(score=1))
+        assert (await index.get_capture(CID) or {}).get("score") == 1  # cached
+        task = asyncio.create_task(index.put_capture(_doc(score=2)))
+        await asyncio.sleep(0)
+        task.cancel()
+        await asyncio.sleep(0.5)  # the write finishes on its thread regardless
+        # The cached answer is what the index holds (find_captures reads it uncached),
+        # whether the cancelled write landed or not.
+        stored = await index.find_captures(None, 10)
+        assert [await index.get_capture(CID)] == stored
+        await index.put_capture(_doc(score=3))
+        assert (await index.get_capture(CID) or {}).get("score") == 3
+    finally:
+        await index.close()
