@@ -116,6 +116,11 @@ class CaptureView(BaseModel):
     sha256: str | None = Field(
         default=None, description="SHA-256 of the capture bytes", pattern="^[0-9a-f]{64}$"
     )
+    md5: str | None = Field(
+        default=None,
+        description="MD5 of the capture bytes (PacketTotal-compatible lookups)",
+        pattern="^[0-9a-f]{32}$",
+    )
     visibility: Literal["public", "private"] = Field(
         default="public", description="private: only its owner (and admins) see it"
     )
