@@ -46,7 +46,7 @@ def ids(server: Server) -> dict[str, str]:
                 "/v1/captures", params={"filename": name}, content=(PCAPS / name).read_bytes()
             )
             assert r.status_code in (200, 202), r.text
-            out[name] = r.json()["id"]
+            out[name] = r.json()["capture_id"]
     for cid in out.values():
         assert wait_finished(server.base_url, cid)["status"] == "done"
     return out
