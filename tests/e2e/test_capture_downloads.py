@@ -206,7 +206,7 @@ def test_delete_leaves_nothing_but_shared_files(client: httpx.Client, server: Se
 
     r = client.delete(f"/v1/captures/{a}")
     assert r.status_code == 200, r.text
-    assert r.json()["files_kept"] == [sha]
+    assert r.json()["files_kept"] == [sha] and r.json()["capture_id"] == a
     assert client.get(f"/v1/captures/{a}").status_code == 404
     assert _documents(client, a) == 0
     keys = _blob_keys(server)

@@ -156,7 +156,7 @@ def test_80mb_one_line_csv_in_bounded_memory_without_stalling(feeds_server: Serv
         )
     assert r.status_code == 422, r.text[:500]
     assert "no header line" in r.json()["detail"]
-    assert r.json()["errors"][0]["reason"] == "line longer than 65536 characters"
+    assert r.json()["errors"][0]["error"] == "line longer than 65536 characters"
     peak = _vm(pid, "VmHWM")
     assert peak - rss_before < RSS_BOUND, f"RSS {rss_before / MIB:.0f} → peak {peak / MIB:.0f} MiB"
     print(

@@ -100,7 +100,7 @@ async def test_api_upload_list_show_delete(client: httpx.AsyncClient, store: Fee
     assert r.status_code == 201, r.text
     assert r.json()["malformed"] == 1
     assert r.json()["errors"] == [
-        {"line": 4, "reason": "not an IP, CIDR, domain, URL or hash: 'not'"}
+        {"line": 4, "error": "not an IP, CIDR, domain, URL or hash: 'not'"}
     ]
 
     r = await client.get("/v1/intel/feeds")

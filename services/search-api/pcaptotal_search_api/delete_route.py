@@ -13,7 +13,7 @@ from pcaptotal_search_api.params import CaptureId, CtxDep, existing_capture
 class DeletedView(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(pattern="^[0-9a-f]{64}$")
+    capture_id: str = Field(pattern="^[0-9a-f]{64}$", description="the capture deleted")
     records: int = Field(ge=0, description="records removed (every dataset)")
     blobs: list[str] = Field(description="blob keys removed (capture, derived, carved files)")
     files_kept: list[str] = Field(
@@ -46,5 +46,8 @@ def add_delete_route(router: APIRouter) -> None:
         if done is None:
             raise HTTPException(404, f"no capture {capture_id}")
         return DeletedView(
-            id=capture_id, records=done.records, blobs=done.blobs, files_kept=done.files_kept
+            capture_id=capture_id,
+            records=done.records,
+            blobs=done.blobs,
+            files_kept=done.files_kept,
         )

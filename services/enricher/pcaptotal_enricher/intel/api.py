@@ -32,7 +32,7 @@ _CHUNK = 1 << 20
 
 class LineErrorOut(BaseModel):
     line: int = Field(description="1-based line number (item number for JSON feeds)")
-    reason: str
+    error: str = Field(description="why the line was not loaded (as a feed's or capture's error)")
 
 
 class FeedOut(BaseModel):
@@ -76,7 +76,7 @@ def _out(entry: FeedEntry) -> FeedOut:
         indicators=s.indicators,
         by_type=s.by_type,
         malformed=s.malformed,
-        errors=[LineErrorOut(line=e.line, reason=e.reason) for e in s.errors],
+        errors=[LineErrorOut(line=e.line, error=e.reason) for e in s.errors],
         skipped=s.skipped,
         error=s.error,
         size=entry.size,
@@ -204,7 +204,7 @@ def create_intel_router(max_upload_bytes: int | None = None) -> APIRouter:
                 f"not a loadable feed: {exc}",
                 format=stats.format,
                 malformed=stats.malformed,
-                errors=[{"line": e.line, "reason": e.reason} for e in stats.errors],
+                errors=[{"line": e.line, "error": e.reason} for e in stats.errors],
                 skipped=stats.skipped,
             )
         except OSError as exc:  # disk full, permissions: say what, never where
