@@ -65,6 +65,7 @@ sys.path.insert(0, str(REPO))
 
 from pcaptotal.adapters.tantivy_index import TantivyIndex, capture_document  # noqa: E402
 from pcaptotal.fields import FLOW_FIELDS, FieldType  # noqa: E402
+from pcaptotal_search_api.capture_view import STORED_NAMES  # noqa: E402
 
 from tests.paths import shared_captures  # noqa: E402
 
@@ -138,7 +139,7 @@ def make_templates(work: Path) -> list[dict[str, Any]]:
                 with path.open("rb") as fh:
                     r = client.post("/v1/captures", files={"file": (path.name, fh)})
                 r.raise_for_status()
-                ids.append(r.json()["id"])
+                ids.append(r.json()["capture_id"])
             templates = []
             for cid in dict.fromkeys(ids):
                 doc = wait_done(client, cid)
@@ -149,10 +150,16 @@ def make_templates(work: Path) -> list[dict[str, Any]]:
                 r.raise_for_status()
                 records = r.json()["hits"]
                 if records:
-                    templates.append({"capture": doc, "records": records})
+                    templates.append({"capture": _stored(doc), "records": records})
         return templates
     finally:
         runner.stop()
+
+
+def _stored(view: dict[str, Any]) -> dict[str, Any]:
+    """The capture document as stored, from its API view (``capture_id`` -> ``id``, ...)."""
+    stored = {api: key for key, api in STORED_NAMES.items()}
+    return {stored.get(k, k): v for k, v in view.items()}
 
 
 def wait_done(client: httpx.Client, cid: str) -> dict[str, Any]:
