@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -28,6 +27,7 @@ import orjson
 import tantivy
 
 from pcaptotal.adapters import tantivy_views
+from pcaptotal.adapters.tantivy_cache import AggregationCache, CaptureCache
 from pcaptotal.fields import FLOW_FIELDS, FLOW_FIELDS_BY_NAME, Field, FieldType, has_objects
 from pcaptotal.ports import SearchResult
 from pcaptotal.query import ValidatedQuery
@@ -288,7 +288,8 @@ class TantivyIndex:
         self._writes: ThreadPoolExecutor | None = None
         self._reads: ThreadPoolExecutor | None = None
         self._searches: ThreadPoolExecutor | None = None
-        self._capture_cache = _CaptureCache()
+        self._capture_cache = CaptureCache(_parse)
+        self._agg_cache = AggregationCache()
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -351,7 +352,7 @@ class TantivyIndex:
             store.writer.add_document(tdoc)
             store.commit()
 
-        await self._write_capture(write, doc["id"])
+        await self._write_then(write, lambda: self._capture_cache.changed(doc["id"]))
 
     async def delete_capture(self, capture_id: str) -> None:
         store = self._store(self._captures)
@@ -361,7 +362,7 @@ class TantivyIndex:
             store.writer.delete_documents_by_term("id", capture_id)
             store.commit()
 
-        await self._write_capture(write, capture_id)
+        await self._write_then(write, lambda: self._capture_cache.changed(capture_id))
 
     async def get_capture(self, capture_id: str) -> dict[str, Any] | None:
         store = self._store(self._captures)
@@ -429,7 +430,7 @@ class TantivyIndex:
                 store.writer.add_document(tdoc)
             store.commit()
 
-        await self._write(write)
+        await self._write_then(write, self._agg_cache.changed)
 
     async def delete_flows(self, capture_id: str) -> None:
         store = self._store(self._flows)
@@ -439,7 +440,7 @@ class TantivyIndex:
             store.writer.delete_documents_by_term(CAPTURE_FIELD, capture_id)
             store.commit()
 
-        await self._write(write)
+        await self._write_then(write, self._agg_cache.changed)
 
     async def get_flow(self, doc_id: str) -> dict[str, Any] | None:
         store = self._store(self._flows)
@@ -523,18 +524,23 @@ class TantivyIndex:
     ) -> Aggregations:
         store = self._store(self._flows)
         body = agg_request(aggs, "tantivy")
+        cache = self._agg_cache
+        key = cache.key(repr(query.ir), body, capture_id, datasets, capture_ids)
+        cached = cache.get(key)
+        if cached is not None:  # the same question since the last write: the same answer
+            raw, total = cached
+            return await self._read(lambda: _finished(aggs, raw, total))
+        generation = cache.generation
 
-        def run() -> Aggregations:
+        def run() -> tuple[dict[str, Any], int]:
             restricted = self._restricted(store, query, capture_id, datasets, capture_ids)
             searcher = store.index.searcher()
             total = _count(searcher.search(restricted, 1, count=True))
-            out = finish_aggs(
-                aggs, tantivy_views.aggregate(store.index, restricted, body), "tantivy"
-            )
-            out.total = total
-            return out
+            return tantivy_views.aggregate(store.index, restricted, body), total
 
-        return await self._search(run)
+        raw, total = await self._search(run)
+        cache.put(key, (raw, total), generation)
+        return await self._read(lambda: _finished(aggs, raw, total))
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -553,18 +559,17 @@ class TantivyIndex:
             raise RuntimeError("TantivyIndex is not started (call start() first)")
         return await asyncio.get_running_loop().run_in_executor(self._writes, fn)
 
-    async def _write_capture(self, fn: Callable[[], None], capture_id: str) -> None:
-        """A write of one capture document; its cached copy is dropped once the write is over
-        on the writer thread (committed or failed), even if the caller was cancelled meanwhile."""
+    async def _write_then(self, fn: Callable[[], None], written: Callable[[], None]) -> None:
+        """Run a write on the writer thread, then ``written()`` on the loop once it is over
+        (committed or failed), also when the caller was cancelled meanwhile: the caches
+        drop what the write may have changed before anyone reads again."""
         if self._writes is None:
             raise RuntimeError("TantivyIndex is not started (call start() first)")
         loop = asyncio.get_running_loop()
         done = self._writes.submit(fn)
         # Registered before wrap_future's own callback: runs on the loop before the caller
         # resumes.
-        done.add_done_callback(
-            lambda _: loop.call_soon_threadsafe(self._capture_cache.changed, capture_id)
-        )
+        done.add_done_callback(lambda _: loop.call_soon_threadsafe(written))
         await asyncio.wrap_future(done)
 
     async def _read(self, fn: Callable[[], T]) -> T:
@@ -604,41 +609,11 @@ def _open_captures(path: Path, heap_size: int) -> _Store:
     return _Store(path, captures_schema(), heap_size)
 
 
-class _CaptureCache:
-    """The ``_source`` of recently read capture documents (capture GETs are the most frequent
-    request and each cost a tantivy read on the reader pool).
-
-    Coherent because this process is the only writer of the index (tantivy's writer lock):
-    every write of a capture document goes through ``changed`` once committed. A read keeps
-    its answer only if no capture write completed while it ran (``generation``), so a read
-    that raced a write never caches the older document. All of it runs on the event loop,
-    never on the tantivy threads, so no lock is needed. Entries are bytes, parsed per call:
-    callers get a document of their own to modify.
-    """
-
-    MAX_ENTRIES = 10_000  # ~2.5 KB each
-
-    def __init__(self) -> None:
-        self.generation = 0
-        self._entries: OrderedDict[str, bytes] = OrderedDict()
-
-    def get(self, capture_id: str) -> dict[str, Any] | None:
-        raw = self._entries.get(capture_id)
-        if raw is None:
-            return None
-        self._entries.move_to_end(capture_id)
-        return _parse(raw)
-
-    def put(self, capture_id: str, raw: bytes, generation: int) -> None:
-        if generation != self.generation:
-            return
-        self._entries[capture_id] = raw
-        if len(self._entries) > self.MAX_ENTRIES:
-            self._entries.popitem(last=False)
-
-    def changed(self, capture_id: str) -> None:
-        self.generation += 1
-        self._entries.pop(capture_id, None)
+def _finished(aggs: Mapping[str, Agg], raw: dict[str, Any], total: int) -> Aggregations:
+    """Buckets of a backend answer, new objects each time (the answer may be cached)."""
+    out = finish_aggs(aggs, raw, "tantivy")
+    out.total = total
+    return out
 
 
 def _get_raw(store: _Store, field: str, value: str) -> bytes | None:

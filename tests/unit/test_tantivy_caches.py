@@ -1,5 +1,6 @@
-"""The tantivy adapter's cache of capture documents: what a GET returns is always the last
-committed document, whatever was cached before, and callers cannot alter the cache."""
+"""The tantivy adapter's caches: a capture GET returns the last committed document and an
+aggregation the answer over the last committed records, whatever was cached before, and
+callers cannot alter what is cached."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from pcaptotal.adapters.tantivy_index import TantivyIndex
+from pcaptotal.query import parse_query
+from pcaptotal.views import TermsAgg
 
 CID = "a" * 64
 
@@ -73,5 +76,42 @@ async def test_a_cancelled_write_still_invalidates_once_it_lands(tmp_path: Path)
         assert [await index.get_capture(CID)] == stored
         await index.put_capture(_doc(score=3))
         assert (await index.get_capture(CID) or {}).get("score") == 3
+    finally:
+        await index.close()
+
+
+def _flow(n: int, capture: str, ip: str) -> dict[str, Any]:
+    return {
+        "event.id": f"{capture}-{n}",
+        "event.dataset": "flow",
+        "pcaptotal.capture_id": capture,
+        "destination.ip": ip,
+        "@timestamp": f"2024-01-01T00:00:{n:02d}Z",
+    }
+
+
+async def test_aggregations_follow_record_writes_and_deletes(tmp_path: Path) -> None:
+    index = TantivyIndex(tmp_path / "index")
+    await index.start()
+    every = parse_query("")
+    aggs = {"dst": TermsAgg("destination.ip", 10)}
+
+    async def tops() -> list[tuple[object, int]]:
+        out = await index.aggregate(every, aggs)
+        return [(b.key, b.count) for b in out.terms["dst"]]
+
+    try:
+        await index.add_flows([_flow(n, CID, "10.0.0.1") for n in range(3)])
+        assert await tops() == [("10.0.0.1", 3)]
+        first = await index.aggregate(every, aggs)
+        first.terms["dst"].clear()  # the caller's objects: the next answer is whole
+        assert await tops() == [("10.0.0.1", 3)]
+        other = "b" * 64
+        await index.add_flows([_flow(n, other, "10.0.0.2") for n in range(4)])
+        assert await tops() == [("10.0.0.2", 4), ("10.0.0.1", 3)]
+        assert (await index.aggregate(every, aggs, capture_id=CID)).total == 3
+        await index.delete_flows(other)
+        assert await tops() == [("10.0.0.1", 3)]
+        assert (await index.aggregate(every, aggs)).total == 3
     finally:
         await index.close()
