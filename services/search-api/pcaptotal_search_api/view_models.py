@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pcaptotal.captures import Status
 from pcaptotal.messages import Verdict
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -103,7 +104,7 @@ class AnalysisView(_Strict):
     """The capture report: aggregations over its records, and its verdict."""
 
     capture_id: str
-    status: str
+    status: Status
     verdict: Verdict | None = None
     risk_score: float | None = Field(default=None, ge=0, le=100, description="0-100")
     reasons: list[str] = Field(default_factory=list)
