@@ -23,6 +23,7 @@ from pcaptotal.access.visibility import OWNED_PREFIX
 from pcaptotal.context import Context
 from pcaptotal.ports import BlobNotFound
 from pcaptotal.query import QueryError, QueryGuard, QueryTimeout, ValidatedQuery
+from pcaptotal.views import Page
 
 from pcaptotal_search_api.compat.models import DeepSearchResults, SearchResults
 from pcaptotal_search_api.cross import capture_docs, guarded
@@ -88,15 +89,17 @@ async def _run(ctx: Context, guard: QueryGuard, owner: str, job: DeepSearchResul
         hits: list[dict[str, Any]] = []
         cursor: str | None = None
         total = 0
-        while len(hits) < DEEP_MAX:
-            page = await guard.search(
-                lambda c=cursor: ctx.index.search_page(  # type: ignore[misc]
-                    query,
-                    datasets=_datasets(job.query),
-                    limit=min(DEEP_PAGE, DEEP_MAX - len(hits)),
-                    cursor=c,
-                )
+
+        async def next_page() -> Page:  # each page within the search budget
+            return await ctx.index.search_page(
+                query,
+                datasets=_datasets(job.query),
+                limit=min(DEEP_PAGE, DEEP_MAX - len(hits)),
+                cursor=cursor,
             )
+
+        while len(hits) < DEEP_MAX:
+            page = await guard.search(next_page)
             total = page.total
             hits.extend(page.hits)
             cursor = page.cursor
