@@ -140,15 +140,27 @@ FLOW_FIELDS: tuple[Field, ...] = (
     Field("event.start", _F.DATE),
     Field("event.end", _F.DATE),
     Field("event.duration", _F.LONG, description="nanoseconds, as in ECS"),
-    # dns
+    # dns: ``dns.question`` and ``dns.answers`` are arrays of ECS objects (one per distinct
+    # question / answer on a flow), their parts indexed through the objects
     Field("dns.question.name", _F.KEYWORD, multi=True),
     Field("dns.question.type", _F.KEYWORD, multi=True),
+    Field("dns.answers.name", _F.KEYWORD, multi=True, description="owner name of the answer"),
+    Field("dns.answers.class", _F.KEYWORD, multi=True, bare=False),
     Field("dns.answers.data", _F.KEYWORD, multi=True),
     Field("dns.response_code", _F.KEYWORD, multi=True),
     # http
     Field("http.request.method", _F.KEYWORD, multi=True),
     Field("url.domain", _F.KEYWORD, multi=True, description="HTTP Host header"),
-    Field("url.original", _F.KEYWORD, multi=True, description="HTTP request URI"),
+    Field(
+        "url.original",
+        _F.KEYWORD,
+        multi=True,
+        description="full request URL: scheme://host[:port]/path?query (the target as sent "
+        "when it is absolute, or has no Host header to complete it)",
+    ),
+    Field("url.path", _F.KEYWORD, multi=True, description="path of the request URL"),
+    Field("url.query", _F.KEYWORD, multi=True, description="query string, without the ?"),
+    Field("url.scheme", _F.KEYWORD, multi=True, bare=False),
     Field("user_agent.original", _F.KEYWORD, multi=True),
     Field("http.response.status_code", _F.LONG, multi=True),
     Field("http.response.mime_type", _F.KEYWORD, multi=True),
@@ -326,9 +338,6 @@ FLOW_FIELDS: tuple[Field, ...] = (
         description="answer (a response was seen) | query (none was)",
     ),
     Field("dns.resolved_ip", _F.IP, multi=True, description="addresses in the answers"),
-    Field("url.path", _F.KEYWORD, multi=True, description="path of the request URI"),
-    Field("url.query", _F.KEYWORD, multi=True, description="query string, without the ?"),
-    Field("url.scheme", _F.KEYWORD, multi=True, bare=False),
     Field(
         "pcaptotal.finding.source",
         _F.KEYWORD,

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pcaptotal.fields import FLOW_FIELDS_BY_NAME
+from pcaptotal.fields import FLOW_FIELDS_BY_NAME, leaf_paths, values_of
 from pcaptotal_parser.parse import parse_capture
 
 from tests.paths import COMMUNITY_ID, PCAPS, shared_captures
@@ -25,15 +25,15 @@ async def flows(path: Path, tmp_path: Path) -> list[dict[str, Any]]:
     return list(result.flows.flows())
 
 
+def _first(path: Path, field: str, display_filter: str) -> list[str]:
+    """The first value of ``field`` in each packet (values may hold commas)."""
+    args = ("-Y", display_filter, "-T", "fields", "-E", "occurrence=f", "-e", field)
+    return [line for line in tshark_lines(path, *args) if line]
+
+
 def values(docs: Iterable[dict[str, Any]], name: str) -> set[Any]:
-    out: set[Any] = set()
-    for doc in docs:
-        value = doc.get(name)
-        if isinstance(value, list):
-            out.update(value)
-        elif value is not None:
-            out.add(value)
-    return out
+    """Every value of ``name`` in ``docs``, flat or inside arrays of objects (``dns.answers``)."""
+    return {v for doc in docs for v in values_of(doc, name)}
 
 
 def rows(path: Path, display_filter: str, *fields: str) -> list[list[str]]:
@@ -83,7 +83,10 @@ async def test_every_ip_flow_has_a_community_id(path: Path, tmp_path: Path, tsha
         if "source.ip" in doc:
             assert doc["network.community_id"].startswith("1:"), doc
         for name, value in doc.items():  # and every field is declared, single or multi
-            if name != "_id":
+            if isinstance(value, list) and value and isinstance(value[0], dict):
+                # an array of ECS objects (dns.question): its parts are multi-valued fields
+                assert all(FLOW_FIELDS_BY_NAME[p].multi for p in leaf_paths({name: value}))
+            elif name != "_id":
                 declared = FLOW_FIELDS_BY_NAME[name]
                 assert declared.multi == isinstance(value, list), name
 
@@ -170,8 +173,40 @@ async def test_dns_answers_and_classes(name: str, tmp_path: Path, tshark: str) -
     answered = {int(v) for v in field_values(path, "dns.count.answers", "dns.flags.response == 1")}
     assert bool(values(docs, "dns.answers.type")) == (answered != {0})
     for doc in docs:
-        if "dns.question.name" in doc and doc.get("destination.port") == 53:
+        if "dns.question" in doc and doc.get("destination.port") == 53:
             assert isinstance(doc["pcaptotal.dns.answered"], bool)
+
+
+@pytest.mark.parametrize(
+    "name", ["zeek_dns-edns-ecs.pcap", "zeek_wikipedia-dns-http.pcap", "tcpdump_dns-over-tcp.pcap"]
+)
+async def test_dns_objects_line_up_with_tshark(name: str, tmp_path: Path, tshark: str) -> None:
+    """Questions and answers are whole ECS objects: each response's answer section, record by
+    record (the dns records keep every message; flows keep each distinct object once)."""
+    path = PCAPS / name
+    result = await parse_capture(path, "c" * 64, work_dir=tmp_path, timeout_s=120)
+    records = list(result.records())
+    await result.discard_files()
+    answers = [a for r in records if r["event.dataset"] == "dns" for a in r.get("dns.answers", [])]
+    counts = field_values(path, "dns.count.answers", "dns.flags.response == 1")
+    assert len(answers) == sum(int(c) for c in counts)
+    # every answer's parts are tshark's: its owner name, type, class and the data of its type
+    names = set(field_values(path, "dns.resp.name"))
+    addresses = set(field_values(path, "dns.a")) | set(field_values(path, "dns.aaaa"))
+    for answer in answers:
+        assert answer["name"] in names and answer["class"] == "IN"
+        if answer["type"] in ("A", "AAAA"):
+            assert answer["data"] in addresses
+    flows = [r for r in records if r["event.dataset"] == "flow"]
+    for flow in flows:
+        for key, parts in (("dns.question", {"name", "type", "class"}), ("dns.answers", None)):
+            objects = flow.get(key, [])
+            assert isinstance(objects, list) and all(isinstance(o, dict) for o in objects)
+            assert len({json.dumps(o, sort_keys=True) for o in objects}) == len(objects)
+            if parts:
+                assert all(set(o) == parts for o in objects)
+    flat = {a["data"] for a in answers if "data" in a}
+    assert values(flows, "dns.answers.data") == flat
 
 
 async def test_dns_unanswered_query(tmp_path: Path, tshark: str) -> None:
@@ -186,6 +221,20 @@ async def test_dns_unanswered_query(tmp_path: Path, tshark: str) -> None:
 @pytest.mark.parametrize("path", CAPTURES, ids=lambda p: p.name)
 async def test_http_headers_equal_tshark(path: Path, tmp_path: Path, tshark: str) -> None:
     docs = await flows(path, tmp_path)
+    # url.original is the full URL, as tshark completes it; path and query split out of it.
+    # Without a Host header there is nothing to complete it with (tshark gives no full_uri)
+    # and an asterisk-form target (SSDP's M-SEARCH *) is no URL: both kept as sent, where
+    # tshark glues "*" to the host (http://239.255.255.250:1900*)
+    requests = "http.request"
+    full = {u for u in _first(path, "http.request.full_uri", requests) if not u.endswith("*")}
+    urls = values(docs, "url.original")
+    raw = _first(path, "http.request.uri", requests)
+    assert {u for u in urls if "://" in u} == full and {u for u in urls if "://" not in u} <= {
+        t for t in raw if "://" not in t
+    }
+    targets = [t for t in raw if t.startswith("/")]
+    assert values(docs, "url.path") >= {t.partition("?")[0] for t in targets}
+    assert values(docs, "url.query") >= {q for t in targets if (q := t.partition("?")[2])}
     assert values(docs, "http.request.referrer") == set(field_values(path, "http.referer"))
     assert values(docs, "pcaptotal.http.response.server") == set(
         field_values(path, "http.server", "http.response")

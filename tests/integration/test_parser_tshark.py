@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pcaptotal.fields import values_of
 from pcaptotal_parser.parse import ParseResult, parse_capture
 from pcaptotal_parser.tshark import TsharkError
 
@@ -134,7 +135,12 @@ async def test_tls13_version_from_supported_versions(tmp_path: Path, tshark: str
 async def test_http_facts(tmp_path: Path, tshark: str) -> None:
     (doc,) = flows_of(await parse(PCAPS / "zeek_http-zip-download.pcap", tmp_path))
     assert doc["http.request.method"] == ["GET"]
-    assert doc["url.original"] == ["/a.zip"]
+    # the full URL, as tshark completes it (http.request.full_uri), with its parts split out
+    assert doc["url.original"] == ["http://localhost:8080/a.zip"]
+    assert doc["url.original"] == field_values(
+        PCAPS / "zeek_http-zip-download.pcap", "http.request.full_uri"
+    )
+    assert doc["url.path"] == ["/a.zip"] and "url.query" not in doc
     assert doc["http.response.status_code"] == [200]
     assert doc["http.response.mime_type"] == ["application/zip"]
     assert doc["destination.port"] == 8080
@@ -145,17 +151,17 @@ async def test_http_facts(tmp_path: Path, tshark: str) -> None:
 async def test_dns_facts(tmp_path: Path, tshark: str) -> None:
     path = PCAPS / "zeek_wikipedia-dns-http.pcap"
     docs = flows_of(await parse(path, tmp_path))
-    names = {n for d in docs for n in d.get("dns.question.name", [])}
+    names = {n for d in docs for n in values_of(d, "dns.question.name")}
     assert names == set(field_values(path, "dns.qry.name"))
     assert {"upload.wikimedia.org", "meta.wikimedia.org"} <= names
     codes = {c for d in docs for c in d.get("dns.response_code", [])}
     assert codes == {"NOERROR", "NXDOMAIN"}
-    types = {t for d in docs for t in d.get("dns.question.type", [])}
+    types = {t for d in docs for t in values_of(d, "dns.question.type")}
     assert {"A", "AAAA"} <= types and not any(t.isdigit() for t in types)  # named, not numbers
-    answers = {a for d in docs for a in d.get("dns.answers.data", [])}
+    answers = {a for d in docs for a in values_of(d, "dns.answers.data")}
     assert "208.80.152.3" in answers
     for doc in docs:
-        if "dns.question.name" in doc:
+        if "dns.question" in doc:
             assert doc["network.protocol"][0] in ("dns", "mdns", "llmnr")
         if doc.get("destination.port") == 53:
             assert doc["network.protocol"] == ["dns"]

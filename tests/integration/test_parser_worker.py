@@ -124,7 +124,7 @@ async def test_parses_stores_records_and_publishes(tmp_path: Path, tshark: str) 
     records = read_records(blobs.data[keys.parsed_key(cid)])
     assert [r["event.dataset"] for r in records] == ["flow", "http", "file"]
     doc, http, file = records
-    assert doc["event.id"] == keys.flow_doc_id(cid, "tcp-0") and doc["url.original"] == ["/a.zip"]
+    assert doc["event.id"] == keys.flow_doc_id(cid, "tcp-0") and doc["url.path"] == ["/a.zip"]
     assert http["pcaptotal.flow_id"] == doc["event.id"] and http["url.path"] == "/a.zip"
     assert http["file.hash.sha256"] == doc["file.hash.sha256"] == [file["file.hash.sha256"]]
     (sha256,) = doc["file.hash.sha256"]

@@ -129,7 +129,7 @@ def test_icmp_error_quote_creates_flow_without_packets() -> None:
     assert by_key["udp-0"]["network.packets"] == 0
     assert by_key["udp-0"]["source.ip"] == "10.0.0.1"
     assert by_key["ip-1-10.0.0.1-10.0.0.2"]["network.packets"] == 1
-    assert "dns.question.name" not in by_key["ip-1-10.0.0.1-10.0.0.2"]
+    assert "dns.question" not in by_key["ip-1-10.0.0.1-10.0.0.2"]
 
 
 def test_teredo_packet_counts_toward_outer_and_inner_flows() -> None:
@@ -246,12 +246,19 @@ def test_dns_http_tls_facts() -> None:
             dns_qry_name="x.test",
             dns_qry_type="16",
             dns_flags_rcode="3",
+            dns_count_answers="1",
+            dns_resp_type="16",
+            dns_resp_name="x.test",
+            dns_resp_class="0x0001",
+            dns_resp_ttl="60",
             dns_txt="v=spf1, -all",
         )
     )
-    assert doc["dns.question.type"] == ["TXT"]
+    assert doc["dns.question"] == [{"name": "x.test", "type": "TXT"}]
     assert doc["dns.response_code"] == ["NXDOMAIN"]
-    assert doc["dns.answers.data"] == ["v=spf1, -all"]  # a comma inside a value survives
+    # one ECS answer object; a comma inside a value survives
+    answer = {"name": "x.test", "type": "TXT", "class": "IN", "ttl": 60, "data": "v=spf1, -all"}
+    assert doc["dns.answers"] == [answer]
 
 
 def test_malformed_line_is_counted_not_fatal() -> None:

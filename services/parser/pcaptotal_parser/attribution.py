@@ -73,8 +73,7 @@ def _attach_to_http(builder: FlowBuilder, flow_key: str, file: CarvedFile) -> No
     named = [
         h
         for h in tx.http
-        if isinstance(uri := h.request.get("url.original"), str)
-        and massage(path_basename(uri)) == file.base_name
+        if h.target is not None and massage(path_basename(h.target)) == file.base_name
     ]
     sized = [
         h

@@ -58,6 +58,8 @@ FIELDS: tuple[str, ...] = (
     "dns.count.add_rr",
     "dns.resp.type",
     "dns.resp.ttl",
+    "dns.resp.name",
+    "dns.resp.class",
     "dns.a",
     "dns.aaaa",
     "dns.cname",

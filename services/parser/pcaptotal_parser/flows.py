@@ -35,6 +35,8 @@ from pcaptotal_parser.layers import (
 from pcaptotal_parser.summary import SummaryCounter
 from pcaptotal_parser.transactions import Transactions
 
+# facts whose values are whole objects (``facts.dns``: each question and answer once per flow)
+OBJECT_FACTS = frozenset({"dns.question", "dns.answers"})
 MAX_VALUES_PER_FIELD = 1000  # bounds one flow document (an mDNS flow can ask for many names)
 # Bursts of payload per direction (request/response exchanges inside one session) let the
 # enricher see check-ins inside one long or keep-alive connection. A frame of >= 100 B carries
@@ -683,7 +685,10 @@ class FlowBuilder:
             doc["pcaptotal.outer.source.ip"] = list(flow.outer_src)
             doc["pcaptotal.outer.destination.ip"] = list(flow.outer_dst)
         for name, values in flow.facts.items():
-            doc[name] = list(values)
+            if name in OBJECT_FACTS:  # (key, value) pairs -> the ECS objects
+                doc[name] = [dict(v) for v in values]
+            else:
+                doc[name] = list(values)
         for (template, from_b), values in flow.sided.items():
             side = "client" if from_b == bool(flow.syn_from_b) else "server"
             name = template.replace(SIDE, side)

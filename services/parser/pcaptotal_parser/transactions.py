@@ -21,12 +21,12 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from pcaptotal.fields import DATASET_KINDS, ECS_VERSION, FLOW_FIELDS_BY_NAME
 
 from pcaptotal_parser.columns import Row
 from pcaptotal_parser.facts.dns import DnsMessage, dns_messages
+from pcaptotal_parser.facts.http import url_parts
 from pcaptotal_parser.facts.types import SIDE, Fact
 
 MAX_TRANSACTIONS = 1000
@@ -93,7 +93,7 @@ class HttpTx:
     response_ns: int | None = None
     request: dict[str, Any] = field(default_factory=dict)
     response: dict[str, Any] = field(default_factory=dict)
-    host: str | None = None  # Host header as sent (with any port): for url.original
+    target: str | None = None  # request target as sent (tshark names HTTP objects after it)
     files: list[dict[str, Any]] = field(default_factory=list)  # carved bodies, file.* fields
 
 
@@ -156,7 +156,7 @@ class Transactions:
         request = _first_values(facts, _HTTP_REQUEST)
         response = _first_values(facts, _HTTP_RESPONSE)
         if "http.request.method" in request and len(self.http) < MAX_TRANSACTIONS:
-            tx = HttpTx(request_ns=ts_ns, request=request, host=row.first("http.host"))
+            tx = HttpTx(request_ns=ts_ns, request=request, target=row.first("http.request.uri"))
             self.http.append(tx)
             self.http_open.append(tx)
         if "http.response.status_code" in response:
@@ -269,31 +269,22 @@ def _dns_fields(doc: dict[str, Any], tx: DnsTx) -> None:
                 doc["dns.resolved_ip"] = list(dict.fromkeys(resolved))
 
 
-def full_url(uri: str, host: str | None) -> str:
-    """The request URL: ``uri`` when absolute (proxy requests), else ``http://<Host><uri>``."""
-    if "://" in uri.split("/", 1)[0] or uri.lower().startswith(("http://", "https://")):
-        return uri
-    if host:
-        return f"http://{host}{uri}"
-    return uri
-
-
 def _http_fields(doc: dict[str, Any], tx: HttpTx) -> None:
     req, resp = tx.request, tx.response
     if "http.request.method" in req:
         doc["http.request.method"] = req["http.request.method"]
     if "url.domain" in req:
         doc["url.domain"] = req["url.domain"]
-    uri = req.get("url.original")
-    if isinstance(uri, str):
-        url = full_url(uri, tx.host)
+    url = req.get("url.original")  # the full URL already (facts.http.url_facts)
+    if isinstance(url, str):
         doc["url.original"] = url
-        parts = urlsplit(url) if "://" in url else urlsplit(f"http://x{url}")
-        if "://" in url:
-            doc["url.scheme"] = parts.scheme
-        doc["url.path"] = parts.path or "/"
-        if parts.query:
-            doc["url.query"] = parts.query
+        scheme, path, query = url_parts(url)
+        if scheme:
+            doc["url.scheme"] = scheme
+        if path:
+            doc["url.path"] = path
+        if query:
+            doc["url.query"] = query
     for name in ("user_agent.original", "http.request.referrer", "http.request.body.bytes"):
         if name in req:
             doc[name] = req[name]

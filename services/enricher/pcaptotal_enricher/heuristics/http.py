@@ -26,6 +26,7 @@ from pcaptotal_enricher.heuristics.util import (
     is_ip_literal,
     is_public,
     protocols,
+    request_targets,
     strs,
     values,
 )
@@ -212,7 +213,7 @@ def http_c2_traits(flows: list[FlowDoc], cfg: DetectionConfig) -> list[Finding]:
                     evidence={"fields": fields[:30]},
                 )
             )
-        for uri in strs(f, "url.original"):
+        for uri in request_targets(f):
             blob = _longest_blob(uri)
             if len(blob) >= cfg.uri_blob_min_chars and entropy(blob) >= cfg.uri_blob_min_entropy:
                 out.append(
@@ -230,7 +231,7 @@ def http_c2_traits(flows: list[FlowDoc], cfg: DetectionConfig) -> list[Finding]:
                 )
                 break
         if "POST" in strs(f, "http.request.method"):
-            for uri in strs(f, "url.original"):
+            for uri in request_targets(f):
                 if _script_endpoint(uri):
                     sizes = [int(v) for v in values(f, "http.request.body.bytes")]
                     posts[(src, f"{dest}{uri.split('?', 1)[0][:60]}")].append((f, sizes))

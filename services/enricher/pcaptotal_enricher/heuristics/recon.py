@@ -27,6 +27,7 @@ from pcaptotal_enricher.heuristics.util import (
     is_multicast_or_broadcast,
     num,
     port,
+    request_targets,
     start_s,
     strs,
     transport,
@@ -187,7 +188,7 @@ def scanner_tools(flows: list[FlowDoc], cfg: DetectionConfig) -> list[Finding]:
             m = memo[ua]
             if m:
                 hits[f"user agent {ua[:100]!r} (matched {m.group(0)!r})"].append(flow_id(f))
-        for uri in strs(f, "url.original"):
+        for uri in request_targets(f):
             if uri.startswith(NMAP_PROBE_URIS):
                 hits[f"nmap service probe {uri[:60]!r}"].append(flow_id(f))
     if not hits:
@@ -217,7 +218,7 @@ def web_scan(flows: list[FlowDoc], cfg: DetectionConfig) -> list[Finding]:
             groups[(str(f.get("source.ip")), f"{f.get('destination.ip')}:{port(f)}")].append(f)
     out: list[Finding] = []
     for (src, dst), fs in groups.items():
-        uris = {u for f in fs for u in strs(f, "url.original")}
+        uris = {u for f in fs for u in request_targets(f)}
         if len(uris) < cfg.webscan_min_uris:
             continue
         codes = [int(c) for f in fs for c in values(f, "http.response.status_code")]
@@ -250,7 +251,7 @@ def brute_force(flows: list[FlowDoc], cfg: DetectionConfig) -> list[Finding]:
         if t is None or p is None:
             continue
         src, dst = str(f.get("source.ip")), str(f.get("destination.ip"))
-        posts = [u for u in strs(f, "url.original") if LOGIN_URI.search(u)]
+        posts = [u for u in request_targets(f) if LOGIN_URI.search(u)]
         if "POST" in strs(f, "http.request.method") and posts:
             groups[(src, f"{dst}:{p}", f"HTTP login {posts[0].split('?')[0][:40]}")].append(f)
         elif p in AUTH_PORTS and transport(f) == "tcp" and duration_s(f) <= cfg.brute_max_session_s:

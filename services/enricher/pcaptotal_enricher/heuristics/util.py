@@ -1,4 +1,5 @@
-"""Defensive accessors over flat flow documents (multi-valued fields are lists)."""
+"""Defensive accessors over flow documents (multi-valued fields are lists; ``dns.question`` and
+``dns.answers`` are arrays of ECS objects whose sub-fields read like flat fields here)."""
 
 from __future__ import annotations
 
@@ -13,16 +14,44 @@ FlowDoc = dict[str, Any]
 IpAddr = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+def _in_objects(flow: FlowDoc, field: str) -> list[Any] | None:
+    """``field`` read through an array of objects one level up (``dns.answers.data`` from
+    ``dns.answers: [{"data": ...}]``), or None when the flow has no such array."""
+    root, _, leaf = field.rpartition(".")
+    objects = flow.get(root)
+    if not isinstance(objects, list):
+        return None
+    return [o[leaf] for o in objects if isinstance(o, dict) and o.get(leaf) is not None]
+
+
 def values(flow: FlowDoc, field: str) -> list[Any]:
     """The values of ``field`` as a list (absent → empty, scalar → one-element list)."""
     v = flow.get(field)
     if v is None:
-        return []
+        v = _in_objects(flow, field)
+        if v is None:
+            return []
     return list(v) if isinstance(v, list | tuple) else [v]
+
+
+def request_targets(flow: FlowDoc) -> list[str]:
+    """The HTTP request targets (``/path?query``) of the flow: its ``url.original`` values are
+    full URLs, whose scheme and authority the URI heuristics do not look at."""
+    out: list[str] = []
+    for url in strs(flow, "url.original"):
+        i = url.find("://")
+        if 0 < i < 16:
+            j = url.find("/", i + 3)
+            out.append(url[j:] if j >= 0 else "/")
+        else:
+            out.append(url)
+    return out
 
 
 def strs(flow: FlowDoc, field: str) -> list[str]:
     v = flow.get(field)
+    if v is None:
+        v = _in_objects(flow, field)
     if v is None or v == "" or v == []:  # the common case: the flow has no such field
         return []
     items = v if isinstance(v, list | tuple) else (v,)

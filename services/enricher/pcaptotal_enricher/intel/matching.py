@@ -41,6 +41,13 @@ _ROLES: dict[str, int] = {
     **dict.fromkeys(_EXACT_FIELDS, _ROLE_EXACT),
 }
 _FIELD_ORDER = {name: index for index, name in enumerate(_ROLES)}
+# Arrays of ECS objects flows carry (parser: one per distinct DNS question / answer): the part
+# of each object that is matched, as the dotted field it is (a flat key reads the same).
+_OBJECT_PARTS: dict[str, tuple[str, str]] = {
+    "dns.question": ("name", "dns.question.name"),
+    "dns.answers": ("data", "dns.answers.data"),
+}
+_MATCHED_KEYS = frozenset(_ROLES) | frozenset(_OBJECT_PARTS)
 _MAX_URLS = 256  # host x path combinations built per flow
 
 
@@ -113,15 +120,20 @@ def match_flow(indicators: IndicatorSet, flow: dict[str, Any]) -> list[Hit]:
     Written for the hot path (>= 100k flows/s): one C-level intersection picks the flow's
     matchable fields, and types that no feed has cost nothing.
     """
-    present = flow.keys() & _ROLES
+    present = flow.keys() & _MATCHED_KEYS
     if not present:
         return []
     active = indicators.active()
     hits: list[Hit] = []
-    for field in present:
-        raw = flow[field]
+    for name in present:
+        raw = flow[name]
         if raw is None:
             continue
+        field = name
+        if name in _OBJECT_PARTS:
+            part, field = _OBJECT_PARTS[name]
+            objects = raw if isinstance(raw, list) else (raw,)
+            raw = [o[part] for o in objects if isinstance(o, dict) and o.get(part)]
         values = raw if isinstance(raw, list) else (raw,)
         role = _ROLES[field]
         if role == _ROLE_IP:

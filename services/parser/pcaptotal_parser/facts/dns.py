@@ -1,4 +1,5 @@
-"""DNS facts: questions (name, type, class), response codes, answers (data, type, TTL)."""
+"""DNS facts: questions (name, type, class), response codes, answers (name, type, class, TTL,
+data), questions and answers as whole ECS objects."""
 
 from __future__ import annotations
 
@@ -31,16 +32,6 @@ DNS_CLASSES: dict[int, str] = {1: "IN", 3: "CH", 4: "HS", 254: "NONE", 255: "ANY
 
 _OPT = "41"  # the EDNS pseudo-record has no TTL field, so tshark prints no dns.resp.ttl for it
 
-_DNS_ANSWER_FIELDS = (
-    "dns.a",
-    "dns.aaaa",
-    "dns.cname",
-    "dns.ns",
-    "dns.ptr.domain_name",
-    "dns.mx.mail_exchange",
-    "dns.txt",
-)
-
 
 def dns_class_name(raw: str) -> str:
     try:
@@ -50,80 +41,100 @@ def dns_class_name(raw: str) -> str:
     return DNS_CLASSES.get(value, str(value))
 
 
-_QRY_NAME = INDEX["dns.qry.name"]
-_QRY_TYPE = INDEX["dns.qry.type"]
-_QRY_CLASS = INDEX["dns.qry.class"]
 _RESPONSE = INDEX["dns.flags.response"]
 _RCODE = INDEX["dns.flags.rcode"]
 _RESP_TYPE = INDEX["dns.resp.type"]
-_ANSWER_COLUMNS = tuple(INDEX[name] for name in _DNS_ANSWER_FIELDS)
-# dns.qry.class text -> class name (few distinct values; bounded against hostile input)
+# dns.qry.class / dns.resp.class text -> class name (few distinct values; bounded against
+# hostile input)
 _CLASS_NAMES: dict[str, str] = {}
 _MAX_CLASS_TEXTS = 1024
 
+Question = tuple[tuple[str, str], ...]  # a question's (key, value) pairs (an ObjectValue)
+
+
+def _class_name(raw: str) -> str:
+    name = _CLASS_NAMES.get(raw)
+    if name is None:
+        name = dns_class_name(raw)
+        if len(_CLASS_NAMES) < _MAX_CLASS_TEXTS:
+            _CLASS_NAMES[raw] = name
+    return name
+
 
 def dns_facts(row: Row) -> list[Fact]:
+    """``dns.question`` objects {name, type, class} of every message, ``dns.response_code``
+    and the ``dns.answers`` objects {name, type, class, ttl, data} of every response: each
+    question and answer whole, so its parts line up as ECS has them."""
     cols = row.cols
-    facts: list[Fact] = []
-    add = facts.append
-    raw = cols[_QRY_NAME]
-    if raw:
-        for name in raw.split(AGGREGATOR):
-            add(("dns.question.name", name))
-    raw = cols[_QRY_TYPE]
-    if raw:
-        for qtype in raw.split(AGGREGATOR):
-            add(("dns.question.type", DNS_TYPES.get(qtype, qtype)))
-    raw = cols[_QRY_CLASS]
-    if raw:
-        for qclass in raw.split(AGGREGATOR):
-            class_name = _CLASS_NAMES.get(qclass)
-            if class_name is None:
-                class_name = dns_class_name(qclass)
-                if len(_CLASS_NAMES) < _MAX_CLASS_TEXTS:
-                    _CLASS_NAMES[qclass] = class_name
-            add(("dns.question.class", class_name))
+    facts: list[Fact] = [("dns.question", q) for q in _questions(row)]
     if "1" in cols[_RESPONSE].split(AGGREGATOR):
         raw = cols[_RCODE]
         if raw:
             for rcode in raw.split(AGGREGATOR):
-                add(("dns.response_code", DNS_RCODES.get(rcode, rcode)))
+                facts.append(("dns.response_code", DNS_RCODES.get(rcode, rcode)))
         if cols[_RESP_TYPE]:
-            facts += _answer_records(row)
-    for column in _ANSWER_COLUMNS:
-        raw = cols[column]
-        if raw:
-            for value in raw.split(AGGREGATOR):
-                add(("dns.answers.data", value))
+            responses = [flag == "1" for flag in row.values("dns.flags.response")]
+            for message, answer in _answer_records(row, len(responses)):
+                if message < len(responses) and responses[message]:
+                    facts.append(("dns.answers", tuple(answer.items())))
     return facts
 
 
-def _answer_records(row: Row) -> Iterator[Fact]:
-    """Type and TTL of the answer-section records of every DNS message in the packet.
+def _questions(row: Row) -> Iterator[Question]:
+    types = row.values("dns.qry.type")
+    classes = row.values("dns.qry.class")
+    for i, name in enumerate(row.values("dns.qry.name")):
+        question: list[tuple[str, str]] = [("name", name)]
+        if i < len(types):
+            question.append(("type", DNS_TYPES.get(types[i], types[i])))
+        if i < len(classes):
+            question.append(("class", _class_name(classes[i])))
+        yield tuple(question)
 
-    ``dns.resp.type`` lists the records of all sections (answers, authority, additional) of
-    all messages; the per-message counts say which ones are answers.
+
+def _answer_records(row: Row, messages: int) -> Iterator[tuple[int, dict[str, str | int]]]:
+    """(message index, answer object) of the answer-section records of the packet's messages.
+
+    ``dns.resp.type`` and ``dns.resp.name`` list the records of all sections (answers,
+    authority, additional) of all messages in order; ``dns.resp.ttl`` and ``dns.resp.class``
+    skip the EDNS OPT pseudo-record, which has neither; each type's data column holds one
+    value per record of that type. The per-message counts say which records are answers.
     """
     types = row.values("dns.resp.type")
     if not types:
         return
+    names = row.values("dns.resp.name")
     ttls = row.values("dns.resp.ttl")
+    classes = row.values("dns.resp.class")
+    data = {code: deque(row.values(column)) for code, column in _DATA_COLUMNS.items()}
     answers = row.values("dns.count.answers")
     auth = row.values("dns.count.auth_rr")
     additional = row.values("dns.count.add_rr")
-    pos = ttl_pos = 0
-    for i, count in enumerate(answers):
-        n_ans = _int(count)
+    pos = fixed_pos = 0
+    for i in range(max(messages, len(answers))):
+        n_ans = _int(_at(answers, i))
         n_all = n_ans + _int(_at(auth, i)) + _int(_at(additional, i))
         for j, rtype in enumerate(types[pos : pos + n_all]):
-            ttl = None
+            ttl = rclass = None
             if rtype != _OPT:
-                ttl = _at(ttls, ttl_pos)
-                ttl_pos += 1
-            if j < n_ans:
-                yield "dns.answers.type", DNS_TYPES.get(rtype, rtype)
-                if ttl is not None and ttl.isdigit():
-                    yield "dns.answers.ttl", int(ttl)
+                ttl, rclass = _at(ttls, fixed_pos), _at(classes, fixed_pos)
+                fixed_pos += 1
+            queue = data.get(rtype)
+            value = queue.popleft() if queue else None
+            if j >= n_ans:
+                continue
+            answer: dict[str, str | int] = {}
+            name = _at(names, pos + j)
+            if name is not None:
+                answer["name"] = name
+            answer["type"] = DNS_TYPES.get(rtype, rtype)
+            if rclass:
+                answer["class"] = _class_name(rclass)
+            if ttl is not None and ttl.isdigit():
+                answer["ttl"] = int(ttl)
+            if value is not None:
+                answer["data"] = value
+            yield i, answer
         pos += n_all
 
 
@@ -157,7 +168,8 @@ _DATA_COLUMNS: dict[str, str] = {
 @dataclass(slots=True)
 class DnsMessage:
     """One DNS message of a packet, in ECS's shape (``dns.question`` / ``dns.answers``
-    objects: questions ``name``, ``type``, ``class``; answers ``type``, ``ttl``, ``data``)."""
+    objects: questions ``name``, ``type``, ``class``; answers ``name``, ``type``, ``class``,
+    ``ttl``, ``data``)."""
 
     transaction: str
     response: bool
@@ -175,54 +187,13 @@ def dns_messages(row: Row) -> list[DnsMessage]:
     messages = [DnsMessage(t, f == "1") for t, f in zip(ids, flags, strict=False)]
     if not messages:
         return messages
-    names = row.values("dns.qry.name")
-    types = row.values("dns.qry.type")
-    classes = row.values("dns.qry.class")
-    first = messages[0]
-    for i, name in enumerate(names):
-        question = {"name": name}
-        if i < len(types):
-            question["type"] = DNS_TYPES.get(types[i], types[i])
-        if i < len(classes):
-            question["class"] = dns_class_name(classes[i])
-        first.questions.append(question)
+    messages[0].questions.extend(dict(q) for q in _questions(row))
     rcodes = row.values("dns.flags.rcode")
     responses = [m for m in messages if m.response]
     for message, rcode in zip(responses, rcodes, strict=False):
         message.rcode = DNS_RCODES.get(rcode, rcode)
     if responses:
-        _answers(row, messages)
+        for index, answer in _answer_records(row, len(messages)):
+            if index < len(messages) and messages[index].response:
+                messages[index].answers.append(answer)
     return messages
-
-
-def _answers(row: Row, messages: list[DnsMessage]) -> None:
-    """Walk every resource record of every message in order (answers, authority, additional),
-    taking each record's TTL and data from the per-type columns, so they line up."""
-    types = row.values("dns.resp.type")
-    if not types:
-        return
-    ttls = row.values("dns.resp.ttl")
-    data = {code: deque(row.values(column)) for code, column in _DATA_COLUMNS.items()}
-    answers = row.values("dns.count.answers")
-    auth = row.values("dns.count.auth_rr")
-    additional = row.values("dns.count.add_rr")
-    pos = ttl_pos = 0
-    for i, message in enumerate(messages):
-        n_ans = _int(_at(answers, i))
-        n_all = n_ans + _int(_at(auth, i)) + _int(_at(additional, i))
-        for j, rtype in enumerate(types[pos : pos + n_all]):
-            ttl = None
-            if rtype != _OPT:
-                ttl = _at(ttls, ttl_pos)
-                ttl_pos += 1
-            queue = data.get(rtype)
-            value = queue.popleft() if queue else None
-            if j >= n_ans or not message.response:
-                continue
-            answer: dict[str, str | int] = {"type": DNS_TYPES.get(rtype, rtype)}
-            if ttl is not None and ttl.isdigit():
-                answer["ttl"] = int(ttl)
-            if value is not None:
-                answer["data"] = value
-            message.answers.append(answer)
-        pos += n_all

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 from pcaptotal_parser.columns import Row
 from pcaptotal_parser.facts.types import Fact
@@ -19,6 +20,43 @@ def host_without_port(host: str) -> str:
     if sep and port.isdigit() and ":" not in name:
         return name
     return host
+
+
+def full_url(uri: str, host: str | None) -> str:
+    """The request URL: ``uri`` when absolute (proxy requests), else ``http://<Host><uri>`` for
+    an origin-form target (``/path?query``); other targets (CONNECT's ``host:port``, ``*``)
+    and requests without a Host header stay as sent."""
+    if "://" in uri.split("/", 1)[0] or uri.lower().startswith(("http://", "https://")):
+        return uri
+    if host and uri.startswith("/"):
+        return f"http://{host}{uri}"
+    return uri
+
+
+def url_parts(url: str) -> tuple[str | None, str | None, str | None]:
+    """(scheme, path, query) of a request URL or origin-form target, path ``/`` when empty;
+    no path for other targets (``host:port``, ``*``) or a URL that does not parse."""
+    absolute = "://" in url
+    if not absolute and not url.startswith("/"):
+        return None, None, None
+    try:
+        parts = urlsplit(url if absolute else f"http://x{url}")
+    except ValueError:  # e.g. an unclosed IPv6 bracket in the authority
+        return None, None, None
+    return (parts.scheme if absolute else None), parts.path or "/", parts.query or None
+
+
+def url_facts(uri: str, host: str | None) -> Iterator[Fact]:
+    """``url.original`` (the full URL), ``url.scheme``, ``url.path`` and ``url.query``."""
+    url = full_url(uri, host)
+    yield "url.original", url
+    scheme, path, query = url_parts(url)
+    if scheme:
+        yield "url.scheme", scheme
+    if path:
+        yield "url.path", path
+    if query:
+        yield "url.query", query
 
 
 def body_bytes(row: Row) -> int | None:
@@ -39,10 +77,11 @@ def http_facts(row: Row) -> Iterator[Fact]:
     methods = row.values("http.request.method")
     for method in methods:
         yield "http.request.method", method
-    for host in row.values("http.host"):
+    hosts = row.values("http.host")
+    for host in hosts:
         yield "url.domain", host_without_port(host)
     for uri in row.values("http.request.uri"):
-        yield "url.original", uri
+        yield from url_facts(uri, hosts[0] if hosts else None)
     for agent in row.values("http.user_agent"):
         yield "user_agent.original", agent
     for key in row.values("urlencoded-form.key"):

@@ -6,6 +6,9 @@ A name containing ``{side}`` is directional: the flow builder replaces it by ``c
 
 from __future__ import annotations
 
-Fact = tuple[str, str | int | bool]
+# An object's (key, value) pairs in ECS order (``dns.question`` / ``dns.answers``): hashable, so
+# a flow keeps each distinct object once; the flow document turns it into a dict.
+ObjectValue = tuple[tuple[str, str | int], ...]
+Fact = tuple[str, str | int | bool | ObjectValue]
 
 SIDE = "{side}"

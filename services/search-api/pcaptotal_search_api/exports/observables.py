@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from pcaptotal.fields import values_of
+
 
 class Kind(StrEnum):
     """Where a value was seen; one Suricata rule shape per kind."""
@@ -193,7 +195,7 @@ def _candidates(flow: Mapping[str, Any], ev: _Evidence) -> dict[Kind, list[str]]
         value = str(flow.get(field_name) or "")
         if value.lower() in ev.hit_values and (named := _public_ip(value)):
             out[Kind.IP].append(named)
-    for name in _strs(flow.get("dns.question.name")):
+    for name in _strs(values_of(flow, "dns.question.name")):
         if (host := _hostname(name)) and not any(host.endswith("." + p) for p in ev.parents):
             out[Kind.DNS].append(host)
     out[Kind.DNS] += sorted(ev.parents)
