@@ -75,10 +75,11 @@ everything (0 batches means: nothing for this verdict in this run). Batches also
 message). A flow too large for a body on its own travels with its largest fields left out, \
 named in `pcaptotal.omitted_fields`; the search API serves it whole.
 
-**Private captures.** The flow batches and retractions of a private capture go under \
-`private.flows.enriched.<verdict>` and `private.flows.retracted.<verdict>` (same messages, with \
-`visibility: private` and the `owner`); the public keys (`flows.#`) carry public captures' \
-flows only. Bind `private.flows.#` only for a consumer trusted with every owner's private data.
+**Private captures.** Every event of a private capture goes under `private.` + its routing \
+key (`private.capture.analyzed`, `private.flows.enriched.<verdict>`, ...: the same messages, \
+with `visibility: private` and the `owner`); the public keys (`capture.*`, `flows.#`) carry \
+public captures' events only. Bind `private.#` only for a consumer trusted with every owner's \
+private data.
 
 Times are RFC 3339 in UTC ending in `Z`. Blob-store keys are internal and not in events: \
 every stage derives them from `capture_id`.
@@ -223,7 +224,7 @@ def _description(model: type[Envelope]) -> str:
 def _add_private_channel(
     channels: dict[str, Any], operations: dict[str, Any], model: type[Envelope], public: Any
 ) -> None:
-    """``private.<address>``: the same message, for private captures' flows only."""
+    """``private.<address>``: the same message, for private captures' events only."""
     name, event_type = model.__name__, _event_type(model)
     channel_name = f"private_{_channel_name(model)}"
     address = f"{PRIVATE_KEY_PREFIX}{public['address']}"
@@ -313,8 +314,7 @@ def build_document() -> dict[str, Any]:
                 }
             }
         channels[channel_name] = channel
-        if model in (FlowsEnriched, FlowsRetracted):
-            _add_private_channel(channels, operations, model, channel)
+        _add_private_channel(channels, operations, model, channel)
         operations[f"send{name}"] = {
             "action": "send",
             "channel": {"$ref": f"#/channels/{channel_name}"},

@@ -27,31 +27,23 @@ Verdict = Literal["clean", "suspicious", "malicious"]
 VERDICTS: tuple[Verdict, ...] = ("clean", "suspicious", "malicious")
 # The stage that gave up on a capture (closed set: the producers of capture.failed).
 Stage = Literal["parse", "enrich", "reconcile"]
-# Flow batches of private captures go under this prefix (``private.flows.enriched.<verdict>``),
-# so a subscriber bound to the public keys (``flows.#``) never receives them.
+# Every event of a private capture goes under this prefix (``private.capture.analyzed``,
+# ``private.flows.enriched.<verdict>``), so a subscriber bound to the public keys
+# (``capture.*``, ``flows.#``) never receives private data.
 FlowVisibility = Literal["public", "private"]
 PRIVATE_KEY_PREFIX = "private."
+
+
+def scoped_key(key: str, visibility: FlowVisibility = "public") -> str:
+    """``key``, under ``private.`` for a private capture's events."""
+    return f"{PRIVATE_KEY_PREFIX}{key}" if visibility == "private" else key
 
 
 def flow_routing_key(
     kind: Literal["enriched", "retracted"], verdict: str, visibility: FlowVisibility = "public"
 ) -> str:
     """``flows.<kind>.<verdict>``, under ``private.`` for a private capture's flows."""
-    prefix = PRIVATE_KEY_PREFIX if visibility == "private" else ""
-    return f"{prefix}flows.{kind}.{verdict}"
-
-
-class FlowScope(BaseModel):
-    """Whose flows a flow batch carries: it decides the routing key."""
-
-    visibility: FlowVisibility = Field(
-        default="public",
-        description="the capture's visibility; private batches are published only under "
-        "`private.flows.*` keys",
-    )
-    owner: str | None = Field(
-        default=None, description="the owner of a private capture (null for public ones)"
-    )
+    return scoped_key(f"flows.{kind}.{verdict}", visibility)
 
 
 def _now() -> datetime:
@@ -89,6 +81,14 @@ class Envelope(BaseModel):
         max_length=64,
         description="correlation id of the request that started this work; logged on every "
         "line about the capture in every service (absent in messages from older versions)",
+    )
+    visibility: FlowVisibility = Field(
+        default="public",
+        description="the capture's visibility; a private capture's events are published only "
+        "under `private.` routing keys",
+    )
+    owner: str | None = Field(
+        default=None, description="the owner of a private capture (null for public ones)"
     )
 
 
@@ -212,7 +212,7 @@ _FLOW_DOCUMENT_SCHEMA: dict[str, Any] = {
 }
 
 
-class FlowsEnriched(FlowScope, Envelope):
+class FlowsEnriched(Envelope):
     """A bounded batch of enriched flows of one capture, all with one verdict.
 
     Published with routing key ``flows.enriched.<verdict>`` (a private capture's:
@@ -236,7 +236,7 @@ class FlowsEnriched(FlowScope, Envelope):
         return flow_routing_key("enriched", self.verdict, self.visibility)
 
 
-class FlowsRetracted(FlowScope, Envelope):
+class FlowsRetracted(Envelope):
     """Flows that left a verdict: sent on the old verdict's key after a re-analysis.
 
     Published with routing key ``flows.retracted.<old verdict>`` (a private capture's under
@@ -292,10 +292,11 @@ def message_id(analysis_id: uuid.UUID, routing_key: str, seq: int = 0) -> uuid.U
 
 
 def routing_key(event: Envelope) -> str:
-    """The topic an event is published under (``flows.<kind>.<verdict>`` for flow batches)."""
+    """The topic an event is published under (``flows.<kind>.<verdict>`` for flow batches),
+    under ``private.`` for a private capture's."""
     if isinstance(event, FlowsEnriched | FlowsRetracted):
         return event.routing_key
-    return event.type
+    return scoped_key(event.type, event.visibility)
 
 
 def encode(event: Envelope) -> bytes:

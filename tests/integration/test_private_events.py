@@ -1,12 +1,13 @@
-"""Private captures' flows never reach a subscriber bound to the public keys, over RabbitMQ.
+"""Private captures' events never reach a subscriber bound to the public keys, over RabbitMQ.
 
 The pipeline (ingest's registration, parser, enricher) runs in-process on real tshark, file
 blobs and tantivy over the machine's RabbitMQ (a unique exchange and queue prefix). One capture
 is uploaded public (Bob), another private (Alice); a feed is then added and both are analysed
 again, so each run also retracts flows that changed verdict. A subscriber bound as the README
-says (``capture.*``, ``flows.#``) must see the public capture's batches and retractions and no
-byte of the private one's; a subscriber bound to ``private.flows.#`` gets exactly the private
-capture's, marked private with its owner, and nothing public.
+says (``capture.*``, ``flows.#``) must see the public capture's events (batches and retractions
+included) and no byte of the private one's; a subscriber bound to ``private.#`` gets exactly
+the private capture's (stored, parsed, batches, retractions, analyzed), marked private with
+its owner, and nothing public.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import aio_pika
 import pytest
 from pcaptotal.adapters.factory import close_context, make_context, start_context
 from pcaptotal.context import Context
-from pcaptotal.messages import Event, FlowsEnriched, FlowsRetracted, decode
+from pcaptotal.messages import Event, FlowsEnriched, FlowsRetracted, decode, routing_key
 from pcaptotal.query import parse_query
 from pcaptotal.settings import Settings
 from pcaptotal_enricher.app import start_enricher
@@ -99,7 +100,7 @@ async def stack(tmp_path: Path, tshark: str) -> AsyncIterator[Stack]:
     # The README's subscriber, one bound to a single public verdict, and a private consumer.
     await _bind(ch, settings.bus_exchange, ["capture.*", "flows.#"], public)
     await _bind(ch, settings.bus_exchange, ["flows.enriched.malicious"], public)
-    await _bind(ch, settings.bus_exchange, ["private.flows.#"], private)
+    await _bind(ch, settings.bus_exchange, ["private.#"], private)
     await ParserWorker(ctx).start()
     feeds = await start_enricher(ctx)
     try:
@@ -174,13 +175,13 @@ async def test_public_subscribers_never_receive_private_flows(stack: Stack) -> N
     await _upload(s, PRIVATE_PCAP, reanalyze=True, visibility="private", owner="alice")
     await _analysed(s, [pub, priv], 2)
 
-    # Public keys: the public capture's batches and retractions, nothing of the private one.
+    # Public keys: the public capture's events, nothing of the private one.
     public_flows = s.public.flow_events()
-    assert {e.capture_id for e in public_flows} == {pub}
-    assert all(e.visibility == "public" and e.owner is None for e in public_flows)
+    assert {e.capture_id for _, _, e in s.public.got} == {pub}
+    assert all(e.visibility == "public" and e.owner is None for _, _, e in s.public.got)
     assert all(not k.startswith("private.") for k, _, _ in s.public.got)
-    flow_bodies = [b for k, b, _ in s.public.got if k.startswith("flows.")]
-    assert flow_bodies and all(priv.encode() not in b for b in flow_bodies)
+    assert all(priv.encode() not in b and b"alice" not in b for _, b, _ in s.public.got)
+    assert {e.type for _, _, e in s.public.got} >= {"capture.stored", "capture.analyzed"}
     assert any(isinstance(e, FlowsRetracted) for e in public_flows)  # the rule covers both
     assert any(k == "flows.enriched.malicious" for k, _, _ in s.public.got)
     published = {
@@ -188,13 +189,15 @@ async def test_public_subscribers_never_receive_private_flows(stack: Stack) -> N
     }
     assert published == await _indexed(s, pub)
 
-    # Private keys: exactly the private capture's flows, marked private with the owner.
+    # Private keys: exactly the private capture's events, marked private with the owner.
     private_flows = s.private.flow_events()
-    assert {e.capture_id for e in private_flows} == {priv}
+    assert {e.capture_id for _, _, e in s.private.got} == {priv}
     for key, _, e in s.private.got:
-        assert isinstance(e, FlowsEnriched | FlowsRetracted)
-        assert key == e.routing_key and key.startswith("private.flows.")
+        assert key == routing_key(e) and key.startswith("private.")
         assert (e.visibility, e.owner) == ("private", "alice")
+    types = {e.type for _, _, e in s.private.got}
+    assert types == {"capture.stored", "capture.parsed", "flows.enriched", "flows.retracted",
+                     "capture.analyzed"}  # fmt: skip
     second = [e for e in private_flows if e.generation == 2]
     enriched = {f["event.id"] for e in second if isinstance(e, FlowsEnriched) for f in e.flows}
     assert enriched == await _indexed(s, priv)

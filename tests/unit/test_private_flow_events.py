@@ -1,5 +1,6 @@
-"""A private capture's flow batches and retractions go under ``private.flows.*``: a subscriber
-bound to the public keys never receives them (memory bus; tests/integration has RabbitMQ)."""
+"""A private capture's events go under ``private.`` keys (``private.capture.*``,
+``private.flows.*``): a subscriber bound to the public keys never receives them (memory bus;
+tests/integration/test_private_events.py runs the pipeline over RabbitMQ)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,18 @@ from typing import Any
 import jsonschema_rs
 from pcaptotal.adapters.memory_bus import MemoryBus
 from pcaptotal.asyncapi import build_document
-from pcaptotal.messages import FlowsEnriched, FlowsRetracted, decode, encode, flow_routing_key
+from pcaptotal.messages import (
+    CaptureAnalyzed,
+    CaptureFailed,
+    FlowsEnriched,
+    FlowsRetracted,
+    decode,
+    encode,
+    flow_routing_key,
+    routing_key,
+)
 from pcaptotal.ports import Delivery
+from pcaptotal.runs import current_run, next_run
 from pcaptotal_enricher.events import Published, Run, publish_enriched, publish_retractions
 
 PUBLIC_CID, PRIVATE_CID = "a" * 64, "b" * 64
@@ -35,6 +46,27 @@ def test_run_of_a_capture_document() -> None:
 def test_routing_keys() -> None:
     assert flow_routing_key("enriched", "malicious") == "flows.enriched.malicious"
     assert flow_routing_key("retracted", "clean", "private") == "private.flows.retracted.clean"
+    run = {"capture_id": PRIVATE_CID, "analysis_id": uuid.uuid4(), "generation": 1}
+    failed = CaptureFailed(**run, stage="parse", error="x", visibility="private", owner="a")
+    assert routing_key(failed) == "private.capture.failed"
+    assert routing_key(CaptureFailed(**run, stage="parse", error="x")) == "capture.failed"
+
+
+def test_runs_carry_the_capture_visibility() -> None:
+    """Every producer builds its envelope from the run, so every event of a private capture
+    (stored, re-driven, parsed, failed) is private."""
+    private_doc = {"visibility": "private", "owner": "alice", "analysis_id": str(uuid.uuid4())}
+    for run in (current_run(private_doc), next_run(private_doc)):
+        assert run is not None
+        assert {"visibility": "private", "owner": "alice"}.items() <= run.envelope().items()
+    first = next_run(None, owner_if_private="bob")  # a private upload: no document yet
+    assert first.envelope()["owner"] == "bob" and first.generation == 1
+    for doc in (None, {"visibility": "public", "owner": "bob"}, {}):
+        assert "visibility" not in next_run(doc).envelope()  # public: the default
+    event = CaptureAnalyzed(
+        capture_id=PRIVATE_CID, **next_run(private_doc).envelope(), summary={}, flows_indexed=0
+    )
+    assert routing_key(event) == "private.capture.analyzed"
 
 
 async def test_public_subscribers_never_receive_private_flows() -> None:
@@ -85,6 +117,8 @@ def test_asyncapi_declares_the_private_keys() -> None:
         assert list(channel["messages"]) == [model.__name__]
         assert channel["parameters"]["verdict"]["enum"] == ["clean", "suspicious", "malicious"]
     assert {"sendPrivateFlowsEnriched", "sendPrivateFlowsRetracted"} <= set(doc["operations"])
+    for name in ("stored", "parsed", "analyzed", "failed"):
+        assert f"private.capture.{name}" in addresses
     schema = doc["components"]["schemas"]["FlowsEnriched"]
     assert schema["properties"]["visibility"]["enum"] == ["public", "private"]
     assert "private.flows" in doc["info"]["description"]

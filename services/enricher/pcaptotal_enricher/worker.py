@@ -11,7 +11,13 @@ from pcaptotal.captures import Status
 from pcaptotal.context import Context
 from pcaptotal.failures import fail_capture
 from pcaptotal.keys import parsed_key
-from pcaptotal.messages import CaptureAnalyzed, CaptureParsed, PerVerdict, message_id
+from pcaptotal.messages import (
+    CaptureAnalyzed,
+    CaptureParsed,
+    PerVerdict,
+    message_id,
+    scoped_key,
+)
 from pcaptotal.metrics import STAGE_SECONDS, count_intel_hits
 from pcaptotal.ports import BlobNotFound, Delivery
 from pcaptotal.progress import Counter, ProgressReporter
@@ -47,7 +53,8 @@ class EnricherWorker:
         self._detection = detection or resolve(ctx.settings)
 
     async def start(self, prefetch: int = 2) -> None:
-        await self._ctx.bus.subscribe(QUEUE, ["capture.parsed"], self.handle, prefetch=prefetch)
+        keys = ["capture.parsed", scoped_key("capture.parsed", "private")]
+        await self._ctx.bus.subscribe(QUEUE, keys, self.handle, prefetch=prefetch)
         await self._ctx.bus.subscribe_dead_letters(QUEUE, self.handle_dead)
 
     async def handle_dead(self, delivery: Delivery) -> None:
@@ -144,12 +151,15 @@ class EnricherWorker:
             analysis_id=str(event.analysis_id),
             generation=event.generation,
         )
+        scope = Run.of_capture(cid, event.analysis_id, event.generation, doc)
         await ctx.bus.publish(
             CaptureAnalyzed(
                 id=message_id(event.analysis_id, "capture.analyzed"),
                 capture_id=cid,
                 analysis_id=event.analysis_id,
                 generation=event.generation,
+                visibility=scope.visibility,  # a private capture's events stay private
+                owner=scope.owner,
                 summary=event.summary,
                 flows_indexed=len(analysis.flows),
                 warnings=event.warnings,

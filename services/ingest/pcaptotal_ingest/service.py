@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import structlog
 from pcaptotal import outbox
-from pcaptotal.access.visibility import PUBLIC, Visibility, capture_id_for
+from pcaptotal.access.visibility import PRIVATE, PUBLIC, Visibility, capture_id_for
 from pcaptotal.capture_context import CONTEXT_FIELD, CaptureContext, stored
 from pcaptotal.captures import Status
 from pcaptotal.context import Context
@@ -74,7 +74,8 @@ async def register_capture(
         if filename:
             metadata["filename"] = filename
         await ctx.blobs.put_file(key, capture.path, metadata=metadata)
-    run = next_run(existing)  # generation 1 on upload, +1 per re-analysis
+    # generation 1 on upload, +1 per re-analysis; a private capture's events go under private.
+    run = next_run(existing, owner_if_private=owner if visibility == PRIVATE else None)
     if existing is None:
         await ctx.captures.create(
             capture_id,

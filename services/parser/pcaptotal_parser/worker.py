@@ -18,7 +18,7 @@ from pcaptotal.captures import Status
 from pcaptotal.context import Context
 from pcaptotal.failures import fail_capture
 from pcaptotal.keys import capture_key
-from pcaptotal.messages import CaptureParsed, CaptureStored, Stage, message_id
+from pcaptotal.messages import CaptureParsed, CaptureStored, Stage, message_id, scoped_key
 from pcaptotal.metrics import STAGE_SECONDS, observe_parse
 from pcaptotal.ports import BlobNotFound, Delivery
 from pcaptotal.progress import Counter, ProgressReporter, progress_document
@@ -42,8 +42,9 @@ class ParserWorker:
         self._ctx = ctx
 
     async def start(self) -> None:
+        keys = ["capture.stored", scoped_key("capture.stored", "private")]
         await self._ctx.bus.subscribe(
-            QUEUE, ["capture.stored"], self.handle, prefetch=self._ctx.settings.parser_prefetch
+            QUEUE, keys, self.handle, prefetch=self._ctx.settings.parser_prefetch
         )
         await self._ctx.bus.subscribe_dead_letters(QUEUE, self.handle_dead)
 
@@ -122,6 +123,8 @@ class ParserWorker:
                 capture_id=capture_id,
                 analysis_id=event.analysis_id,
                 generation=event.generation,
+                visibility=event.visibility,  # a private capture's events stay private
+                owner=event.owner,
                 flow_count=parsed.flows.flow_count,  # records: flows + dns/http/tls/file
                 summary=summary,
                 warnings=parsed.warnings,
