@@ -20,8 +20,9 @@ from typing import Any
 import structlog
 
 from pcaptotal.captures import UNFINISHED, Status
-from pcaptotal.keys import capture_key, file_key, parsed_key
+from pcaptotal.keys import capture_key, file_key, md5_key, parsed_key
 from pcaptotal.outbox import outbox_key
+from pcaptotal.packettotal import MD5
 from pcaptotal.ports import BlobStore, Index
 from pcaptotal.query import parse_query
 
@@ -99,11 +100,14 @@ async def delete_capture(
             out.files_kept.append(sha)
         else:
             await _delete_blob(blobs, file_key(sha), out)
+    md5 = doc.get("md5")
+    marker = [md5_key(md5, capture_id)] if isinstance(md5, str) and MD5.fullmatch(md5) else []
     for key in (
         capture_key(capture_id),
         parsed_key(capture_id),
         published_key(capture_id),
         outbox_key(capture_id),
+        *marker,  # the md5 lookup's entry (PacketTotal compatibility)
     ):
         await _delete_blob(blobs, key, out)
     # the document last: a failure half-way leaves a capture that can be deleted again

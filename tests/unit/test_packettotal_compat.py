@@ -15,6 +15,7 @@ from pcaptotal.access.roles import Role
 from pcaptotal.access.visibility import VisibleBlobs, private_capture_id
 from pcaptotal.adapters.factory import make_context, start_context
 from pcaptotal.captures import new_capture_doc
+from pcaptotal.deletion import delete_capture
 from pcaptotal.keys import md5_key, md5_prefix
 from pcaptotal.packettotal import pcap_metadata
 from pcaptotal.ports import BlobNotFound
@@ -107,3 +108,18 @@ def test_the_gateway_sends_both_upload_spellings_to_ingest() -> None:
         assert upstream_for("POST", path, s) == "http://ingest"
     assert upstream_for("POST", "/compat/packettotal/v1/search/deep", s) == "http://search"
     assert upstream_for("GET", f"/compat/packettotal/v1/pcaps/{MD5}", s) == "http://search"
+
+
+def test_deleting_a_capture_removes_its_md5_marker(tmp_path: Path) -> None:
+    async def go() -> tuple[list[str], list[str]]:
+        ctx = make_context(Settings(data_dir=tmp_path))
+        await start_context(ctx)
+        doc = new_capture_doc(SHA, size=1, filename=None) | {"status": "done", "md5": MD5}
+        await ctx.index.put_capture(doc)
+        await ctx.blobs.put_bytes(md5_key(MD5, SHA), b"")
+        done = await delete_capture(ctx.index, ctx.blobs, SHA)
+        assert done is not None
+        return done.blobs, await ctx.blobs.list_keys(md5_prefix(MD5))
+
+    removed, left = asyncio.run(go())
+    assert md5_key(MD5, SHA) in removed and left == []
