@@ -50,7 +50,10 @@ from pcaptotal_search_api.views import GuardFor
 
 log = structlog.get_logger(__name__)
 
-PAGE = 500  # records per index call: one page in memory at a time
+# Records per index call, one page in memory at a time (a few MB). Each page is a top-k over
+# the hits past the cursor, so fewer, larger pages export faster: on tantivy, 100,000 of
+# 300,000 records took 13.4 s in pages of 500, 7.4 s in pages of 2,000 (7.8 s at 5,000).
+PAGE = 2000
 SEPARATOR = "|"  # joins the values of a multi-valued field in one CSV cell
 MEDIA_TYPES = {"ndjson": "application/x-ndjson", "csv": "text/csv"}
 Format = Literal["ndjson", "csv"]
