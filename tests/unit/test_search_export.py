@@ -25,7 +25,7 @@ from pcaptotal.adapters.file_blobstore import FileBlobStore
 from pcaptotal.captures import new_capture_doc
 from pcaptotal.settings import Settings
 from pcaptotal.web import PROBLEM_MEDIA_TYPE, install_problem_details
-from pcaptotal_search_api import search_export
+from pcaptotal_search_api import search_export, search_route
 from pcaptotal_search_api.routes import create_router
 from pcaptotal_search_api.search_export import COLUMNS, SEPARATOR, csv_lines, csv_row
 
@@ -161,6 +161,14 @@ def test_group_answers_views_hits_score_and_capture_fields(
     assert top["hits"] == 3 and top["score"] == round(3 * math.log(2), 6)
     nxt = _get(keys, "root", "/v1/search", group="capture", cursor=body["cursor"]).json()
     assert [c["capture_id"] for c in nxt["captures"]] == [PRIV] and nxt["cursor"] is None
+
+
+def test_group_pages_are_capped(
+    keys: tuple[TestClient, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(search_route, "MAX_PAGE", 1)
+    body = _get(keys, "root", "/v1/search", group="capture", limit=50).json()
+    assert len(body["captures"]) == 1 and body["total"] == 2 and body["cursor"]
 
 
 @pytest.mark.parametrize(

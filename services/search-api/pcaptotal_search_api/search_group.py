@@ -36,6 +36,7 @@ DATASET_FIELD = "event.dataset"
 KINDS = ("flow", "dns", "http", "tls", "file", "finding")
 Kind = Literal["flow", "dns", "http", "tls", "file", "finding"]
 _BAD_CURSOR = "bad cursor: pass back the cursor of the previous page"
+MAX_PAGE = 1000  # captures per page: each is a capture document read for the page
 
 
 class ViewHits(Strict):

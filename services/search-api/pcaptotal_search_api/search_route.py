@@ -12,14 +12,18 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
-from pcaptotal.views import MAX_BUCKETS
 from pcaptotal.web import error_responses
 
 from pcaptotal_search_api.cross import guarded
 from pcaptotal_search_api.models import SearchResponse
 from pcaptotal_search_api.params import ID_SCHEMA, CtxDep, check_id
 from pcaptotal_search_api.search_export import add_export_route, guarded_parse, search_datasets
-from pcaptotal_search_api.search_group import CaptureSearchPage, Kind, group_by_capture
+from pcaptotal_search_api.search_group import (
+    MAX_PAGE,
+    CaptureSearchPage,
+    Kind,
+    group_by_capture,
+)
 from pcaptotal_search_api.views import GuardFor
 
 
@@ -57,7 +61,9 @@ def add_search_routes(router: APIRouter, guard_for: GuardFor) -> None:
                 "it matched in, hits per view and a score), paged with cursor"
             ),
         ] = None,
-        limit: Annotated[int, Query(ge=0, le=10000)] = 50,
+        limit: Annotated[
+            int, Query(ge=0, le=10000, description=f"group=capture: at most {MAX_PAGE} a page")
+        ] = 50,
         offset: Annotated[
             int, Query(ge=0, le=10_000, description="records only; groups page by cursor")
         ] = 0,
@@ -80,7 +86,7 @@ def add_search_routes(router: APIRouter, guard_for: GuardFor) -> None:
                     query,
                     capture_id=capture,
                     datasets=kinds,
-                    limit=min(limit, MAX_BUCKETS),
+                    limit=min(limit, MAX_PAGE),
                     cursor=cursor,
                 ),
             )
