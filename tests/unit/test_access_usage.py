@@ -113,3 +113,17 @@ def test_a_restarted_process_keeps_the_days_count(tmp_path: Path) -> None:
 def test_seconds_to_midnight() -> None:
     assert seconds_to_midnight(NOON) == 43_200
     assert seconds_to_midnight(datetime(2026, 3, 1, 23, 59, 59, 500_000, tzinfo=UTC)) == 1
+
+
+def test_counters_of_old_days_are_removed(tmp_path: Path) -> None:
+    clocks, blobs, (one,) = _ledgers(tmp_path, UploadQuota(0, 0, True), n=1)
+
+    async def go() -> list[str]:
+        await one.record_upload(ALICE, 1)
+        clocks.now = NOON + timedelta(days=7)  # still kept: seven days back
+        await one.record_upload(ALICE, 1)
+        clocks.now = NOON + timedelta(days=8)  # the first day is now too old
+        await one.record_upload(ALICE, 1)
+        return sorted({k.split("/")[1] for k in await blobs.list_keys("usage/")})
+
+    assert asyncio.run(go()) == ["2026-03-08", "2026-03-09"]

@@ -11,6 +11,9 @@ write per key and interval, not one per request); uploads are written at once. T
 and the upload's reservation run under one lock per key in a process, so one process never lets
 a key past its quota; two replicas accepting the same key's uploads in the same instant can
 each pass the check (the quota is then exceeded by at most the uploads in flight).
+
+Counter blobs of days older than ``KEEP_DAYS`` are removed by each process's first write of a
+day. Requests not yet written when the UTC day turns are not counted (at most ``flush_s``).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ log = structlog.get_logger(__name__)
 
 USAGE_PREFIX = "usage/"
 FLUSH_S = 10.0
+KEEP_DAYS = 7  # counter blobs of older days are removed (by the first write of each day)
 
 
 class Counts(BaseModel):
@@ -114,6 +118,7 @@ class UsageLedger:
         self._mine: dict[str, Counts] = {}  # key id -> this process's counts today
         self._flushed_at: dict[str, float] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._pruned = ""  # the day this process last removed old counters
 
     def _today(self) -> str:
         day = utc_day(self._clock())
@@ -134,6 +139,21 @@ class UsageLedger:
             )
         except Exception as exc:  # counting must never fail the request it counts
             log.warning("usage counters not written", key_id=key_id, error=repr(exc))
+        if self._pruned != day:
+            self._pruned = day
+            await self._prune(day)
+
+    async def _prune(self, today: str) -> None:
+        """Remove the counter blobs of days before the last ``KEEP_DAYS`` (any process may:
+        nobody writes an old day again)."""
+        cutoff = utc_day(self._clock() - timedelta(days=KEEP_DAYS))
+        try:
+            for blob in await self._blobs.list_keys(USAGE_PREFIX):
+                day = blob.removeprefix(USAGE_PREFIX).split("/", 1)[0]
+                if day < cutoff:
+                    await self._blobs.delete(blob)
+        except Exception as exc:  # a later day tries again
+            log.warning("old usage counters not removed", error=repr(exc))
 
     async def count_request(self, key_id: str) -> None:
         self._today()
