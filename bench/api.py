@@ -388,17 +388,23 @@ def loaded(data: Path, docs: int) -> dict[str, Any] | None:
 # -- 3./4. serve and drive ---------------------------------------------------------------------
 
 
-def search_query(rnd: random.Random, plan: dict[str, Any]) -> str:
-    kind = rnd.randrange(5)
-    if kind == 0:
-        return f'{rnd.choice(("source.ip", "destination.ip"))}:"{rnd.choice(plan["ips"])}"'
-    if kind == 1:
-        return f'dns.question.name:"{rnd.choice(plan["names"])}"'
-    if kind == 2:
-        return f"dns.question.name:{rnd.choice(plan['wildcards'])}"
-    if kind == 3:
-        return "event.dataset:http AND http.response.status_code:>=400"
-    return f"pcaptotal.verdict:{rnd.choice(('malicious', 'suspicious', 'clean'))}"
+SEARCH_KINDS = ("ip", "name", "wildcard", "http-errors", "verdict")
+
+
+def search_query(rnd: random.Random, plan: dict[str, Any]) -> tuple[str, str]:
+    """(kind, query) of one search, the kinds equally often."""
+    kind = rnd.choice(SEARCH_KINDS)
+    if kind == "ip":
+        q = f'{rnd.choice(("source.ip", "destination.ip"))}:"{rnd.choice(plan["ips"])}"'
+    elif kind == "name":
+        q = f'dns.question.name:"{rnd.choice(plan["names"])}"'
+    elif kind == "wildcard":
+        q = f"dns.question.name:{rnd.choice(plan['wildcards'])}"
+    elif kind == "http-errors":
+        q = "event.dataset:http AND http.response.status_code:>=400"
+    else:
+        q = f"pcaptotal.verdict:{rnd.choice(('malicious', 'suspicious', 'clean'))}"
+    return kind, q
 
 
 @dataclass
@@ -463,7 +469,8 @@ async def drive_phase(
         def pick() -> tuple[str, str, dict[str, Any]]:
             roll = rnd.random() if mix else 1.0
             if roll < 0.85:
-                return "search", "/v1/search", {"q": search_query(rnd, plan)}
+                kind, q = search_query(rnd, plan)
+                return f"search:{kind}", "/v1/search", {"q": q}
             if roll < 0.90:
                 return "stats", "/v1/stats", {}
             return "get", f"/v1/captures/{rnd.choice(plan['captures'])}", {}
@@ -490,14 +497,17 @@ def drive_main(args: argparse.Namespace) -> None:
     plan = json.loads(Path(args.plan).read_text())
     key = os.environ["BENCH_API_KEY"]
     mixed, _ = asyncio.run(drive_phase(args.url, key, plan, args.clients, args.duration, True))
+    kinds = [k for k in mixed.latencies if k.startswith("search:")]
+    searches = [x for k in kinds for x in mixed.latencies[k]]
     gets, took = asyncio.run(
         drive_phase(args.url, key, plan, args.clients, args.get_duration, False)
     )
     out = {
         "mixed": {k: len(v) for k, v in mixed.latencies.items()},
         "errors": {**mixed.statuses, **{f"get-only {k}": v for k, v in gets.statuses.items()}},
-        "search_p50_ms": pct(mixed.latencies.get("search", []), 50),
-        "search_p99_ms": pct(mixed.latencies.get("search", []), 99),
+        "search_p50_ms": pct(searches, 50),
+        "search_p99_ms": pct(searches, 99),
+        "search_kinds_p50_ms": {k: round(pct(mixed.latencies[k], 50)) for k in sorted(kinds)},
         "stats_p50_ms": pct(mixed.latencies.get("stats", []), 50),
         "stats_p99_ms": pct(mixed.latencies.get("stats", []), 99),
         "get_mixed_p99_ms": pct(mixed.latencies.get("get", []), 99),
@@ -582,9 +592,9 @@ def run(args: argparse.Namespace, work: Path, data: Path) -> None:
         if args.profile:
             fmt = "flamegraph" if args.profile.suffix == ".svg" else "raw"  # raw: collapsed
             spy_bin = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+            spy_cmd = [spy_bin, "record", "-r", "50", "--nonblocking", "--threads"]
             spy = subprocess.Popen(
-                [spy_bin, "record", "-o", str(args.profile), "-f", fmt, "-r", "50"]
-                + ["-p", str(runner.proc.pid), "--nonblocking", "--threads"],
+                [*spy_cmd, "-o", str(args.profile), "-f", fmt, "-p", str(runner.proc.pid)],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
@@ -617,6 +627,7 @@ def run(args: argparse.Namespace, work: Path, data: Path) -> None:
         runner.stop()
     result = json.loads(out.strip().splitlines()[-1])
     print(f"mixed phase requests: {result['mixed']}; errors: {result['errors'] or 'none'}")
+    print(f"search p50 ms by kind: {result['search_kinds_p50_ms']}")
     print(
         f"stats_p50_ms={result['stats_p50_ms']:.0f} get_p50_ms={result['get_p50_ms']:.1f} "
         f"get_p99_ms={result['get_p99_ms']:.1f} get_in_mix_p99_ms={result['get_mixed_p99_ms']:.0f}"

@@ -115,3 +115,26 @@ async def test_aggregations_follow_record_writes_and_deletes(tmp_path: Path) -> 
         assert (await index.aggregate(every, aggs)).total == 3
     finally:
         await index.close()
+
+
+async def test_listings_follow_capture_writes(tmp_path: Path) -> None:
+    index = TantivyIndex(tmp_path / "index")
+    await index.start()
+
+    async def done() -> list[tuple[str, object]]:
+        return [(d["id"], d.get("score")) for d in await index.find_captures(["done"], 10)]
+
+    try:
+        await index.put_capture(_doc(score=1))
+        assert await done() == [(CID, 1)]
+        (await index.find_captures(["done"], 10))[0]["score"] = 99  # the caller's copy
+        assert await done() == [(CID, 1)]
+        other = "b" * 64
+        await index.put_capture(_doc(id=other, created="2024-02-01T00:00:00Z", score=2))
+        assert await done() == [(other, 2), (CID, 1)]
+        await index.put_capture(_doc(status="failed"))
+        assert await done() == [(other, 2)]
+        await index.delete_capture(other)
+        assert await done() == []
+    finally:
+        await index.close()

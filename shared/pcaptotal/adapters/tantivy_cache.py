@@ -19,7 +19,8 @@ Parse = Callable[[bytes], dict[str, Any]]
 
 class CaptureCache:
     """The ``_source`` of recently read capture documents (capture GETs are the most frequent
-    request and each cost a tantivy read on the reader pool).
+    request and each cost a tantivy read on the reader pool), and of recent listings
+    (``/v1/stats`` lists every done capture).
 
     Coherent because this process is the only writer of the index (tantivy's writer lock):
     every write of a capture document goes through ``changed`` once committed. A read keeps
@@ -30,10 +31,12 @@ class CaptureCache:
     """
 
     MAX_ENTRIES = 10_000  # ~2.5 KB each
+    MAX_LISTS = 8  # listings of up to 10,000 documents
 
     def __init__(self, parse: Parse) -> None:
         self.generation = 0
         self._entries: OrderedDict[str, bytes] = OrderedDict()
+        self._lists: OrderedDict[str, list[bytes]] = OrderedDict()  # find_captures answers
         self._parse = parse
 
     def get(self, capture_id: str) -> dict[str, Any] | None:
@@ -50,9 +53,21 @@ class CaptureCache:
         if len(self._entries) > self.MAX_ENTRIES:
             self._entries.popitem(last=False)
 
+    def get_list(self, key: str) -> list[bytes] | None:
+        """A listing (``find_captures``) since the last write of any capture document."""
+        return self._lists.get(key)
+
+    def put_list(self, key: str, raws: list[bytes], generation: int) -> None:
+        if generation != self.generation:
+            return
+        self._lists[key] = raws
+        if len(self._lists) > self.MAX_LISTS:
+            self._lists.popitem(last=False)
+
     def changed(self, capture_id: str) -> None:
         self.generation += 1
         self._entries.pop(capture_id, None)
+        self._lists.clear()  # any listing may hold it, or now miss it
 
 
 class AggregationCache:

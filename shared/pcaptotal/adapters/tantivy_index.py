@@ -389,7 +389,7 @@ class TantivyIndex:
         if limit <= 0 or any(f is not None and not f for f in (statuses, verdicts)):
             return []
 
-        def read() -> list[dict[str, Any]]:
+        def read() -> list[bytes]:
             musts: list[tuple[tantivy.Occur, tantivy.Query]] = [(_O.Must, _Q.all_query())]
             for name, values in (("status", statuses), ("verdict", verdicts)):
                 if values is not None:
@@ -409,9 +409,17 @@ class TantivyIndex:
             result = searcher.search(
                 query, limit, count=False, order_by_field="created", order=tantivy.Order.Desc
             )
-            return [_load(searcher, address) for _, address in result.hits]
+            return [searcher.doc(address)[SOURCE][0] for _, address in result.hits]
 
-        return await self._read(read)
+        cache = self._capture_cache
+        key = repr((statuses, limit, updated_since, verdicts))
+        found = cache.get_list(key)
+        if found is None:
+            generation = cache.generation
+            found = await self._read(read)
+            cache.put_list(key, found, generation)
+        raws = found
+        return await self._read(lambda: [_parse(raw) for raw in raws])
 
     # -- flows ----------------------------------------------------------------------------------
 
