@@ -24,7 +24,11 @@ def build_app(settings: Settings) -> FastAPI:
         await app.state.reconciler.stop()
 
     app = create_http_app(
-        "PcapTotal ingest", settings, [create_router(), create_compat_upload_router()], on_start=on_start, on_stop=on_stop
+        "PcapTotal ingest",
+        settings,
+        [create_router(), create_compat_upload_router()],
+        on_start=on_start,
+        on_stop=on_stop,
     )
     return app
 

@@ -15,7 +15,10 @@ def main() -> None:
     configure_logging(settings.log_level)
     # Reads need only the index and blob store: a bus outage must not take search offline.
     app = create_http_app(
-        "PcapTotal search API", settings, [create_router(), create_compat_router()], ready_checks=("index", "blobstore")
+        "PcapTotal search API",
+        settings,
+        [create_router(), create_compat_router()],
+        ready_checks=("index", "blobstore"),
     )
     serve_http(app, settings)
 
