@@ -26,6 +26,7 @@ from pcaptotal.views import MAX_BUCKETS, Bucket, DateHistogramAgg, HistogramBuck
 from pcaptotal.web import error_responses
 from pydantic import Field
 
+from pcaptotal_search_api.answer_cache import AnswerCache
 from pcaptotal_search_api.archives_members import resolve
 from pcaptotal_search_api.cross import CAPTURE_FIELD, Strict, guarded, query, within
 from pcaptotal_search_api.params import CtxDep
@@ -86,7 +87,7 @@ def _bin(when: datetime, seconds: int) -> datetime:
 
 def _views(counter: Counter[str], top: int | None = None) -> list[BucketView]:
     ordered = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))
-    return [BucketView(key=k, count=n) for k, n in ordered[:top]]
+    return [BucketView.model_construct(key=k, count=n) for k, n in ordered[:top]]
 
 
 def _points(per_bin: dict[datetime, Counter[str]], counts: Counter[datetime]) -> list[Point]:
@@ -107,7 +108,8 @@ def _histogram(buckets: list[HistogramBucket]) -> tuple[list[Point], Counter[str
 
 
 def _bv(buckets: list[Bucket]) -> list[BucketView]:
-    return [BucketView(key=b.key, count=b.count) for b in buckets]
+    # Typed already (str | int | float | bool keys, int counts): no validation per bucket.
+    return [BucketView.model_construct(key=b.key, count=b.count) for b in buckets]
 
 
 def _sector(doc: dict[str, Any]) -> str | None:
@@ -242,6 +244,9 @@ def _utc(value: datetime | None) -> datetime | None:
 
 
 def add_stats_routes(router: APIRouter, guard_for: GuardFor) -> None:
+    # The same answer until the next write of the index (the embedded one says when).
+    answers: AnswerCache[StatsView] = AnswerCache()
+
     @router.get(
         "/v1/stats",
         response_model=StatsView,
@@ -264,15 +269,22 @@ def add_stats_routes(router: APIRouter, guard_for: GuardFor) -> None:
         """Histograms of captures by verdict, malware families, sectors, findings by
         heuristic and intel hits by feed; top destinations, JA3/JA4 and user agents of the
         malicious captures. Filtered by time, archive and sector."""
-        return await guarded(
-            guard_for(ctx),
-            lambda: compute(
-                ctx,
-                interval=interval,
-                since=_utc(since),
-                until=_utc(until),
-                archive=archive,
-                sector=sector,
-                top=top,
-            ),
-        )
+
+        async def answer() -> StatsView:
+            return await guarded(
+                guard_for(ctx),
+                lambda: compute(
+                    ctx,
+                    interval=interval,
+                    since=_utc(since),
+                    until=_utc(until),
+                    archive=archive,
+                    sector=sector,
+                    top=top,
+                ),
+            )
+
+        if archive is not None:  # curated members live in the blob store, not the index
+            return await answer()
+        params = (interval, _utc(since), _utc(until), sector, top)
+        return await answers.get_or_compute(ctx.index, params, answer)

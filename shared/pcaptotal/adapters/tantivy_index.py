@@ -340,6 +340,12 @@ class TantivyIndex:
         await self._read(lambda: flows.index.searcher().num_docs)
         return True
 
+    @property
+    def generation(self) -> tuple[int, int]:
+        """Changes when a write of capture documents or records is committed (this process is
+        the index's only writer): read routes keep answers under it (``answer_cache``)."""
+        return self._capture_cache.generation, self._agg_cache.generation
+
     # -- captures -------------------------------------------------------------------------------
 
     async def put_capture(self, doc: dict[str, Any]) -> None:
