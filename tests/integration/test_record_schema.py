@@ -1,7 +1,10 @@
 """Every record of every shared capture (tests/data/pcaps), as the parser and the enricher
-write them, against the field schema and both index backends.
+write them (with feeds that list some of each capture's own addresses, names and URLs, so
+flows carry ``threat.enrichments`` and there are intel finding records), against the field
+schema and both index backends.
 
-- every leaf of every record is declared (``pcaptotal.fields``): an undeclared field fails;
+- every leaf of every record is declared (``pcaptotal.fields``) and listed by ``GET
+  /v1/fields``: an undeclared field fails;
 - ECS basics: ``event.id`` (= the document id), ``event.dataset``/``event.kind``,
   ``ecs.version``, RFC 3339 UTC times ending in ``Z``, no ``_id``;
 - tantivy and osmem-server index them all and answer record queries the same.
@@ -19,21 +22,47 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from pcaptotal.adapters.es_index import ElasticsearchIndex
 from pcaptotal.adapters.tantivy_index import TantivyIndex
-from pcaptotal.fields import DATASET_KINDS, FLOW_FIELDS, FieldType, declared, leaf_paths
+from pcaptotal.fields import (
+    DATASET_KINDS,
+    FLOW_FIELDS,
+    FieldType,
+    declared,
+    leaf_paths,
+    values_of,
+)
 from pcaptotal.ports import Index
 from pcaptotal.query import parse_query
+from pcaptotal.settings import Settings
+from pcaptotal_enricher.intel import IndicatorSet, IntelEnrichment, build_indicator_set
 from pcaptotal_enricher.records import finding_records, split_records
 from pcaptotal_enricher.verdict import analyse_capture
 from pcaptotal_parser.parse import parse_capture
+from pcaptotal_runner.app import create_app
 from pcaptotal_search_api.record_models import Record
 from pydantic import TypeAdapter, ValidationError
 
 from tests.paths import shared_captures
 
+_FEODO_HEADER = '"first_seen_utc","dst_ip","dst_port","c2_status","last_online","malware"\n'
 _RFC3339_Z = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z")
 _DATES = {f.name for f in FLOW_FIELDS if f.type is FieldType.DATE}
+
+
+def _feeds(flows: list[dict[str, Any]], work: Path) -> IndicatorSet:
+    """A Feodo-style feed (a family per address) and a plain list (names, URLs) naming every
+    third destination, DNS name and URL of the capture: feed hits of every matchable kind."""
+    addresses = sorted({str(f["destination.ip"]) for f in flows if f.get("destination.ip")})
+    names = sorted({str(n) for f in flows for n in values_of(f, "dns.question.name")})
+    urls = sorted({str(u) for f in flows for u in values_of(f, "url.original") if "://" in u})
+    feodo = work / "feodo.csv"
+    rows = [f'"2024-01-01 00:00:00","{ip}","443","online","2024-01-02","Demo"' for ip in addresses]
+    feodo.write_text(_FEODO_HEADER + "\n".join(rows[::3]) + "\n")
+    plain = work / "plain.txt"
+    plain.write_text("\n".join([*names[::3], *urls[::3]]) + "\n")
+    return build_indicator_set([(feodo.name, feodo), (plain.name, plain)])
 
 
 async def _records(path: Path, work: Path) -> list[dict[str, Any]]:
@@ -44,6 +73,8 @@ async def _records(path: Path, work: Path) -> list[dict[str, Any]]:
     finally:
         await parsed.discard_files()
     flows, others = split_records(records)
+    indicators = _feeds(flows, work)
+    flows = IntelEnrichment(lambda: indicators)(flows)
     analysis = analyse_capture(flows)
     return [*analysis.flows, *others, *finding_records(capture_id, flows, analysis.findings)]
 
@@ -59,15 +90,30 @@ def shared_records(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[d
 
 
 def test_every_field_of_every_record_is_declared(
-    shared_records: dict[str, list[dict[str, Any]]],
+    shared_records: dict[str, list[dict[str, Any]]], tmp_path: Path
 ) -> None:
     undeclared: dict[str, str] = {}
+    paths: set[str] = set()
     for name, records in shared_records.items():
         for record in records:
             for path in leaf_paths(record):
+                paths.add(path)
                 if not declared(path):
                     undeclared.setdefault(path, name)
     assert not undeclared, f"fields the schema does not declare (first capture): {undeclared}"
+    # GET /v1/fields lists each of them: as itself, or as the stored object holding it
+    app = create_app(Settings(data_dir=tmp_path), workers=False)
+    with TestClient(app, base_url="http://127.0.0.1") as client:  # a host it answers
+        listed = {f["name"]: f for f in client.get("/v1/fields").json()["fields"]}
+    objects = {n for n, f in listed.items() if f["type"] == "object"}
+    unlisted = {
+        p for p in paths if p not in listed and not any(p.startswith(o + ".") for o in objects)
+    }
+    assert not unlisted, f"fields /v1/fields does not list: {sorted(unlisted)}"
+    # the stored objects are listed, and the documents here do carry them
+    assert {"threat.enrichments", "pcaptotal.findings"} <= objects
+    for name in ("threat.enrichments", "pcaptotal.findings", "dns.question", "dns.answers"):
+        assert any(p.startswith(name + ".") for p in paths), name
 
 
 def test_every_record_matches_its_api_model(
@@ -122,6 +168,27 @@ def test_dns_answers_line_up(shared_records: dict[str, list[dict[str, Any]]]) ->
     assert addresses and all("data" in a and "ttl" in a for a in addresses)
 
 
+def test_flows_carry_ecs_shapes(shared_records: dict[str, list[dict[str, Any]]]) -> None:
+    """Threat data once (threat.enrichments), full URLs, DNS questions/answers as objects."""
+    flows = [r for rs in shared_records.values() for r in rs if r["event.dataset"] == "flow"]
+    hit = [f for f in flows if f.get("threat.enrichments")]
+    assert hit, "the test feeds match nothing"
+    fields = {v for f in hit for v in values_of(f, "threat.enrichments.matched.field")}
+    assert {"destination.ip", "dns.question.name", "url.original"} <= fields
+    for record in (r for rs in shared_records.values() for r in rs):
+        assert not [k for k in record if k.startswith("threat.indicator")], record["event.id"]
+    for flow in flows:
+        assert "threat.software.name" not in flow
+        for key in ("dns.question", "dns.answers", "threat.enrichments"):
+            assert all(isinstance(o, dict) for o in flow.get(key, [])), key
+        urls = flow.get("url.original", [])
+        if flow.get("url.domain") and urls:  # a Host header completes origin-form targets
+            assert not all(u.startswith("/") for u in urls), urls
+        paths = set(flow.get("url.path", []))
+        assert all(u.split("?", 1)[0].endswith(tuple(paths)) for u in urls if "://" in u)
+    assert any(f.get("dns.answers") for f in flows)
+
+
 def _osmem(request: pytest.FixtureRequest) -> Index:
     return ElasticsearchIndex(
         request.getfixturevalue("es_url"), prefix=f"t-{uuid.uuid4().hex[:12]}"
@@ -148,6 +215,10 @@ QUERIES = [
     "event.dataset:file AND file.mime_type:application*",
     "event.dataset:finding",
     'url.path:"/" AND event.dataset:http',
+    "_exists_:threat.enrichments.indicator.name",
+    "threat.enrichments.matched.field:dns.question.name AND event.dataset:flow",
+    "event.dataset:flow AND dns.answers.type:A AND dns.answers.class:IN",
+    'event.dataset:flow AND url.path:"/"',
 ]
 
 
@@ -174,10 +245,28 @@ async def test_both_backends_index_every_record_and_agree(
             if r["event.dataset"] == "http" and r.get("http.response.status_code", 0) >= 400
         ),
         QUERIES[5]: sorted(r["event.id"] for r in every if r["event.dataset"] == "finding"),
+        QUERIES[7]: sorted(r["event.id"] for r in every if r.get("threat.enrichments")),
+        QUERIES[8]: sorted(
+            r["event.id"]
+            for r in every
+            if r["event.dataset"] == "flow"
+            and "dns.question.name" in values_of(r, "threat.enrichments.matched.field")
+        ),
+        QUERIES[9]: sorted(
+            r["event.id"]
+            for r in every
+            if r["event.dataset"] == "flow" and "A" in values_of(r, "dns.answers.type")
+        ),
+        QUERIES[10]: sorted(
+            r["event.id"]
+            for r in every
+            if r["event.dataset"] == "flow" and "/" in r.get("url.path", [])
+        ),
     }
     for text, ids in expected.items():
         assert answers[text] == ids, text
     assert answers[QUERIES[0]] and answers[QUERIES[2]] and answers[QUERIES[3]]
+    assert all(answers[q] for q in QUERIES[7:])
     # one record read back whole, as written
     sample = next(r for r in every if r["event.dataset"] == "dns" and r.get("dns.answers"))
     assert await index.get_flow(sample["event.id"]) == sample
