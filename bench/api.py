@@ -59,6 +59,7 @@ from typing import Any
 
 import httpx
 import orjson
+import psutil
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -496,12 +497,23 @@ def drive_main(args: argparse.Namespace) -> None:
     """The client process: prints one JSON line with the measurements."""
     plan = json.loads(Path(args.plan).read_text())
     key = os.environ["BENCH_API_KEY"]
+    server = psutil.Process(args.pid)  # the runner's CPU time per request: load-independent
+
+    def cpu() -> float:
+        t = server.cpu_times()
+        return float(t.user + t.system)
+
+    cpu0 = cpu()
     mixed, _ = asyncio.run(drive_phase(args.url, key, plan, args.clients, args.duration, True))
+    cpu1 = cpu()
     kinds = [k for k in mixed.latencies if k.startswith("search:")]
     searches = [x for k in kinds for x in mixed.latencies[k]]
     gets, took = asyncio.run(
         drive_phase(args.url, key, plan, args.clients, args.get_duration, False)
     )
+    cpu2 = cpu()
+    n_mixed = sum(len(v) for v in mixed.latencies.values())
+    n_gets = len(gets.latencies.get("get", []))
     out = {
         "mixed": {k: len(v) for k, v in mixed.latencies.items()},
         "errors": {**mixed.statuses, **{f"get-only {k}": v for k, v in gets.statuses.items()}},
@@ -513,7 +525,9 @@ def drive_main(args: argparse.Namespace) -> None:
         "get_mixed_p99_ms": pct(mixed.latencies.get("get", []), 99),
         "get_p50_ms": pct(gets.latencies.get("get", []), 50),
         "get_p99_ms": pct(gets.latencies.get("get", []), 99),
-        "get_capture_rps": len(gets.latencies.get("get", [])) / took,
+        "get_capture_rps": n_gets / took,
+        "cpu_ms_per_mixed_request": (cpu1 - cpu0) * 1000 / max(n_mixed, 1),
+        "cpu_ms_per_get": (cpu2 - cpu1) * 1000 / max(n_gets, 1),
     }
     print(json.dumps(out))
 
@@ -531,6 +545,7 @@ def main() -> None:
     drive = sub.add_parser("drive", help="(internal) the client process")
     drive.add_argument("--url", required=True)
     drive.add_argument("--plan", required=True)
+    drive.add_argument("--pid", type=int, required=True, help="the runner's process id")
     drive.add_argument("--clients", type=int, default=32)
     drive.add_argument("--duration", type=float, default=30.0)
     drive.add_argument("--get-duration", type=float, default=15.0)
@@ -606,6 +621,8 @@ def run(args: argparse.Namespace, work: Path, data: Path) -> None:
             runner.base,
             "--plan",
             str(plan_path),
+            "--pid",
+            str(runner.proc.pid),
             "--clients",
             str(args.clients),
             "--duration",
@@ -628,6 +645,10 @@ def run(args: argparse.Namespace, work: Path, data: Path) -> None:
     result = json.loads(out.strip().splitlines()[-1])
     print(f"mixed phase requests: {result['mixed']}; errors: {result['errors'] or 'none'}")
     print(f"search p50 ms by kind: {result['search_kinds_p50_ms']}")
+    print(
+        f"runner CPU per request: {result['cpu_ms_per_mixed_request']:.1f} ms (mixed), "
+        f"{result['cpu_ms_per_get']:.2f} ms (capture GET)"
+    )
     print(
         f"stats_p50_ms={result['stats_p50_ms']:.0f} get_p50_ms={result['get_p50_ms']:.1f} "
         f"get_p99_ms={result['get_p99_ms']:.1f} get_in_mix_p99_ms={result['get_mixed_p99_ms']:.0f}"

@@ -1,6 +1,7 @@
 """The tantivy adapter's caches: a capture GET returns the last committed document and an
 aggregation the answer over the last committed records, whatever was cached before, and
-callers cannot alter what is cached."""
+callers cannot alter what is cached; pages keep their order when equal times are ordered in
+memory."""
 
 from __future__ import annotations
 
@@ -136,5 +137,33 @@ async def test_listings_follow_capture_writes(tmp_path: Path) -> None:
         assert await done() == [(other, 2)]
         await index.delete_capture(other)
         assert await done() == []
+    finally:
+        await index.close()
+
+
+async def test_pages_order_runs_of_equal_times_by_id(tmp_path: Path) -> None:
+    """Runs of equal @timestamp go by event.id on every page, whether the run lies wholly in
+    the hits fetched (ordered in memory) or is cut by the page end (ordered by a query)."""
+    index = TantivyIndex(tmp_path / "index")
+    await index.start()
+    flows = [
+        _flow(n // 4, CID, "10.0.0.1") | {"event.id": f"{CID}-{n * 7919 % 97:02d}"}
+        for n in range(23)
+    ]
+    flows.append(_flow(0, CID, "10.0.0.1") | {"event.id": f"{CID}-none"})
+    del flows[-1]["@timestamp"]  # no time: after every timed record
+    expected = sorted(
+        (f["event.id"] for f in flows),
+        key=lambda i: next((f.get("@timestamp") or "~", i) for f in flows if f["event.id"] == i),
+    )
+    try:
+        await index.add_flows(flows)
+        every = parse_query("")
+        for limit in (1, 3, 5, 24):
+            got: list[str] = []
+            for offset in range(0, 24, limit):
+                page = await index.search_flows(every, limit=limit, offset=offset)
+                got += [h["event.id"] for h in page.hits]
+            assert got == expected, limit
     finally:
         await index.close()

@@ -649,18 +649,21 @@ def _search(store: _Store, query: tantivy.Query, limit: int, offset: int) -> Sea
     searcher = store.index.searcher()  # one snapshot for every step below
     if limit == 0:  # tantivy refuses a zero limit
         return SearchResult(total=_count(searcher.search(query, 1, count=True)), hits=[])
-    total, addresses = _ordered_page(store, searcher, query, limit, offset)
-    return SearchResult(total=total, hits=[_load(searcher, a) for a in addresses])
+    total, page = _ordered_page(store, searcher, query, limit, offset)
+    hits = [a if isinstance(a, dict) else _load(searcher, a) for a in page]
+    return SearchResult(total=total, hits=hits)
 
 
 def _ordered_page(
     store: _Store, searcher: tantivy.Searcher, query: tantivy.Query, limit: int, offset: int
-) -> tuple[int, list[tantivy.DocAddress]]:
-    """Addresses of hits ``offset .. offset+limit`` ordered by (@timestamp, event.id).
+) -> tuple[int, list[tantivy.DocAddress | dict[str, Any]]]:
+    """Hits ``offset .. offset+limit`` ordered by (@timestamp, event.id): addresses, or the
+    documents where they had to be read to order them.
 
-    tantivy sorts by one fast field. Sort by @timestamp, then re-query each run of equal
-    times that overlaps the page sorted by event.id. Only runs of two or more (or the run cut
-    by the page end) need that, so the usual cost is one extra query per page.
+    tantivy sorts by one fast field. Sort by @timestamp, then order each run of equal times
+    that overlaps the page by event.id: a run wholly among the hits fetched (up to
+    ``_RUN_IN_MEMORY`` of them) by reading its documents, which the page needs anyway; the
+    run the page end cuts (it may go on past what was fetched) by a query sorted by event.id.
     """
     end = offset + limit
     result = searcher.search(
@@ -668,7 +671,7 @@ def _ordered_page(
     )
     total = _count(result)
     hits = result.hits
-    page: list[tantivy.DocAddress] = []
+    page: list[tantivy.DocAddress | dict[str, Any]] = []
     i = 0
     while i < len(hits):
         j = i
@@ -679,6 +682,10 @@ def _ordered_page(
         if lo < hi:
             if j - i == 1 and not cut:
                 page.append(hits[i][1])
+            elif not cut and j - i <= _RUN_IN_MEMORY:  # the whole run is here
+                run_docs = [_load(searcher, address) for _, address in hits[i:j]]
+                run_docs.sort(key=lambda d: str(d[ID]))  # code points: UTF-8 byte order
+                page.extend(run_docs[lo - i : hi - i])
             else:
                 same = _same_start(store, hits[i][0])
                 run = _Q.boolean_query([(_O.Must, query), (_O.Must, same)])
@@ -693,6 +700,9 @@ def _ordered_page(
                 page.extend(address for _, address in sub.hits)
         i = j
     return total, page
+
+
+_RUN_IN_MEMORY = 512  # longer runs of equal times are ordered by a query
 
 
 def _same_start(store: _Store, value: Any) -> tantivy.Query:
