@@ -63,7 +63,7 @@ EXPECTED: dict[tuple[str, str], set[int]] = {
     ("get", "/v1/archives"): {200, 422, 503},
     ("get", "/v1/archives/{name}"): {200, 404, 422, 503},
     ("get", "/v1/archives/{name}/bundle.zip"): {200, 404, 413, 422, 503},
-    ("put", "/v1/archives/{name}"): {200, 201, 400, 422, 503},
+    ("put", "/v1/archives/{name}"): {200, 201, 400, 404, 422, 503},
     ("delete", "/v1/archives/{name}"): {204, 400, 404, 503},
     ("put", "/v1/archives/{name}/captures/{capture_id}"): {200, 400, 404, 409, 503},
     ("delete", "/v1/archives/{name}/captures/{capture_id}"): {200, 400, 404, 503},

@@ -112,7 +112,8 @@ def add_curation_routes(router: APIRouter) -> None:
         tags=["archives"],
         responses={
             201: {"description": "created", "model": CuratedArchive},
-            **error_responses({400: "a bad archive name", 503: ""}),
+            # 404: a name the route cannot hold (a line break) matches no route
+            **error_responses({400: "a bad archive name", 404: "no such route", 503: ""}),
         },
     )
     async def put_archive(
