@@ -68,13 +68,15 @@ def _base(work: Path, inputs: list[Path]) -> Path:
     return base
 
 
-def build(mb: int = 200) -> Path:
-    """The cached flow-heavy capture of at least ``mb`` MiB (built if missing)."""
+def build(mb: int = 200, variant: int = 0) -> Path:
+    """The cached flow-heavy capture of at least ``mb`` MiB (built if missing). Another
+    ``variant`` uses other seeds: same size and shape, other addresses, other bytes."""
     for tool in ("tcprewrite", "mergecap", "editcap", "capinfos"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} missing: apt-get install -y tcpreplay tshark")
     inputs = _inputs()
-    target = cache_dir() / f"flowheavy-{mb}mb-{_digest(inputs)}.pcap"
+    suffix = f"-v{variant}" if variant else ""
+    target = cache_dir() / f"flowheavy-{mb}mb-{_digest(inputs)}{suffix}.pcap"
     if target.exists():
         return target
     with tempfile.TemporaryDirectory(prefix="flowheavy-", dir=cache_dir()) as tmp:
@@ -82,7 +84,8 @@ def build(mb: int = 200) -> Path:
         base = _base(work, inputs)
         copies = -(-mb * MIB // base.stat().st_size)
         rewritten: list[str] = []
-        for seed in range(1, copies + 1):
+        first = 1 + variant * 100_000
+        for seed in range(first, first + copies):
             out = work / f"copy-{seed}.pcap"
             subprocess.run(
                 ["tcprewrite", f"--seed={seed}", f"--infile={base}", f"--outfile={out}"],

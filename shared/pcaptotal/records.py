@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import zstandard
 
 from pcaptotal import keys
@@ -67,9 +68,18 @@ async def store_records(
 def _iter_file(path: Path) -> Iterator[dict[str, Any]]:
     dctx = zstandard.ZstdDecompressor()
     with path.open("rb") as raw, dctx.stream_reader(raw) as zr:
-        for line in io.TextIOWrapper(zr, encoding="utf-8"):
+        for line in io.BufferedReader(zr, 1 << 20):
             if line.strip():
-                yield json.loads(line)
+                yield _loads(line)
+
+
+def _loads(line: bytes) -> Any:
+    # orjson: ~3x json.loads, and the enricher reads every record; json for what orjson
+    # refuses (NaN and Infinity, which json.dumps writes)
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return json.loads(line)
 
 
 async def iter_records(

@@ -42,7 +42,7 @@ from pcaptotal_enricher.families import finding_families
 from pcaptotal_enricher.heuristics import Finding, Severity, run_all
 from pcaptotal_enricher.heuristics.config import DetectionConfig, resolve
 from pcaptotal_enricher.heuristics.correlate import correlate
-from pcaptotal_enricher.heuristics.util import FlowDoc, flow_id
+from pcaptotal_enricher.heuristics.util import FlowDoc, clear_caches, flow_id
 
 
 class Verdict(StrEnum):
@@ -170,6 +170,13 @@ def analyse_capture(flows: list[FlowDoc], cfg: object = None) -> CaptureAnalysis
     the flows a finding cites.
     """
     config = resolve(cfg)
+    try:
+        return _analyse(flows, config)
+    finally:
+        clear_caches()  # per-capture caches: nothing of this capture stays behind
+
+
+def _analyse(flows: list[FlowDoc], config: DetectionConfig) -> CaptureAnalysis:
     findings = run_all(flows, config)
     findings += correlate(findings, flows, config)
     by_flow: dict[str, list[Finding]] = defaultdict(list)
@@ -180,13 +187,22 @@ def analyse_capture(flows: list[FlowDoc], cfg: object = None) -> CaptureAnalysis
     worst = Verdict.CLEAN
     capture_intel: list[tuple[float, bool, list[str]]] = []
     tags: set[str] = set()
+    # Most flows have neither a finding nor a feed hit: they all get the one judgement of no
+    # evidence, worked out once (judging each costs more than every heuristic together).
+    no_evidence = judge([], (0.0, False, []), config)
     for flow in flows:
+        cited = by_flow.get(flow_id(flow), []) if by_flow else []
+        if not cited and not flow.get("threat.enrichments"):
+            _annotate(flow, no_evidence, cited, config)
+            counts[no_evidence.verdict.value] += 1
+            worst = max(worst, no_evidence.verdict, key=lambda v: v.rank)
+            continue
         intel = intel_judgement(flow, config)
         if intel[2]:
             capture_intel.append(intel)
         tags.update(h[3] for h in _hits(flow) if h[3])
-        judgement = judge(by_flow.get(flow_id(flow), []), intel, config)
-        _annotate(flow, judgement, by_flow.get(flow_id(flow), []), config)
+        judgement = judge(cited, intel, config)
+        _annotate(flow, judgement, cited, config)
         counts[judgement.verdict.value] += 1
         worst = max(worst, judgement.verdict, key=lambda v: v.rank)
     merged = (

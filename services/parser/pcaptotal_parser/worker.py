@@ -18,6 +18,7 @@ from pcaptotal.captures import Status
 from pcaptotal.context import Context
 from pcaptotal.failures import fail_capture
 from pcaptotal.keys import capture_key
+from pcaptotal.memory import release_memory
 from pcaptotal.messages import CaptureParsed, CaptureStored, Stage, message_id, scoped_key
 from pcaptotal.metrics import STAGE_SECONDS, observe_parse
 from pcaptotal.ports import BlobNotFound, Delivery
@@ -63,6 +64,8 @@ class ParserWorker:
         try:
             with STAGE_SECONDS.labels(STAGE).time():
                 await self._parse(event, bound)
+            # the capture's flows are garbage now: hand their memory back (pcaptotal.memory)
+            await asyncio.to_thread(release_memory)
         except TsharkError as exc:
             bound.warning("parse failed", reason=exc.reason)
             await fail_capture(self._ctx, capture_id, STAGE, exc.reason)

@@ -13,6 +13,12 @@ from typing import Any
 FlowDoc = dict[str, Any]
 IpAddr = ipaddress.IPv4Address | ipaddress.IPv6Address
 
+# Per-capture caches of address and time parsing. Every heuristic walks the flows in the same
+# order, so an LRU smaller than the capture's distinct values misses on every call (a
+# flow-heavy capture has ~100,000 addresses: with 65,536 entries parse_ip hit nothing). Large
+# enough for that, and emptied after each capture (``clear_caches``) so nothing is kept.
+_CACHE_SIZE = 1 << 18
+
 
 def _in_objects(flow: FlowDoc, field: str) -> list[Any] | None:
     """``field`` read through an array of objects one level up (``dns.answers.data`` from
@@ -110,7 +116,7 @@ def _to_seconds(v: Any) -> float | None:
     return None
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=_CACHE_SIZE)
 def _iso_seconds(v: str) -> float | None:
     # several heuristics read every flow's start: parse each distinct string once
     try:
@@ -128,7 +134,7 @@ def duration_s(flow: FlowDoc) -> float:
     return num(flow, "event.duration") / 1e9
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=_CACHE_SIZE)
 def parse_ip(text: str) -> IpAddr | None:
     try:
         addr = ipaddress.ip_address(text.split("%", 1)[0])
@@ -139,14 +145,14 @@ def parse_ip(text: str) -> IpAddr | None:
     return addr
 
 
-@lru_cache(maxsize=65536)  # every heuristic asks about the same addresses
+@lru_cache(maxsize=_CACHE_SIZE)  # every heuristic asks about the same addresses
 def is_public(text: str | None) -> bool:
     """Globally routable unicast (not private, loopback, link-local, multicast, reserved)."""
     addr = parse_ip(text) if text else None
     return addr is not None and addr.is_global and not addr.is_multicast
 
 
-@lru_cache(maxsize=65536)  # every heuristic asks about the same addresses
+@lru_cache(maxsize=_CACHE_SIZE)  # every heuristic asks about the same addresses
 def is_multicast_or_broadcast(text: str | None) -> bool:
     addr = parse_ip(text) if text else None
     if addr is None:
@@ -160,7 +166,7 @@ def is_multicast_or_broadcast(text: str | None) -> bool:
     return False
 
 
-@lru_cache(maxsize=65536)  # every heuristic asks about the same addresses
+@lru_cache(maxsize=_CACHE_SIZE)  # every heuristic asks about the same addresses
 def is_loopback(text: str | None) -> bool:
     addr = parse_ip(text) if text else None
     return addr is not None and (addr.is_loopback or addr.is_unspecified)
@@ -205,3 +211,9 @@ def human_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1000
     return f"{n:.1f} GB"
+
+
+def clear_caches() -> None:
+    """Forget the parsed addresses and times of the capture just analysed."""
+    for cached in (_iso_seconds, parse_ip, is_public, is_multicast_or_broadcast, is_loopback):
+        cached.cache_clear()

@@ -1,0 +1,159 @@
+"""Enrich+index benchmark: the enricher worker over one capture's parsed records, alone.
+
+Drives the real ``EnricherWorker`` (heuristics, verdicts, finding records, indexing, events)
+with a memory bus, a file blob store in a temp dir and an index: embedded tantivy by default,
+or any Elasticsearch/OpenSearch URL (``--index-url http://127.0.0.1:PORT``, e.g. an
+osmem-server). The records come from ``--records`` (a ``parsed/<id>.ndjson.zst`` blob) or are
+made once by parsing the flow-heavy capture (``bench/flowheavy.py``) and cached beside it.
+
+Prints flows/s and records (documents)/s per run (wall and CPU seconds: CPU time is the
+steadier figure on a shared machine), the resident set after each run, and their medians;
+``--profile out.prof`` writes a cProfile of the last run. Not a test: it prints, asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import hashlib
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "bench"))
+for sub in ("shared", "services/parser", "services/enricher"):
+    sys.path.insert(0, str(REPO / sub))
+
+from flowheavy import build, cache_dir  # noqa: E402
+from pcaptotal.adapters.factory import close_context, make_context, start_context  # noqa: E402
+from pcaptotal.context import Context  # noqa: E402
+from pcaptotal.keys import parsed_key  # noqa: E402
+from pcaptotal.messages import CaptureParsed, CaptureSummary  # noqa: E402
+from pcaptotal.ports import Delivery  # noqa: E402
+from pcaptotal.records import write_ndjson_zst  # noqa: E402
+from pcaptotal.settings import Settings  # noqa: E402
+from pcaptotal_enricher.worker import EnricherWorker  # noqa: E402
+from pcaptotal_parser.parse import parse_capture  # noqa: E402
+
+
+def parsed_records(mb: int) -> Path:
+    """The flow-heavy capture's records as the parser writes them (cached)."""
+    capture: Path = build(mb)
+    out: Path = cache_dir() / (capture.stem + ".ndjson.zst")
+    if out.exists():
+        return out
+
+    async def parse() -> None:
+        with tempfile.TemporaryDirectory(prefix="bench-enrich-") as tmp:
+            result = await parse_capture(capture, "c" * 64, work_dir=Path(tmp), timeout_s=3600)
+            partial = Path(tmp) / "records.zst"
+            await asyncio.to_thread(write_ndjson_zst, result.records(), partial)
+            await result.discard_files()
+            shutil.move(partial, out)
+
+    asyncio.run(parse())
+    return out
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def one_run(ctx: Context, records: Path, size: int, run: int) -> dict[str, float]:
+    """``EnricherWorker`` over the records of a fresh capture id (the same context each run,
+    as in the runner, so what one capture leaves behind shows in the next)."""
+    cid = hashlib.sha256(f"{records}-{run}-{time.time()}".encode()).hexdigest()
+    await ctx.blobs.put_file(parsed_key(cid), records, metadata={})
+    await ctx.captures.create(cid, size=size, filename="bench")
+    event = CaptureParsed(
+        capture_id=cid,
+        analysis_id=uuid.uuid4(),
+        generation=1,
+        flow_count=0,
+        summary=CaptureSummary(),
+    )
+    worker = EnricherWorker(ctx.with_retry(30))
+    started, cpu = time.perf_counter(), _cpu_s()
+    await worker.handle(Delivery(event=event, attempt=1, max_attempts=1))
+    seconds, cpu = time.perf_counter() - started, _cpu_s() - cpu
+    doc = await ctx.captures.get(cid) or {}
+    if doc.get("status") != "done":
+        raise SystemExit(f"enrich did not finish: {doc.get('status')} {doc.get('error')}")
+    return {
+        "s": seconds,
+        "cpu": cpu,
+        "flows": float(doc["flows_indexed"]),
+        "docs": float(doc["record_count"]),
+        "rss": _rss_mb(),
+    }
+
+
+async def runs(args: argparse.Namespace, records: Path) -> list[dict[str, float]]:
+    size = records.stat().st_size  # noqa: ASYNC240 (before any clock starts)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-enrich-") as tmp:
+        settings = Settings(
+            data_dir=Path(tmp),
+            index_url=args.index_url or f"tantivy://{tmp}/index",
+            intel_dir=Path(tmp) / "intel",
+        )
+        ctx = make_context(settings)
+        await start_context(ctx)
+        try:
+            for run in range(args.runs):
+                profiler = cProfile.Profile() if args.profile and run == args.runs - 1 else None
+                if profiler:
+                    profiler.enable()
+                row = await one_run(ctx, records, size, run)
+                if profiler:
+                    profiler.disable()
+                    profiler.dump_stats(args.profile)
+                rows.append(row)
+                print(
+                    f"run {run + 1}: {row['s']:.2f} s ({row['cpu']:.2f} s CPU), "
+                    f"{row['flows']:.0f} flows ({row['flows'] / row['s']:,.0f}/s), "
+                    f"{row['docs']:.0f} records ({row['docs'] / row['s']:,.0f}/s); "
+                    f"RSS after {row['rss']:.0f} MB",
+                    flush=True,
+                )
+        finally:
+            await close_context(ctx)
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--records", type=Path, help="a parsed/<id>.ndjson.zst blob")
+    ap.add_argument("--mb", type=int, default=200, help="flow-heavy capture size (no --records)")
+    ap.add_argument("--index-url", default="", help="default: tantivy in a temp dir")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--profile", type=Path, help="write a cProfile of the last run here")
+    args = ap.parse_args()
+    records = args.records or parsed_records(args.mb)
+    rows = asyncio.run(runs(args, records))
+    med_s = statistics.median(r["s"] for r in rows)
+    med_cpu = statistics.median(r["cpu"] for r in rows)
+    flows, docs = rows[0]["flows"], rows[0]["docs"]
+    print(
+        f"enrich_flows_per_s={flows / med_s:.0f} enrich_docs_per_s={docs / med_s:.0f} "
+        f"flows_per_cpu_s={flows / med_cpu:.0f} rss_after_mb={rows[-1]['rss']:.0f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
