@@ -130,6 +130,7 @@ def add_curation_routes(router: APIRouter) -> None:
                 response.status_code = 201
             archive.title, archive.description = text.title, text.description
             await store.save(ctx.blobs, archive)
+            await store.register(ctx.blobs, name)  # (again: lists one a crash left unlisted)
         return _view(archive)
 
     @router.delete(

@@ -7,9 +7,15 @@ reads the same ones. Members are capture ids only: who may see a member is decid
 read, through the caller's visibility-scoped index (a private capture in a curated archive
 stays invisible to everyone but its owner and admins).
 
-Edits are read-modify-write of the one blob, serialised per archive within a process; two
-replicas editing one archive at the same instant could lose one edit (as capture documents
-can). A member whose capture was deleted is dropped when it is read.
+The names are listed in ``archives/index.json`` so that listing them reads one blob instead
+of walking the store (a directory walk over every capture and carved file in the embedded
+mode). An archive's blob is written before its name is listed and unlisted before it is
+removed, so a crash between the two leaves at most an unlisted archive, which the next
+``PUT`` of it lists again.
+
+Edits are read-modify-write of one blob, serialised per archive (and for the name index)
+within a process; two replicas editing one archive at the same instant could lose one edit
+(as capture documents can). A member whose capture was deleted is dropped when it is read.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ from pcaptotal.web import quote_input
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 PREFIX = "archives/"
+INDEX = f"{PREFIX}index.json"
+_LOAD_CONCURRENCY = 16
 # <kind>/<value>[/...]: segments of letters, digits and . _ + - and spaces (family names
 # such as "Cobalt Strike"); "captures" and "bundle.zip" are route words, not segment names.
 _SEGMENT = r"[A-Za-z0-9][A-Za-z0-9 ._+-]{0,79}"
@@ -92,16 +100,42 @@ async def save(blobs: BlobStore, archive: Curated) -> None:
     await blobs.put_bytes(key(archive.name), body, metadata={"content-type": "application/json"})
 
 
+async def names(blobs: BlobStore) -> list[str]:
+    try:
+        listed = json.loads(await blobs.get_bytes(INDEX))
+    except BlobNotFound:
+        return []
+    return sorted(str(n) for n in listed)
+
+
+async def _write_names(blobs: BlobStore, listed: set[str]) -> None:
+    body = json.dumps(sorted(listed)).encode()
+    await blobs.put_bytes(INDEX, body, metadata={"content-type": "application/json"})
+
+
+async def register(blobs: BlobStore, name: str) -> None:
+    """List ``name`` in the index (after its blob was saved)."""
+    async with lock(INDEX):
+        listed = set(await names(blobs))
+        if name not in listed:
+            await _write_names(blobs, listed | {name})
+
+
 async def delete(blobs: BlobStore, name: str) -> None:
+    async with lock(INDEX):
+        listed = set(await names(blobs))
+        if name in listed:
+            await _write_names(blobs, listed - {name})
     await blobs.delete(key(name))
 
 
 async def load_all(blobs: BlobStore) -> list[Curated]:
-    """Every curated archive, by name."""
-    out: list[Curated] = []
-    for k in await blobs.list_keys(PREFIX):
-        try:
-            out.append(Curated.model_validate(json.loads(await blobs.get_bytes(k))))
-        except BlobNotFound:
-            continue  # deleted between the listing and the read
-    return sorted(out, key=lambda a: a.name)
+    """Every listed curated archive, by name (read a few at a time)."""
+    gate = asyncio.Semaphore(_LOAD_CONCURRENCY)
+
+    async def one(name: str) -> Curated | None:
+        async with gate:
+            return await load(blobs, name)
+
+    found = await asyncio.gather(*(one(n) for n in await names(blobs)))
+    return [a for a in found if a is not None]  # None: removed since it was listed
