@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export PCAPTOTAL_DATA_DIR ?= ./data
 export PCAPTOTAL_HTTP_PORT ?= 8080
 
-.PHONY: help deps system-deps venv tools run up down test test-unit test-integration lint fmt bench clean constraints
+.PHONY: help deps system-deps venv tools run up down test test-unit test-integration lint fmt bench bench-deps clean constraints
 
 help:
 	@echo "make run    - install what is missing and serve PcapTotal on 127.0.0.1:$(PCAPTOTAL_HTTP_PORT)"
@@ -76,8 +76,18 @@ fmt: venv
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: deps
+# tcprewrite (Debian tcpreplay) builds the flow-heavy bench capture (bench/flowheavy.py);
+# nfstream is the peer figure bench/e2e.py prints beside ours (n/a when it cannot install).
+bench-deps: deps
+	@command -v tcprewrite >/dev/null || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			tcpreplay >/dev/null; }
+	@$(PY) -c 'import nfstream' 2>/dev/null || $(PY) -m pip install -q nfstream \
+		|| echo ">> nfstream did not install: bench/e2e.py prints n/a for it"
+
+bench: bench-deps
 	$(PY) bench/parser.py
+	$(PY) bench/e2e.py
 	$(PY) bench/intel.py
 
 # Re-pin after changing dependencies in pyproject.toml.

@@ -1,7 +1,8 @@
 """Parser benchmark: the PcapTotal parser against raw tshark and pyshark, in the same run.
 
-Builds a capture of at least ``--packets`` packets from ``tests/data/pcaps`` (editcap rewrites the
-damaged one, mergecap -a concatenates copies) in a temp dir, then measures:
+Uses the flow-heavy capture of ``--mb`` MiB (``bench/flowheavy.py``: copies of
+``tests/data/pcaps`` re-addressed by ``tcprewrite --seed=N`` and joined by ``mergecap -a``, so
+flows are as dense as in real traffic; built once and cached), then measures:
 
 (a) tshark alone, the same invocation the parser runs (fields + export objects), output to
     /dev/null;
@@ -34,34 +35,24 @@ from pathlib import Path
 import psutil
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "bench"))
 for sub in ("shared", "services/parser"):
     sys.path.insert(0, str(REPO / sub))
 
+from flowheavy import build  # noqa: E402
 from pcaptotal.records import write_ndjson_zst  # noqa: E402
 from pcaptotal_parser.carving import export_arguments  # noqa: E402
 from pcaptotal_parser.parse import parse_capture  # noqa: E402
 from pcaptotal_parser.tshark import tshark_command  # noqa: E402
 
-PCAPS = REPO / "tests" / "data" / "pcaps"  # the 33 captures of the test data
 MIB = 1024 * 1024
 
 
-def build_capture(work: Path, min_packets: int) -> tuple[Path, int]:
-    """All test captures one after the other, repeated until ``min_packets``."""
-    inputs = []
-    for path in sorted(PCAPS.glob("*.pcap*")):
-        if "damaged" in path.name:  # mergecap stops at the damage: keep what is readable
-            fixed = work / path.name
-            subprocess.run(["editcap", str(path), str(fixed)], capture_output=True, check=False)
-            path = fixed
-        inputs.append(str(path))
-    one = work / "one.pcapng"
-    subprocess.run(["mergecap", "-a", "-w", str(one), *inputs], check=True)
-    per_copy = count_packets(one)
-    copies = -(-min_packets // per_copy)
-    big = work / "bench.pcapng"
-    subprocess.run(["mergecap", "-a", "-w", str(big), *[str(one)] * copies], check=True)
-    return big, per_copy * copies
+def build_capture(mb: int) -> tuple[Path, int]:
+    """The flow-heavy capture (``bench/flowheavy.py``: re-addressed copies of the test
+    captures, one flow per ~13 packets), cached between runs."""
+    path: Path = build(mb)
+    return path, count_packets(path)
 
 
 def count_packets(path: Path) -> int:
@@ -149,7 +140,7 @@ class RssPoller:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--packets", type=int, default=200_000, help="smallest capture size")
+    ap.add_argument("--mb", type=int, default=200, help="flow-heavy capture size in MiB")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--pyshark-packets", type=int, default=1500, help="pyshark slice size")
     ap.add_argument(
@@ -158,7 +149,7 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-parser-") as tmp:
         work = Path(tmp)
-        capture, packets = build_capture(work, args.packets)
+        capture, packets = build_capture(args.mb)
         size_mb = capture.stat().st_size / MIB
         print(f"capture: {packets} packets, {size_mb:.1f} MB ({capture.name})")
 
