@@ -146,7 +146,10 @@ def upload_until_done(base: str, capture: Path) -> dict[str, Any]:
     with capture.open("rb") as body, httpx.Client(timeout=600) as client:
         r = client.post(f"{base}/v1/captures?filename={capture.name}", content=body)
         r.raise_for_status()
-        cid = r.json()["id"]
+        answer = r.json()
+        cid = answer.get("id") or answer.get("capture_id")
+        if not cid:
+            raise SystemExit(f"upload answered {r.status_code}: {r.text[:500]}")
         while True:
             doc = client.get(f"{base}/v1/captures/{cid}").json()
             if doc["status"] in ("done", "failed"):
@@ -223,7 +226,11 @@ def main() -> None:
         finally:
             sampler.stop()
             runner.terminate()
-            runner.wait(30)
+            try:
+                runner.wait(30)
+            except subprocess.TimeoutExpired:
+                runner.kill()
+                runner.wait()
     med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
     e2e_per_gb = med["e2e"] * GB / size
     ratio = statistics.median(r["tshark"] / r["parse"] for r in rows)

@@ -150,14 +150,27 @@ def judge(
 
 
 def _annotate(
-    flow: FlowDoc, judgement: Judgement, cited: list[Finding], cfg: DetectionConfig
+    flow: FlowDoc,
+    judgement: Judgement,
+    cited: list[Finding],
+    cfg: DetectionConfig,
+    as_dicts: dict[int, dict[str, Any]] | None = None,
 ) -> None:
+    """``as_dicts``: the findings' JSON forms by ``id(finding)``, made once per finding and
+    shared by every flow it cites (a scan finding cites thousands of flows)."""
     flow["pcaptotal.verdict"] = judgement.verdict.value
     flow["event.risk_score"] = judgement.score
     if cited:
         flow["pcaptotal.finding.name"] = list(dict.fromkeys(f.name for f in cited))
         flow["pcaptotal.finding.severity"] = list(dict.fromkeys(f.severity.value for f in cited))
-        flow["pcaptotal.findings"] = [f.to_dict(cfg.max_evidence_flow_ids) for f in cited]
+        cache = {} if as_dicts is None else as_dicts
+        out = []
+        for f in cited:
+            entry = cache.get(id(f))
+            if entry is None:
+                entry = cache[id(f)] = f.to_dict(cfg.max_evidence_flow_ids)
+            out.append(entry)
+        flow["pcaptotal.findings"] = out
 
 
 def analyse_capture(flows: list[FlowDoc], cfg: object = None) -> CaptureAnalysis:
@@ -190,6 +203,7 @@ def _analyse(flows: list[FlowDoc], config: DetectionConfig) -> CaptureAnalysis:
     # Most flows have neither a finding nor a feed hit: they all get the one judgement of no
     # evidence, worked out once (judging each costs more than every heuristic together).
     no_evidence = judge([], (0.0, False, []), config)
+    as_dicts: dict[int, dict[str, Any]] = {}
     for flow in flows:
         cited = by_flow.get(flow_id(flow), []) if by_flow else []
         if not cited and not flow.get("threat.enrichments"):
@@ -202,7 +216,7 @@ def _analyse(flows: list[FlowDoc], config: DetectionConfig) -> CaptureAnalysis:
             capture_intel.append(intel)
         tags.update(h[3] for h in _hits(flow) if h[3])
         judgement = judge(cited, intel, config)
-        _annotate(flow, judgement, cited, config)
+        _annotate(flow, judgement, cited, config, as_dicts)
         counts[judgement.verdict.value] += 1
         worst = max(worst, judgement.verdict, key=lambda v: v.rank)
     merged = (
