@@ -150,6 +150,10 @@ async def test_pages_order_runs_of_equal_times_by_id(tmp_path: Path) -> None:
         _flow(n // 4, CID, "10.0.0.1") | {"event.id": f"{CID}-{n * 7919 % 97:02d}"}
         for n in range(23)
     ]
+    # a run longer than what a page fetches past its end: ordered by a query
+    flows += [
+        _flow(7, CID, "10.0.0.1") | {"event.id": f"{CID}-L{n * 37 % 40:02d}"} for n in range(40)
+    ]
     flows.append(_flow(0, CID, "10.0.0.1") | {"event.id": f"{CID}-none"})
     del flows[-1]["@timestamp"]  # no time: after every timed record
     expected = sorted(
@@ -159,9 +163,9 @@ async def test_pages_order_runs_of_equal_times_by_id(tmp_path: Path) -> None:
     try:
         await index.add_flows(flows)
         every = parse_query("")
-        for limit in (1, 3, 5, 24):
+        for limit in (1, 3, 5, 24, 70):
             got: list[str] = []
-            for offset in range(0, 24, limit):
+            for offset in range(0, len(flows), limit):
                 page = await index.search_flows(every, limit=limit, offset=offset)
                 got += [h["event.id"] for h in page.hits]
             assert got == expected, limit

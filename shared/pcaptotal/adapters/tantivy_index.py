@@ -662,23 +662,26 @@ def _ordered_page(
 
     tantivy sorts by one fast field. Sort by @timestamp, then order each run of equal times
     that overlaps the page by event.id: a run wholly among the hits fetched (up to
-    ``_RUN_IN_MEMORY`` of them) by reading its documents, which the page needs anyway; the
-    run the page end cuts (it may go on past what was fetched) by a query sorted by event.id.
+    ``_RUN_IN_MEMORY`` of them) by reading its documents, which the page needs anyway; a run
+    that goes on past what was fetched by a query sorted by event.id. ``_LOOKAHEAD`` hits
+    past the page end tell where the run at the page end stops, so that query (a range over
+    the time column of every record: it cost more than the search) is rarely needed.
     """
     end = offset + limit
+    fetch = end + _LOOKAHEAD
     result = searcher.search(
-        query, end, count=True, order_by_field=SORT_FIELD, order=tantivy.Order.Asc
+        query, fetch, count=True, order_by_field=SORT_FIELD, order=tantivy.Order.Asc
     )
     total = _count(result)
     hits = result.hits
     page: list[tantivy.DocAddress | dict[str, Any]] = []
     i = 0
-    while i < len(hits):
+    while i < min(len(hits), end):
         j = i
         while j < len(hits) and hits[j][0] == hits[i][0]:
             j += 1
         lo, hi = max(i, offset), min(j, end)
-        cut = j == len(hits) and len(hits) == end  # the run may go on past what we fetched
+        cut = j == len(hits) and len(hits) == fetch  # the run may go on past what we fetched
         if lo < hi:
             if j - i == 1 and not cut:
                 page.append(hits[i][1])
@@ -703,6 +706,7 @@ def _ordered_page(
 
 
 _RUN_IN_MEMORY = 512  # longer runs of equal times are ordered by a query
+_LOOKAHEAD = 16  # hits fetched past the page end
 
 
 def _same_start(store: _Store, value: Any) -> tantivy.Query:
