@@ -11,6 +11,7 @@ from pcaptotal.access.identity import current_identity
 from pcaptotal.access.usage import upload_ledger
 from pcaptotal.access.visibility import PUBLIC, Visibility
 from pcaptotal.capture_context import CaptureContext, Sector
+from pcaptotal.captures import Status
 from pcaptotal.context import Context
 from pcaptotal.metrics import STAGE_SECONDS, UPLOADS
 from pcaptotal.web import Responses, binary_upload_body, error_responses, get_context
@@ -47,7 +48,7 @@ class CaptureAccepted(BaseModel):
         description="the capture's id (GET /v1/captures/{capture_id}; capture_id in events)",
         pattern="^[0-9a-f]{64}$",
     )
-    status: str
+    status: Status = Field(description="stored (queued), or where an earlier upload's run is")
 
 
 _REQUEST_BODY = binary_upload_body(

@@ -20,6 +20,8 @@ from typing import Annotated, Any, Protocol
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
+from pcaptotal.captures import Status
+from pcaptotal.messages import Verdict
 from pcaptotal.query import QueryGuard, ir
 from pcaptotal.views import MAX_BUCKETS, TermsAgg
 from pcaptotal.web import error_responses, quote_input
@@ -201,8 +203,8 @@ def feed_matches(request: Request, kind: Kind, value: Any) -> list[FeedMatch] | 
 
 class CaptureSighting(Strict):
     capture_id: str
-    status: str | None = Field(description="null when the capture document is gone")
-    verdict: str | None
+    status: Status | None = Field(description="null when the capture document is gone")
+    verdict: Verdict | None
     filename: str | None
     records: int = Field(description="records of this capture holding the value")
     datasets: list[BucketView] = Field(description="those records by event.dataset")
