@@ -1,5 +1,5 @@
 """Acceptance (issue 13): a client generated from the live OpenAPI document reads a capture's
-verdict, findings and flows as typed fields.
+verdict, findings and flows as typed fields (and its STIX bundle).
 
 The runner analyses one shared capture (asyncrat: heuristic findings, a suspicious verdict);
 ``datamodel-code-generator`` turns the runner's own ``/openapi.json`` into pydantic models in
@@ -81,6 +81,7 @@ def answers(server: Server) -> dict[str, Any]:
             "capture": http.get(base),
             "findings": http.get(f"{base}/findings", params={"limit": 1000}),
             "flows": http.get(f"{base}/flows", params={"limit": 1000}),
+            "stix": http.get(f"{base}/indicators.stix"),
         }
     for name, answer in got.items():
         assert answer.status_code == 200, (name, answer.text)
@@ -154,3 +155,15 @@ def test_generated_client_reads_a_real_capture(
         k.value if hasattr(k, "value") else k: v for k, v in capture.flow_verdicts.items()
     }
     assert verdicts == {k: v for k, v in by_verdict.items() if v}
+
+
+def test_generated_client_reads_the_stix_bundle(
+    client_models: types.ModuleType, answers: dict[str, Any]
+) -> None:
+    bundle = client_models.StixBundle.model_validate(answers["stix"])
+    objects = [getattr(o, "root", o) for o in bundle.objects]  # the union's RootModel
+    kinds = [type(o).__name__ for o in objects]
+    assert kinds[0] == "StixIdentity" and "StixIndicator" in kinds
+    for o in objects:
+        if type(o).__name__ == "StixIndicator":
+            assert o.pattern.startswith("[") and o.valid_from.tzinfo is not None

@@ -35,6 +35,7 @@ class StixIndicator(_StixObject):
     description: str
     pattern: str = Field(description="a STIX pattern, e.g. [ipv4-addr:value = '192.0.2.1']")
     pattern_type: Literal["stix"]
+    pattern_version: str = Field(description="the STIX pattern language version (2.1)")
     valid_from: datetime
     indicator_types: list[str]
     labels: list[str]
