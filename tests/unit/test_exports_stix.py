@@ -9,6 +9,7 @@ import pytest
 import stix2
 from pcaptotal_search_api.exports import bundle, capture_observables
 from pcaptotal_search_api.exports.stix import IDENTITY
+from pcaptotal_search_api.exports.stix_models import StixBundle
 from stix2patterns.pattern import Pattern
 
 from tests.unit.test_exports_rules import CID, CID2, HOSTILE, c2_flows, capture_doc, flow, hit
@@ -20,6 +21,7 @@ def _round_trip(doc: dict[str, Any], flows: list[dict[str, Any]]) -> dict[str, A
     parsed = stix2.parse(text, allow_custom=False)  # validates every object and pattern
     assert parsed.serialize(sort_keys=True) == text
     data: dict[str, Any] = json.loads(text)
+    StixBundle.model_validate(data)  # what the OpenAPI document declares, strictly
     return data
 
 
