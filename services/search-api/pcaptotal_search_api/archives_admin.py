@@ -52,7 +52,8 @@ def _view(archive: store.Curated) -> CuratedArchive:
 
 
 async def _existing(ctx: CtxDep, name: str) -> store.Curated:
-    archive = await store.load(ctx.blobs, store.check_name(name))
+    # a name no curated archive can have names none: 404, as for one never made
+    archive = await store.load(ctx.blobs, name) if store.NAME.fullmatch(name) else None
     if archive is None:
         raise HTTPException(404, f"no curated archive {name[:200]} (create it with PUT first)")
     return archive
@@ -61,7 +62,7 @@ async def _existing(ctx: CtxDep, name: str) -> store.Curated:
 def add_curation_routes(router: APIRouter) -> None:
     _member = error_responses(
         {
-            400: "a bad archive name or capture id",
+            400: "a bad capture id",
             404: "no such curated archive (or capture)",
             409: "the archive is full (archive_max_captures)",
             503: "",
@@ -94,9 +95,7 @@ def add_curation_routes(router: APIRouter) -> None:
         "/v1/archives/{name:path}/captures/{capture_id}",
         response_model=CuratedArchive,
         tags=["archives"],
-        responses=error_responses(
-            {400: "a bad archive name", 404: "no such archive or member", 503: ""}
-        ),
+        responses=error_responses({404: "no such curated archive or member", 503: ""}),
     )
     async def remove_capture(name: ArchiveName, capture_id: str, ctx: CtxDep) -> CuratedArchive:
         """Take a capture out of a curated archive (admins); the capture stays."""
@@ -139,7 +138,7 @@ def add_curation_routes(router: APIRouter) -> None:
         "/v1/archives/{name:path}",
         status_code=204,
         tags=["archives"],
-        responses=error_responses({400: "a bad archive name", 404: "no such archive", 503: ""}),
+        responses=error_responses({404: "no such curated archive", 503: ""}),
     )
     async def delete_archive(name: ArchiveName, ctx: CtxDep) -> Response:
         """Delete a curated archive (admins): the collection goes, its captures stay."""
