@@ -69,9 +69,14 @@ def answers(server: Server) -> dict[str, Any]:
         assert r.status_code == 202, r.text
         wait_finished(server.base_url, again)
         one = {name: client.get(f"/v1/captures/{cid}") for name, cid in ids.items()}
+        every: dict[str, str | int] = {"q": "event.dataset:*", "limit": 10_000}
+        records = {
+            name: client.get("/v1/search", params={**every, "capture": cid})
+            for name, cid in ids.items()
+        }
         listing = client.get("/v1/captures", params={"limit": 1000})
         openapi = client.get("/openapi.json").json()
-    return {"one": one, "list": listing, "openapi": openapi, "ids": ids}
+    return {"one": one, "list": listing, "records": records, "openapi": openapi, "ids": ids}
 
 
 def _response_schema(openapi: dict[str, Any], path: str) -> dict[str, Any]:
@@ -123,6 +128,27 @@ def test_every_live_answer_matches_the_schema_strictly(answers: dict[str, Any]) 
     doc = copy.deepcopy(next(iter(answers["one"].values())).json())
     doc["summary"]["undeclared"] = 1
     assert not one.is_valid(doc)
+
+
+def test_every_live_record_matches_its_declared_model(answers: dict[str, Any]) -> None:
+    """Every record of every shared capture, with feed hits (threat.enrichments), as the index
+    returns it, against the strict record union of the OpenAPI document."""
+    openapi = answers["openapi"]
+    schema = {"$ref": "#/components/schemas/SearchResponse", "components": openapi["components"]}
+    _closed_everywhere(schema, set(), openapi)
+    validator = jsonschema_rs.validator_for(schema)
+    kinds: set[str] = set()
+    enriched = 0
+    for name, r in answers["records"].items():
+        assert r.status_code == 200, (name, r.text)
+        body = r.json()
+        assert len(body["hits"]) == body["total"], name
+        errors = [e.message for e in validator.iter_errors(body)][:5]
+        assert errors == [], (name, errors)
+        kinds |= {h["event.dataset"] for h in body["hits"]}
+        enriched += sum(1 for h in body["hits"] if h.get("threat.enrichments"))
+    assert kinds == {"flow", "dns", "http", "tls", "file", "finding"}
+    assert enriched > 0  # the feeds matched: their hit objects were checked too
 
 
 def test_done_answers_carry_the_analysis(answers: dict[str, Any]) -> None:
