@@ -9,7 +9,7 @@ from http import HTTPStatus
 from typing import Any
 
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -55,7 +55,10 @@ class Problem(BaseModel):
     # Extension members are allowed by RFC 9457 (e.g. the field errors of a 422).
     model_config = ConfigDict(extra="allow")
 
-    type: str = Field(description='a URI naming the problem type; "about:blank" for plain HTTP')
+    type: str = Field(
+        description="a stable URI naming the kind of problem (urn:pcaptotal:problem:<kind>; "
+        "the README lists the kinds): clients branch on it, not on detail"
+    )
     title: str = Field(description="the HTTP status phrase")
     status: int = Field(description="the HTTP status code")
     detail: str = Field(description="what went wrong with this request, for a person")
@@ -73,14 +76,55 @@ class ValidationProblem(Problem):
     errors: list[FieldError]
 
 
+PROBLEM_TYPE_PREFIX = "urn:pcaptotal:problem:"
+# The kind a status means when the raiser names none; a raiser names a finer one (a quota vs
+# a rate limit are both 429) with ``ProblemError``.
+_KINDS = {
+    400: "bad-request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    409: "conflict",
+    413: "too-large",
+    415: "unsupported-media-type",
+    422: "invalid-parameters",
+    429: "too-many-requests",
+    500: "internal-error",
+    502: "bad-gateway",
+    503: "unavailable",
+    504: "gateway-timeout",
+}
+
+
+def problem_type(status: int, kind: str | None = None) -> str:
+    """The ``type`` URI of a problem: one per kind, stable across releases."""
+    return PROBLEM_TYPE_PREFIX + (kind or _KINDS.get(status, f"http-{status}"))
+
+
+class ProblemError(HTTPException):
+    """An HTTP error of a named kind (``urn:pcaptotal:problem:<kind>``)."""
+
+    def __init__(
+        self, status: int, detail: str, *, kind: str, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(status, detail, headers=dict(headers) if headers else None)
+        self.kind = kind
+
+
 def problem(
-    status: int, detail: str, *, headers: Mapping[str, str] | None = None, **extensions: Any
+    status: int,
+    detail: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    kind: str | None = None,
+    **extensions: Any,
 ) -> JSONResponse:
     """An error answer: problem+json with ``type``, ``title``, ``status``, ``detail``.
 
     A 503 always carries ``Retry-After`` (``RETRY_AFTER_S`` unless ``headers`` give one)."""
     body = {
-        "type": "about:blank",
+        "type": problem_type(status, kind),
         "title": _title(status),
         "status": status,
         "detail": detail,
@@ -104,7 +148,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code in (204, 304):  # no body allowed
         return Response(status_code=exc.status_code, headers=exc.headers)
     detail = exc.detail if isinstance(exc.detail, str) else _title(exc.status_code)
-    return problem(exc.status_code, detail, headers=exc.headers)
+    return problem(exc.status_code, detail, headers=exc.headers, kind=getattr(exc, "kind", None))
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:

@@ -64,6 +64,7 @@ def test_over_the_limit_is_429_with_retry_after(tmp_path: Path) -> None:
         assert codes == [200, 200, 200, 429]
         r = c.get("/v1/captures", headers={"x-api-key": a})
         assert r.status_code == 429 and r.headers["content-type"] == "application/problem+json"
+        assert r.json()["type"] == "urn:pcaptotal:problem:rate-limited"
         assert 1 <= int(r.headers["retry-after"]) <= 20
         assert c.get("/v1/captures", headers={"x-api-key": b}).status_code == 200  # per key
         assert all(c.get("/healthz").status_code == 200 for _ in range(10))  # probes: no key

@@ -52,6 +52,7 @@ def test_upload_quota_holds_across_replicas_and_says_when_to_retry(tmp_path: Pat
             with pytest.raises(HTTPException) as exc:
                 await ledger.record_upload(ALICE, 100)
             assert exc.value.status_code == 429
+            assert getattr(exc.value, "kind", None) == "upload-quota-exceeded"
             assert exc.value.headers == {"Retry-After": str(12 * 3600)}
             with pytest.raises(HTTPException):
                 await ledger.check_upload(ALICE)  # refused before a byte is read

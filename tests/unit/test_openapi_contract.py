@@ -234,7 +234,11 @@ def test_http_error_is_a_problem_with_a_short_quote(client: TestClient) -> None:
     assert r.headers["content-type"] == PROBLEM_MEDIA_TYPE
     assert r.headers["x-kept"] == "1"
     body = Problem.model_validate(r.json())
-    assert (body.type, body.title, body.status) == ("about:blank", "Not Found", 404)
+    assert (body.type, body.title, body.status) == (
+        "urn:pcaptotal:problem:not-found",
+        "Not Found",
+        404,
+    )
     assert "x" * INPUT_PREFIX in body.detail and "x" * (INPUT_PREFIX + 1) not in body.detail
     assert "5000 characters" in body.detail
 

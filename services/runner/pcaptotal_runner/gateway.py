@@ -21,6 +21,7 @@ import uvicorn
 from pcaptotal.access.hosts import install_trusted_hosts, is_loopback
 from pcaptotal.logs import TraceMiddleware, configure_logging, current_trace_id
 from pcaptotal.metrics import instrument_http, metrics_response
+from pcaptotal.web import problem_type
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.applications import Starlette
@@ -182,7 +183,7 @@ def create_gateway(s: GatewaySettings) -> Starlette:
 
 
 def _problem(status: int, title: str, detail: str) -> Response:
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    body = {"type": problem_type(status), "title": title, "status": status, "detail": detail}
     return JSONResponse(body, status, media_type="application/problem+json")
 
 

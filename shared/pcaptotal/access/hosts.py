@@ -131,7 +131,9 @@ class TrustedHostMiddleware:
             await self.app(scope, receive, send)
             return
         # The bad name is not echoed: it is attacker-chosen and lands in logs and pages.
-        response = problem(400, "the Host header names a host this service does not answer")
+        response = problem(
+            400, "the Host header names a host this service does not answer", kind="untrusted-host"
+        )
         await response(scope, receive, send)
 
 

@@ -29,7 +29,7 @@ from pcaptotal.access.secret import auth_dir, load_secret, write_private
 from pcaptotal.access.usage import UploadQuota, UsageLedger
 from pcaptotal.access.visibility import visible_context
 from pcaptotal.settings import Settings
-from pcaptotal.web import error_responses
+from pcaptotal.web import ProblemError, error_responses
 
 log = structlog.get_logger(__name__)
 
@@ -92,9 +92,10 @@ async def authorize(
     if state.limiter is not None and who.key_id is not None:
         wait = state.limiter.take(who.key_id)
         if wait:
-            raise HTTPException(
+            raise ProblemError(
                 status.HTTP_429_TOO_MANY_REQUESTS,
                 "this key's request rate limit is reached; retry after Retry-After seconds",
+                kind="rate-limited",
                 headers={"Retry-After": str(wait)},
             )
     if state.usage is not None and who.key_id is not None and not template.endswith("/usage"):

@@ -27,12 +27,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import structlog
-from fastapi import HTTPException, Request, status
+from fastapi import Request, status
 from pydantic import BaseModel, Field
 
 from pcaptotal.access.identity import Identity
 from pcaptotal.ports import BlobNotFound, BlobStore
 from pcaptotal.settings import Settings
+from pcaptotal.web import ProblemError
 
 log = structlog.get_logger(__name__)
 
@@ -192,11 +193,12 @@ class UsageLedger:
             return f"this key's upload quota ({q.bytes_per_day} bytes a day) is used up"
         return None
 
-    def _refuse(self, reason: str) -> HTTPException:
+    def _refuse(self, reason: str) -> ProblemError:
         wait = seconds_to_midnight(self._clock())
-        return HTTPException(
+        return ProblemError(
             status.HTTP_429_TOO_MANY_REQUESTS,
             f"{reason}; it resets at 00:00 UTC, retry after Retry-After seconds",
+            kind="upload-quota-exceeded",
             headers={"Retry-After": str(wait)},
         )
 
