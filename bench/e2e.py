@@ -206,6 +206,7 @@ def main() -> None:
             for i, capture in enumerate(captures):
                 sampler.reset()
                 row = upload_until_done(f"http://127.0.0.1:{port}", capture)
+                time.sleep(5)  # "done" is written before the enricher hands memory back
                 row["rss_after"] = _status_kb(runner.pid, "VmRSS") / 1024
                 row["runner_peak"] = sampler.runner_peak_kb / 1024
                 row["child_peak"] = sampler.child_peak_kb / 1024
