@@ -1,0 +1,52 @@
+"""Per-capture memory: the heuristics' caches are emptied after a capture, and the memory
+hand-back runs (and trims glibc's heap where there is one)."""
+
+from __future__ import annotations
+
+import ctypes.util
+import platform
+
+from pcaptotal.memory import release_memory
+from pcaptotal_enricher.heuristics import util
+from pcaptotal_enricher.verdict import analyse_capture
+
+
+def _flow(i: int) -> dict[str, object]:
+    return {
+        "event.id": f"c-tcp-{i}",
+        "source.ip": f"10.0.{i // 250}.{i % 250 + 1}",
+        "destination.ip": f"93.184.{i // 250}.{i % 250 + 1}",
+        "destination.port": 443,
+        "network.transport": "tcp",
+        "event.start": f"2024-01-01T00:00:{i % 60:02d}Z",
+    }
+
+
+def test_analyse_capture_leaves_no_cached_addresses_behind() -> None:
+    analysis = analyse_capture([_flow(i) for i in range(300)])
+    assert (
+        analysis.flow_verdicts["clean"]
+        + analysis.flow_verdicts["suspicious"]
+        + (analysis.flow_verdicts["malicious"])
+        == 300
+    )
+    assert util.parse_ip.cache_info().currsize == 0
+    assert util.is_multicast_or_broadcast.cache_info().currsize == 0
+
+
+def test_caches_hold_a_whole_capture_of_addresses() -> None:
+    # every heuristic walks the flows in the same order: a cache smaller than the capture's
+    # distinct addresses would miss on every call
+    for i in range(100_000):
+        util.parse_ip(f"10.{i // 65536}.{i // 256 % 256}.{i % 256}")
+    assert util.parse_ip.cache_info().currsize == 100_000
+    util.clear_caches()
+    assert util.parse_ip.cache_info().currsize == 0
+
+
+def test_release_memory_trims_glibc_heap() -> None:
+    trimmed = release_memory()
+    glibc = platform.libc_ver()[0] == "glibc" and ctypes.util.find_library("c") is not None
+    assert isinstance(trimmed, bool)
+    if not glibc:
+        assert trimmed is False
