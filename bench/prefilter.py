@@ -32,10 +32,11 @@ output on the subset plus counted packets equals the full pass: see docs/archite
 what that takes.
 
 Run: ``python bench/prefilter.py [--mb 200] [--runs 3]``; ``--check`` instead checks the rules
-on the shared captures with tshark (see ``check``). Last line: ``withheld_packets=..
-withheld_bytes=.. tshark_full_cpu_s=.. tshark_kept_cpu_s=.. tshark_cpu_ratio=..
-tshark_wall_ratio=.. classify_cpu_s=..`` (medians; CPU seconds are the steadier figure on a shared
-machine).
+on the shared captures with tshark (see ``check``); ``--fields-cost`` and ``--export-cost``
+measure where tshark's CPU goes (fields, export objects) on the same capture. Last line:
+``withheld_packets=.. withheld_bytes=.. tshark_full_cpu_s=.. tshark_kept_cpu_s=..
+tshark_cpu_ratio=.. tshark_wall_ratio=.. classify_cpu_s=..`` (medians; CPU seconds are the
+steadier figure on a shared machine).
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ for sub in ("shared", "services/parser", "bench"):
 
 from flowheavy import build  # noqa: E402
 from pcaptotal_parser.carving import export_arguments  # noqa: E402
-from pcaptotal_parser.columns import FIELDS, INDEX, SEPARATOR  # noqa: E402
+from pcaptotal_parser.columns import FAST_FIELDS, FIELDS, INDEX, SEPARATOR  # noqa: E402
 from pcaptotal_parser.layers import plan  # noqa: E402
 from pcaptotal_parser.tshark import tshark_command  # noqa: E402
 
@@ -297,10 +298,16 @@ def check(capture: Path, work: Path) -> tuple[list[str], int, int]:
     return problems, keep_flags.count(False), len(keep_flags)
 
 
-def tshark_seconds(capture: Path, objects: Path) -> tuple[float, float]:
-    """Wall-clock and CPU (user + system) seconds of one tshark pass. On a loaded machine the
-    CPU seconds are the steadier measure of the work."""
-    cmd = tshark_command("tshark", capture, export_arguments(objects))
+def tshark_seconds(
+    capture: Path, objects: Path | None, fields: int | None = None
+) -> tuple[float, float]:
+    """Wall-clock and CPU (user + system) seconds of one tshark pass: the parser's invocation,
+    without export objects when ``objects`` is None, with only the first ``fields`` fields
+    when given. On a loaded machine the CPU seconds are the steadier measure of the work."""
+    cmd = tshark_command("tshark", capture, export_arguments(objects) if objects else [])
+    if fields is not None:  # drop the "-e name" pairs after the first ``fields``
+        first = cmd.index("-e")
+        cmd = cmd[: first + 2 * fields] + cmd[first + 2 * len(FIELDS) :]
     started = time.monotonic()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
@@ -326,13 +333,84 @@ def _check_shared() -> None:
                 print("   ", problem)
 
 
+def _fields_cost(capture: Path, runs: int) -> None:
+    variants = {
+        "parser": lambda tmp, run: tshark_seconds(capture, tmp / f"objects-{run}"),
+        "no_export": lambda tmp, run: tshark_seconds(capture, None),
+        "head_fields": lambda tmp, run: tshark_seconds(capture, None, FAST_FIELDS),
+    }
+    cpu: dict[str, list[float]] = {name: [] for name in variants}
+    with tempfile.TemporaryDirectory(prefix="prefilter-fields-") as tmp:
+        for run in range(runs):  # interleaved, so load changes hit all alike
+            for name, measure in variants.items():
+                wall, seconds = measure(Path(tmp), run)
+                cpu[name].append(seconds)
+                print(f"  run {run + 1}: {name} {wall:.1f} s ({seconds:.1f} s CPU)", flush=True)
+    base = statistics.median(cpu["parser"])
+    print(" ".join(f"{n}_cpu_s={statistics.median(v):.1f}" for n, v in cpu.items()), end=" ")
+    print(" ".join(f"{n}_ratio={statistics.median(v) / base:.3f}" for n, v in cpu.items()))
+
+
+# ports of the protocols tshark exports objects from (HTTP, FTP, SMTP, SMB, NetBIOS, TFTP)
+OBJECT_PORTS = frozenset({80, 8080, 20, 21, 25, 587, 445, 139, 69})
+
+
+def _export_cost(capture: Path, runs: int) -> None:
+    """Export objects' share of tshark's CPU on the capture without the object protocols'
+    ports: does it follow the objects, or tax every packet?"""
+    with tempfile.TemporaryDirectory(prefix="prefilter-export-") as tmp:
+        subset = Path(tmp) / "no-object-ports.pcap"
+        data = capture.read_bytes()
+        out, pos = [data[:24]], 24
+        while pos + 16 <= len(data):
+            stop = pos + 16 + int.from_bytes(data[pos + 8 : pos + 12], "little")
+            frame = data[pos + 16 : stop]
+            got = _transport(frame)
+            ports: set[int] = set()
+            if got is not None and got[3] + 4 <= len(frame):
+                t = got[3]
+                ports = {frame[t] << 8 | frame[t + 1], frame[t + 2] << 8 | frame[t + 3]}
+            if not ports & OBJECT_PORTS:
+                out.append(data[pos:stop])
+            pos = stop
+        subset.write_bytes(b"".join(out))
+        print(f"  subset without object ports: {len(out) - 1} packets", flush=True)
+        cpu: dict[str, list[float]] = {"parser": [], "no_export": []}
+        for run in range(runs):
+            for name in cpu:
+                objects = Path(tmp) / f"objects-{run}" if name == "parser" else None
+                wall, seconds = tshark_seconds(subset, objects)
+                cpu[name].append(seconds)
+                print(f"  run {run + 1}: {name} {wall:.1f} s ({seconds:.1f} s CPU)", flush=True)
+    with_export, without = (statistics.median(v) for v in cpu.values())
+    print(f"subset_parser_cpu_s={with_export:.1f} subset_no_export_cpu_s={without:.1f} "
+          f"subset_no_export_ratio={without / with_export:.3f}")  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--mb", type=int, default=200)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--capture", type=Path, help="another classic Ethernet pcap")
     ap.add_argument("--check", action="store_true", help="check the rules on the shared captures")
+    ap.add_argument(
+        "--fields-cost",
+        action="store_true",
+        help="tshark CPU on the full capture: the parser's invocation, without export objects, "
+        "and with only the leading columns a packet's counting needs",
+    )
+    ap.add_argument(
+        "--export-cost",
+        action="store_true",
+        help="export objects' CPU share on the capture without the object protocols' ports",
+    )
     args = ap.parse_args()
+    if args.export_cost:
+        _export_cost(args.capture or build(args.mb), args.runs)
+        return
+    if args.fields_cost:
+        _fields_cost(args.capture or build(args.mb), args.runs)
+        return
     if args.check:
         _check_shared()
         return
