@@ -334,16 +334,18 @@ def _check_shared() -> None:
 
 
 def _fields_cost(capture: Path, runs: int) -> None:
-    variants = {
-        "parser": lambda tmp, run: tshark_seconds(capture, tmp / f"objects-{run}"),
-        "no_export": lambda tmp, run: tshark_seconds(capture, None),
-        "head_fields": lambda tmp, run: tshark_seconds(capture, None, FAST_FIELDS),
+    # name -> (export objects, fields): the parser's invocation, without export, counting only
+    variants: dict[str, tuple[bool, int | None]] = {
+        "parser": (True, None),
+        "no_export": (False, None),
+        "head_fields": (False, FAST_FIELDS),
     }
     cpu: dict[str, list[float]] = {name: [] for name in variants}
     with tempfile.TemporaryDirectory(prefix="prefilter-fields-") as tmp:
         for run in range(runs):  # interleaved, so load changes hit all alike
-            for name, measure in variants.items():
-                wall, seconds = measure(Path(tmp), run)
+            for name, (export, fields) in variants.items():
+                objects = Path(tmp) / f"objects-{run}" if export else None
+                wall, seconds = tshark_seconds(capture, objects, fields)
                 cpu[name].append(seconds)
                 print(f"  run {run + 1}: {name} {wall:.1f} s ({seconds:.1f} s CPU)", flush=True)
     base = statistics.median(cpu["parser"])
