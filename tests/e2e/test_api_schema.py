@@ -115,6 +115,14 @@ parameters = {{ "path.name" = {{ dictionary = "feeds", probability = 0.5 }} }}
 [[operations]]
 include-path-regex = "^/v1/archives"
 phases.stateful.enabled = false
+
+# In the whole run (not when the archive operations run alone) hypothesis gives up fuzzing
+# DELETE /v1/archives/{{name}} with "too many generated examples are filtered out", a health
+# check of the generator rather than an answer of the API; the coverage phase still sends it
+# its edge cases, and the archive tests delete real archives.
+[[operations]]
+include-name = "DELETE /v1/archives/{{name}}"
+phases.fuzzing.enabled = false
 """
     path.write_text(config)
     return path

@@ -234,7 +234,8 @@ def add_download_routes(router: APIRouter) -> None:
     )
     async def packet(
         capture_id: CaptureId,
-        n: Annotated[int, PathParam(ge=1, le=2**32, description="frame.number, from 1")],
+        # tshark counts packets in a signed 32-bit int (-c above it is an error, not a 404)
+        n: Annotated[int, PathParam(ge=1, le=2**31 - 1, description="frame.number, from 1")],
         ctx: CtxDep,
     ) -> PacketView:
         """The full dissection of packet ``n`` (``tshark -T json``; tshark reads the capture up
