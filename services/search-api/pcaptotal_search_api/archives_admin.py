@@ -95,9 +95,13 @@ def add_curation_routes(router: APIRouter) -> None:
         "/v1/archives/{name:path}/captures/{capture_id}",
         response_model=CuratedArchive,
         tags=["archives"],
-        responses=error_responses({404: "no such curated archive or member", 503: ""}),
+        responses=error_responses(
+            {400: "a bad capture id", 404: "no such curated archive or member", 503: ""}
+        ),
     )
-    async def remove_capture(name: ArchiveName, capture_id: str, ctx: CtxDep) -> CuratedArchive:
+    async def remove_capture(
+        name: ArchiveName, capture_id: CaptureId, ctx: CtxDep
+    ) -> CuratedArchive:
         """Take a capture out of a curated archive (admins); the capture stays."""
         async with store.lock(name):
             archive = await _existing(ctx, name)
