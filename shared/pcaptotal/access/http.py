@@ -9,7 +9,6 @@ lifespan once ``app.state.ctx`` is set.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from fastapi.security import APIKeyHeader
 
 from pcaptotal.access.apikeys import KeyStore, StoredKey
 from pcaptotal.access.audit import audit
+from pcaptotal.access.hosts import is_loopback
 from pcaptotal.access.identity import LOCAL_ADMIN, Identity, current_identity
 from pcaptotal.access.keys_api import create_keys_router
 from pcaptotal.access.ratelimit import RateLimiter
@@ -166,21 +166,12 @@ def _with_auth(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 async def start_access(app: FastAPI, settings: Settings, *, embedded: bool) -> None:
     """Check the auth setting, open the key store, make the first admin key, and scope the
     request context (``app.state.ctx``) to the caller. ``embedded``: the all-in-one runner,
     which creates an admin key on first start when none is given."""
     auth_on = settings.auth == "on"
-    if not auth_on and not _loopback(settings.http_host):
+    if not auth_on and not is_loopback(settings.http_host):
         raise RuntimeError(
             f"PCAPTOTAL_AUTH=off is refused when binding {settings.http_host}: "
             "only a loopback address may serve without API keys"
