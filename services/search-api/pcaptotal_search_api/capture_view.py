@@ -19,18 +19,12 @@ from typing import Any, Literal, Self
 import structlog
 from pcaptotal.capture_context import CaptureContext
 from pcaptotal.captures import Status
+from pcaptotal.finding_view import FindingView, Severity
 from pcaptotal.messages import CaptureSummary, FlowCounts, Verdict
 from pydantic import BaseModel, ConfigDict, Field
-from typing_extensions import TypeAliasType
 
 log = structlog.get_logger(__name__)
 
-Severity = Literal["low", "medium", "high"]
-# A JSON value, named so that a generated client gets a typed union rather than ``Any``.
-EvidenceValue = TypeAliasType(
-    "EvidenceValue",
-    "str | int | float | bool | list[EvidenceValue] | dict[str, EvidenceValue] | None",
-)
 _STRICT = ConfigDict(extra="forbid")
 
 
@@ -44,22 +38,6 @@ class SummaryView(CaptureSummary):
     model_config = _STRICT
 
     flows: FlowCountsView = Field(default_factory=FlowCountsView)
-
-
-class FindingView(BaseModel):
-    """A heuristic finding or intel hit, as the capture document keeps it inline."""
-
-    model_config = _STRICT
-
-    name: str
-    severity: Severity
-    explanation: str
-    flow_ids: list[str] = Field(description="the flows behind it (at most 50; see flow_count)")
-    flow_count: int = Field(ge=0)
-    evidence: dict[str, EvidenceValue] = Field(
-        description="the numbers behind the finding, by name (JSON values)"
-    )
-    matched: str | None = Field(default=None, description="the value an indicator matched")
 
 
 class FindingSummaryView(BaseModel):
