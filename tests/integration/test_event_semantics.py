@@ -19,10 +19,8 @@ with the index's verdicts even though the second run arrived twice.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import os
-import shutil
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
@@ -53,14 +51,13 @@ from pcaptotal.query import parse_query
 from pcaptotal.settings import Settings
 from pcaptotal_enricher.app import start_enricher
 from pcaptotal_enricher.intel import FeedStore
-from pcaptotal_ingest.magic import CaptureFormat
 from pcaptotal_ingest.service import register_capture
-from pcaptotal_ingest.spool import SpooledCapture
 from pcaptotal_parser.worker import ParserWorker
 from pcaptotal_search_api.capture_view import CaptureView, api_names
 
 from tests.integration.test_detection_with_feeds import FEODO, THREATFOX
 from tests.paths import PCAPS, REPO
+from tests.spool import spooled
 
 pytestmark = pytest.mark.integration
 
@@ -183,19 +180,8 @@ async def pipeline(
 
 
 async def _analyse(p: Pipeline, name: str, *, reanalyze: bool) -> str:
-    source = PCAPS / name
-    copy = p.work / f"upload-{uuid.uuid4().hex}"
-    shutil.copyfile(source, copy)
-    data = source.read_bytes()
-    spooled = SpooledCapture(
-        path=copy,
-        sha256=hashlib.sha256(data).hexdigest(),
-        size=len(data),
-        compressed=False,
-        format=CaptureFormat(kind="pcap", byte_order="little", min_size=24),
-        filename=name,
-    )
-    registration = await register_capture(p.ctx, spooled, reanalyze=reanalyze)
+    upload = spooled((PCAPS / name).read_bytes(), p.work, name)
+    registration = await register_capture(p.ctx, upload, reanalyze=reanalyze)
     assert registration.queued
     return registration.capture_id
 

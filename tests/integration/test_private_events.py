@@ -13,9 +13,7 @@ its owner, and nothing public.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
-import shutil
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -31,13 +29,12 @@ from pcaptotal.query import parse_query
 from pcaptotal.settings import Settings
 from pcaptotal_enricher.app import start_enricher
 from pcaptotal_enricher.intel import FeedStore
-from pcaptotal_ingest.magic import CaptureFormat
 from pcaptotal_ingest.service import register_capture
-from pcaptotal_ingest.spool import SpooledCapture
 from pcaptotal_parser.worker import ParserWorker
 
 from tests.integration.test_detection_with_feeds import FEODO, THREATFOX
 from tests.paths import PCAPS
+from tests.spool import spooled
 
 pytestmark = pytest.mark.integration
 
@@ -116,20 +113,9 @@ async def stack(tmp_path: Path, tshark: str) -> AsyncIterator[Stack]:
 
 
 async def _upload(s: Stack, name: str, *, reanalyze: bool, visibility: Any, owner: str) -> str:
-    source = PCAPS / name
-    copy = s.work / f"upload-{uuid.uuid4().hex}"
-    shutil.copyfile(source, copy)
-    data = source.read_bytes()
-    spooled = SpooledCapture(
-        path=copy,
-        sha256=hashlib.sha256(data).hexdigest(),
-        size=len(data),
-        compressed=False,
-        format=CaptureFormat(kind="pcap", byte_order="little", min_size=24),
-        filename=name,
-    )
+    upload = spooled((PCAPS / name).read_bytes(), s.work, name)
     reg = await register_capture(
-        s.ctx, spooled, reanalyze=reanalyze, visibility=visibility, owner=owner
+        s.ctx, upload, reanalyze=reanalyze, visibility=visibility, owner=owner
     )
     assert reg.queued
     return reg.capture_id

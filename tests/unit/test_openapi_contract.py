@@ -27,7 +27,8 @@ from pcaptotal.web import (
 )
 from pcaptotal_runner.app import create_app
 
-Doc = dict[str, Any]
+from tests.openapi_doc import Doc, operations, runner_openapi
+
 ID = "/v1/captures/{capture_id}"
 PT = "/compat/packettotal/v1"
 # The error statuses each operation must declare (at least): what its handler can answer.
@@ -105,15 +106,7 @@ MEDIA: dict[tuple[str, str], str | set[str]] = {
 
 @pytest.fixture(scope="module")
 def doc(tmp_path_factory: pytest.TempPathFactory) -> Doc:
-    app = create_app(Settings(data_dir=tmp_path_factory.mktemp("oa")), workers=False)
-    schema: Doc = app.openapi()
-    return schema
-
-
-def operations(doc: Doc) -> Iterator[tuple[str, str, Doc]]:
-    for path, ops in doc["paths"].items():
-        for method, op in ops.items():
-            yield method, path, op
+    return runner_openapi(tmp_path_factory.mktemp("oa"))
 
 
 def resolve(doc: Doc, schema: Doc) -> Doc:

@@ -19,11 +19,10 @@ from typing import Any
 
 import pytest
 from pcaptotal.access.roles import required_role
-from pcaptotal.settings import Settings
 from pcaptotal.web import PROBLEM_MEDIA_TYPE
-from pcaptotal_runner.app import create_app
 
-Doc = dict[str, Any]
+from tests.openapi_doc import Doc, operations, runner_openapi
+
 # Free-form by design, each for a reason:
 FREE_FORM = {
     # tshark's own JSON of one packet's layers (GET .../packets/{n}): its shape is tshark's
@@ -37,15 +36,7 @@ TEXT_MEDIA = {"text/plain", "text/csv", "application/x-ndjson"}
 
 @pytest.fixture(scope="module")
 def doc(tmp_path_factory: pytest.TempPathFactory) -> Doc:
-    app = create_app(Settings(data_dir=tmp_path_factory.mktemp("typed")), workers=False)
-    schema: Doc = app.openapi()
-    return schema
-
-
-def operations(doc: Doc) -> Iterator[tuple[str, str, Doc]]:
-    for path, ops in doc["paths"].items():
-        for method, op in ops.items():
-            yield method, path, op
+    return runner_openapi(tmp_path_factory.mktemp("typed"))
 
 
 def _component(doc: Doc, ref: str) -> tuple[str, Doc]:

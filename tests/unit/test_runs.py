@@ -3,7 +3,6 @@ the capture document; a re-drive repeats the run; failures carry the run of thei
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,9 +16,9 @@ from pcaptotal.messages import CaptureFailed, CaptureStored, Envelope
 from pcaptotal.ports import Delivery
 from pcaptotal.reconcile import Reconciler
 from pcaptotal.settings import Settings
-from pcaptotal_ingest.magic import CaptureFormat
 from pcaptotal_ingest.service import register_capture
-from pcaptotal_ingest.spool import SpooledCapture
+
+from tests.spool import spooled
 
 DATA = b"\xd4\xc3\xb2\xa1" + b"\x00" * 40
 
@@ -44,17 +43,8 @@ async def _listen(c: Context) -> list[Envelope]:
 
 
 async def _upload(c: Context, tmp: Path, *, reanalyze: bool) -> str:
-    path = tmp / f"upload-{time.monotonic_ns()}"
-    path.write_bytes(DATA)
-    spooled = SpooledCapture(
-        path=path,
-        sha256=hashlib.sha256(DATA).hexdigest(),
-        size=len(DATA),
-        compressed=False,
-        format=CaptureFormat(kind="pcap", byte_order="little", min_size=24),
-        filename="x.pcap",
-    )
-    return (await register_capture(c, spooled, reanalyze=reanalyze)).capture_id
+    upload = spooled(DATA, tmp, "x.pcap")
+    return (await register_capture(c, upload, reanalyze=reanalyze)).capture_id
 
 
 async def test_upload_and_reanalysis_start_runs(ctx: Context, tmp_path: Path) -> None:
