@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Path
+from fastapi import Depends, HTTPException, Path, Query
 from pcaptotal.context import Context
 from pcaptotal.web import get_context, quote_input
 
@@ -15,6 +15,10 @@ CtxDep = Annotated[Context, Depends(get_context)]
 ID_SCHEMA = {"pattern": SHA256.pattern}
 CaptureId = Annotated[
     str, Path(description="the capture's SHA-256 (hex)", json_schema_extra=ID_SCHEMA)
+]
+# ``?capture=``: a search restricted to one capture (checked with check_id by the route).
+CaptureFilter = Annotated[
+    str | None, Query(description="restrict to one capture id", json_schema_extra=ID_SCHEMA)
 ]
 
 

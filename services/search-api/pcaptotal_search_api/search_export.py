@@ -44,7 +44,7 @@ from pcaptotal.views import Page
 from pcaptotal.web import error_responses
 
 from pcaptotal_search_api.cross import guarded
-from pcaptotal_search_api.params import ID_SCHEMA, CtxDep, check_id
+from pcaptotal_search_api.params import CaptureFilter, CtxDep, check_id
 from pcaptotal_search_api.search_group import Kind
 from pcaptotal_search_api.views import GuardFor
 
@@ -198,10 +198,7 @@ def add_export_route(router: APIRouter, guard_for: GuardFor) -> None:
         export_format: Annotated[
             Format, Query(alias="format", description="ndjson or csv")
         ] = "ndjson",
-        capture: Annotated[
-            str | None,
-            Query(description="restrict to one capture id", json_schema_extra=ID_SCHEMA),
-        ] = None,
+        capture: CaptureFilter = None,
         dataset: Annotated[
             list[Kind] | None,
             Query(

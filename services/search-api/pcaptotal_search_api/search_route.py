@@ -17,7 +17,7 @@ from pcaptotal.web import error_responses
 
 from pcaptotal_search_api.cross import guarded
 from pcaptotal_search_api.models import SearchResponse
-from pcaptotal_search_api.params import ID_SCHEMA, CtxDep, check_id
+from pcaptotal_search_api.params import CaptureFilter, CtxDep, check_id
 from pcaptotal_search_api.search_export import add_export_route, guarded_parse, search_datasets
 from pcaptotal_search_api.search_group import (
     MAX_PAGE,
@@ -47,10 +47,7 @@ def add_search_routes(router: APIRouter, guard_for: GuardFor) -> None:
                 "dataset is given; with group=capture, every kind"
             ),
         ] = "",
-        capture: Annotated[
-            str | None,
-            Query(description="restrict to one capture id", json_schema_extra=ID_SCHEMA),
-        ] = None,
+        capture: CaptureFilter = None,
         dataset: Annotated[
             list[Kind] | None,
             Query(description="record kinds to search (repeatable)"),
