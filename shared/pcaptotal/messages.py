@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from pcaptotal.record_schema import declared_as, flow_event_record
+
 # 3: capture.analyzed says flows_indexed and risk_score (the capture's names), not flow_count/score
 SCHEMA_VERSION = 3
 
@@ -182,34 +184,9 @@ class CaptureAnalyzed(Envelope):
     )
 
 
-_FLOW_DOCUMENT_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "description": "a flow document (ECS field names, as indexed and as served by the search "
-    "API; `GET /v1/fields` lists every field); `event.id` is its stable id across runs",
-    "required": ["event.id", "event.dataset", "pcaptotal.capture_id", "pcaptotal.verdict"],
-    "properties": {
-        "event.id": {
-            "type": "string",
-            "description": "stable flow id `<capture_id>-<flow key>`: the same in every run",
-        },
-        "event.dataset": {"type": "string", "const": "flow"},
-        "event.kind": {"type": "string"},
-        "ecs.version": {"type": "string"},
-        "@timestamp": {
-            "type": "string",
-            "format": "date-time",
-            "description": "the flow's first packet (RFC 3339, UTC, `Z`)",
-        },
-        "pcaptotal.capture_id": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
-        "pcaptotal.verdict": {"type": "string", "enum": list(VERDICTS)},
-        "pcaptotal.omitted_fields": {
-            "type": "array",
-            "items": {"type": "string"},
-            "description": "fields left out because the flow alone exceeded the body bound",
-        },
-    },
-    "additionalProperties": True,
-}
+# A flow as published: a dict at run time (as indexed, never re-validated per batch), declared in
+# the AsyncAPI document as the strict flow record of the HTTP API (``FlowEventRecord``).
+FlowDocument = Annotated[dict[str, Any], declared_as(flow_event_record)]
 
 
 class FlowsEnriched(Envelope):
@@ -225,10 +202,11 @@ class FlowsEnriched(Envelope):
     verdict: Verdict
     seq: int = Field(ge=0, description="batch number within this run and verdict, from 0")
     last: bool = Field(description="the final batch of this run and verdict")
-    flows: list[dict[str, Any]] = Field(
+    flows: list[FlowDocument] = Field(
         min_length=1,
         max_length=MAX_BATCH_FLOWS,
-        json_schema_extra={"items": _FLOW_DOCUMENT_SCHEMA},
+        description="flow documents (ECS field names, as indexed and as served by the search "
+        "API); `event.id` is a flow's stable id across runs",
     )
 
     @property

@@ -132,8 +132,11 @@ def test_asyncapi_declares_the_private_keys() -> None:
         verdict="clean",
         seq=0,
         last=True,
-        flows=[{"event.id": "x", "event.dataset": "flow", "pcaptotal.capture_id": PRIVATE_CID,
-                "pcaptotal.verdict": "clean"}],
+        flows=[{"event.id": f"{PRIVATE_CID}-tcp-0", "event.dataset": "flow",
+                "event.kind": "event", "ecs.version": "8.11.0",
+                "@timestamp": "2026-01-15T09:12:44.120391Z",
+                "pcaptotal.capture_id": PRIVATE_CID, "pcaptotal.visibility": "private",
+                "pcaptotal.owner": "alice", "pcaptotal.verdict": "clean"}],
     )  # fmt: skip
     validator = jsonschema_rs.validator_for(
         {"$ref": "#/components/schemas/FlowsEnriched", "components": doc["components"]}

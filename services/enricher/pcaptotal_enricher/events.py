@@ -32,12 +32,14 @@ from pcaptotal.messages import (
     message_id,
 )
 from pcaptotal.ports import Bus
+from pcaptotal.record_schema import OMITTED_FIELDS as OMITTED_FIELDS
+from pcaptotal.record_schema import event_kept_fields
 
 T = TypeVar("T")
 
-# Keeps a flow recognisable when it alone is bigger than a body may be.
-_KEEP_ALWAYS = ("event.id", "pcaptotal.verdict", "pcaptotal.capture_id", "network.community_id")
-OMITTED_FIELDS = "pcaptotal.omitted_fields"
+# Keeps a flow recognisable, and valid against its schema (the fields it requires), when it alone
+# is bigger than a body may be.
+_KEEP_ALWAYS = event_kept_fields() | {"network.community_id"}
 # Seq written with this many digits sizes the envelope for any batch number a run can reach.
 _SEQ_HEADROOM = 10**9
 
