@@ -15,6 +15,7 @@ from pcaptotal.web import component_ref, error_responses, media_response
 
 from pcaptotal_search_api import exports
 from pcaptotal_search_api.bundle import add_bundle_route
+from pcaptotal_search_api.capture_body import CaptureBodies
 from pcaptotal_search_api.capture_view import CaptureList, CaptureView
 from pcaptotal_search_api.cross_routes import add_cross_routes
 from pcaptotal_search_api.delete_route import add_delete_route
@@ -80,6 +81,7 @@ async def _done_capture(ctx: Context, capture_id: str) -> dict[str, Any]:
 def create_router() -> APIRouter:
     router = APIRouter()
     guards: list[QueryGuard] = []  # one per router, built from the settings on first use
+    bodies = CaptureBodies()
 
     def _query_guard(ctx: Context) -> QueryGuard:
         if not guards:
@@ -92,11 +94,9 @@ def create_router() -> APIRouter:
         tags=["captures"],
         responses=_ONE_CAPTURE,
     )
-    async def get_capture(capture_id: CaptureId, ctx: CtxDep) -> CaptureView:
-        doc = await ctx.captures.get(_check_id(capture_id))
-        if doc is None:
-            raise HTTPException(404, f"no capture {capture_id}")
-        return CaptureView.from_document(doc)
+    async def get_capture(capture_id: CaptureId, ctx: CtxDep) -> Response:
+        # Pre-serialised CaptureView JSON (``capture_body``); the model stays the documented one.
+        return await bodies.response(ctx, _check_id(capture_id))
 
     @router.get(
         "/v1/captures", response_model=CaptureList, tags=["captures"], responses=_UNAVAILABLE

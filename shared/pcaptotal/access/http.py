@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -57,7 +58,14 @@ def _template(request: Request) -> str:
     """The route's path as the OpenAPI document (and the role table) spells it: a
     ``{value:path}`` converter is ``{value}`` there."""
     route: Any = request.scope.get("route")
-    return _CONVERTER.sub(r"{\1}", str(getattr(route, "path", request.url.path)))
+    path = getattr(route, "path", None)
+    # request.url is built only without a route (it costs a URL per request).
+    return _spelled(str(path) if path is not None else request.url.path)
+
+
+@lru_cache(maxsize=4096)
+def _spelled(path: str) -> str:
+    return _CONVERTER.sub(r"{\1}", path)
 
 
 async def authorize(
