@@ -4,16 +4,19 @@ included, and the byte bound (not only the count bound) is what splits flow-heav
 Before the whole body was counted, a batch measured 524,454 bytes against 524,288; on today's
 documents the old rule (flow JSON only) still overshoots a 64 KiB bound: 65,724 bytes on
 zeek_dns-edns-ecs.pcap. Every shared capture runs through the parser and the enricher's
-analysis, and its flows are published exactly as the enricher publishes them.
+analysis, and its flows are published exactly as the enricher publishes them; every body is
+valid against docs/asyncapi.json, strictly (a flow field the document does not declare fails).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 import pytest
 from pcaptotal.adapters.memory_bus import MemoryBus
 from pcaptotal.messages import MAX_BATCH_FLOWS, MAX_BODY_BYTES, Envelope, FlowsEnriched, encode
@@ -21,10 +24,20 @@ from pcaptotal_enricher.events import Published, Run, flow_event_id, publish_enr
 from pcaptotal_enricher.verdict import analyse_capture
 from pcaptotal_parser.parse import parse_capture
 
-from tests.paths import shared_captures
+from tests.paths import REPO, shared_captures
 
 pytestmark = pytest.mark.integration
 CID = "e" * 64
+
+
+def _documented() -> Any:
+    """The committed document's FlowsEnriched schema (its flows: the strict FlowEventRecord)."""
+    doc = json.loads((REPO / "docs" / "asyncapi.json").read_text())
+    ref = doc["components"]["messages"]["FlowsEnriched"]["payload"]["$ref"]
+    return jsonschema_rs.validator_for({"$ref": ref, "components": doc["components"]})
+
+
+DOCUMENTED = _documented()
 
 
 class Recorder(MemoryBus):
@@ -51,6 +64,8 @@ def _publish(flows: list[dict[str, Any]], max_bytes: int) -> list[bytes]:
     bus = Recorder()
     run = Run(CID, uuid.uuid4(), 1)
     asyncio.run(publish_enriched(bus, run, flows, Published(), max_bytes=max_bytes))
+    for body in bus.bodies:
+        DOCUMENTED.validate(json.loads(body))
     sent = [f["event.id"] for b in bus.bodies for f in FlowsEnriched.model_validate_json(b).flows]
     assert sorted(sent) == sorted(flow_event_id(f) for f in flows)  # each flow once
     return bus.bodies
