@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from pcaptotal.web import error_responses
 
 from pcaptotal_search_api.cross import guarded
+from pcaptotal_search_api.fast_json import FastJSONResponse
 from pcaptotal_search_api.models import SearchResponse
 from pcaptotal_search_api.params import CaptureFilter, CtxDep, check_id
 from pcaptotal_search_api.search_export import add_export_route, guarded_parse, search_datasets
@@ -102,6 +103,6 @@ def add_search_routes(router: APIRouter, guard_for: GuardFor) -> None:
         )
         # As stored, like the record views: SearchResponse declares the hits (the strict
         # schema tests check them); validating up to 10,000 records per answer costs time.
-        return JSONResponse({"total": result.total, "hits": result.hits})
+        return FastJSONResponse({"total": result.total, "hits": result.hits})
 
     add_export_route(router, guard_for)

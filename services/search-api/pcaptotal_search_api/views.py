@@ -12,6 +12,7 @@ from pcaptotal.query import QueryError, QueryGuard, QueryTimeout, ValidatedQuery
 from pcaptotal.views import Aggregations, Bucket, TermsAgg
 from pcaptotal.web import error_responses
 
+from pcaptotal_search_api.fast_json import FastJSONResponse
 from pcaptotal_search_api.params import CaptureId, CtxDep
 from pcaptotal_search_api.view_models import (
     PAGES,
@@ -113,7 +114,8 @@ def add_view_routes(router: APIRouter, guard_for: GuardFor, capture: Checked) ->
                 ),
             )
             # As stored: ``page_model`` declares the hits, the strict schema tests check them.
-            return JSONResponse({"total": page.total, "hits": page.hits, "cursor": page.cursor})
+            hits = {"total": page.total, "hits": page.hits, "cursor": page.cursor}
+            return FastJSONResponse(hits)
 
         list_records.__doc__ = f"The capture's {what}, a page at a time (cursor pagination)."
         router.add_api_route(
