@@ -1,0 +1,138 @@
+"""Distributed scaling benchmark: 1 and then 2 parser processes over RabbitMQ, SeaweedFS and
+osmem (the ``make up`` stack of ``scripts/stack.py``: a private RabbitMQ node, ``weed mini``,
+osmem-server, every service on loopback), on a set of flow-heavy captures
+(``bench/flowheavy.py``, one ``tcprewrite`` variant each, so no capture is a re-upload and two
+parsers both have work).
+
+For PARSERS=1 and then PARSERS=2 (each a fresh stack in a temporary run dir; one enricher;
+each parser runs one tshark, ``PCAPTOTAL_PARSER_WORKERS=1``, so the processes are the unit of
+scaling): upload every capture at once, wait until all are ``done``, and report
+
+- wall seconds from the first upload to the last ``done`` and captures/s;
+- the parse span: first ``parsing`` to last ``enriching`` in the captures' ``status_times``
+  (what the parsers alone took, the enricher overlapping).
+
+Last line: ``parsers_1_s=.. parsers_2_s=.. speedup=..`` (parse spans; speedup = 1 / 2).
+Run: ``python bench/pipeline.py [--mb 200] [--captures 4]``. Not a test: prints, asserts
+nothing; stays out of ``make test``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "bench"))
+
+from e2e import free_port  # noqa: E402
+from flowheavy import build  # noqa: E402
+
+STACK = REPO / "scripts" / "stack.py"
+
+
+def _stack(command: str, env: dict[str, str]) -> None:
+    done = subprocess.run(
+        [sys.executable, str(STACK), command], env=env, capture_output=True, text=True, timeout=600
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"stack {command} failed: {done.stdout[-2000:]}{done.stderr[-2000:]}")
+
+
+def _ts(value: str) -> float:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def _upload(client: httpx.Client, capture: Path) -> str:
+    with capture.open("rb") as body:
+        r = client.post(f"/v1/captures?filename={capture.name}", content=body)
+    r.raise_for_status()
+    answer: dict[str, Any] = r.json()
+    cid = answer.get("id") or answer.get("capture_id")
+    if not isinstance(cid, str):
+        raise SystemExit(f"upload answered {r.status_code}: {r.text[:500]}")
+    return cid
+
+
+def run(parsers: int, captures: list[Path], timeout_s: float) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
+        run_dir = Path(tmp) / "run"
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("PCAPTOTAL_")},
+            "RUN_DIR": str(run_dir),
+            "PCAPTOTAL_HTTP_PORT": str(free_port()),
+            "PARSERS": str(parsers),
+            "ENRICHERS": "1",
+            "PCAPTOTAL_AUTH": "off",
+            "PCAPTOTAL_LOG_LEVEL": "warning",
+            "PCAPTOTAL_PARSER_WORKERS": "1",
+            "PCAPTOTAL_MAX_UPLOAD_BYTES": str(4 * 1024**3),
+        }
+        _stack("up", env)
+        try:
+            state = json.loads((run_dir / "state.json").read_text())
+            api = state["urls"]["api"]
+            started = time.perf_counter()
+            with httpx.Client(base_url=api, timeout=600) as client:
+                ids = [_upload(client, c) for c in captures]
+                docs: dict[str, dict[str, Any]] = {}
+                deadline = time.monotonic() + timeout_s
+                while len(docs) < len(ids):
+                    if time.monotonic() > deadline:
+                        raise SystemExit(f"not done after {timeout_s} s: {len(docs)}/{len(ids)}")
+                    for cid in ids:
+                        if cid not in docs:
+                            doc = client.get(f"/v1/captures/{cid}").json()
+                            if doc["status"] in ("done", "failed"):
+                                docs[cid] = doc
+                    time.sleep(0.5)
+            wall = time.perf_counter() - started
+        finally:
+            _stack("down", env)
+    failed = [d.get("error") for d in docs.values() if d["status"] != "done"]
+    if failed:
+        raise SystemExit(f"captures failed: {failed}")
+    times = [d["status_times"] for d in docs.values()]
+    parse_span = max(_ts(t["enriching"]) for t in times) - min(_ts(t["parsing"]) for t in times)
+    return {
+        "wall": wall,
+        "parse": parse_span,
+        "flows": sum(d["flows_indexed"] for d in docs.values()),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--mb", type=int, default=200, help="size of each capture in MiB")
+    ap.add_argument("--captures", type=int, default=4, help="how many captures (variants)")
+    ap.add_argument("--timeout", type=float, default=3600.0, help="seconds per configuration")
+    args = ap.parse_args()
+    captures = [build(args.mb, variant) for variant in range(args.captures)]
+    results: dict[int, dict[str, float]] = {}
+    for parsers in (1, 2):
+        r = results[parsers] = run(parsers, captures, args.timeout)
+        print(
+            f"parsers={parsers}: wall {r['wall']:.1f} s ({len(captures) / r['wall']:.3f} "
+            f"captures/s), parse span {r['parse']:.1f} s "
+            f"({len(captures) / r['parse']:.3f} captures/s), {int(r['flows'])} flows",
+            flush=True,
+        )
+    one, two = results[1]["parse"], results[2]["parse"]
+    print(
+        f"wall_speedup={results[1]['wall'] / results[2]['wall']:.2f} load={os.getloadavg()[0]:.1f}"
+    )
+    print(f"parsers_1_s={one:.1f} parsers_2_s={two:.1f} speedup={one / two:.2f}")
+
+
+if __name__ == "__main__":
+    main()
