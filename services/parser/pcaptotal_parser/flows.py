@@ -108,20 +108,23 @@ class _Flow:
     tcp_flags: int = 0
     protocols: dict[str, None] = field(default_factory=dict)
     facts: dict[str, dict[Any, None]] = field(default_factory=dict)
-    vlans: dict[str, None] = field(default_factory=dict)
-    outer_src: dict[str, None] = field(default_factory=dict)
-    outer_dst: dict[str, None] = field(default_factory=dict)
+    # The containers most flows never fill are made on first use (None until then): an empty
+    # dict is 64 B, and a 200 MB flow-heavy capture holds ~47,000 flows until its records are
+    # written.
+    vlans: dict[str, None] | None = None
+    outer_src: dict[str, None] | None = None
+    outer_dst: dict[str, None] | None = None
     macs: list[str | None] = field(default_factory=lambda: [None, None])  # of a, of b
     # facts whose name depends on who sent them: (name template, sent by b) -> values
     sided: dict[tuple[str, bool], dict[Any, None]] = field(default_factory=dict)
-    community_ids: dict[str, None] = field(default_factory=dict)  # other-IP flows, per packet
-    icmp_counts: dict[str, int] = field(default_factory=dict)  # "type/code" -> packets
+    community_ids: dict[str, None] | None = None  # other-IP flows, per packet
+    icmp_counts: dict[str, int] | None = None  # "type/code" -> packets
     # per direction (a→b, b→a): [first ns, last ns, bytes] of each burst of payload frames
     bursts: tuple[list[list[int]], list[list[int]]] = field(default_factory=lambda: ([], []))
-    dns_pending: dict[str, None] = field(default_factory=dict)  # query ids not yet answered
+    dns_pending: dict[str, None] | None = None  # query ids not yet answered
     dns_queries: int = 0
     # names tshark --export-objects would give this flow's objects: (protocol, name) -> count
-    object_names: dict[tuple[str, str], int] = field(default_factory=dict)
+    object_names: dict[tuple[str, str], int] | None = None
     tx: Transactions | None = None  # per-transaction records (dns, http, tls), when any
 
     def touch(self, ts_ns: int) -> None:
@@ -199,19 +202,22 @@ class _Flow:
         if later.last_ns is not None:
             self.touch(later.last_ns)
         self.tcp_flags |= later.tcp_flags
-        for mine, theirs in (
-            (self.protocols, later.protocols),
-            (self.vlans, later.vlans),
-            (self.outer_src, later.outer_src),
-            (self.outer_dst, later.outer_dst),
-            (self.community_ids, later.community_ids),
-        ):
-            mine.update(theirs)
+        self.protocols.update(later.protocols)
+        if later.vlans:
+            self.vlans = {**(self.vlans or {}), **later.vlans}
+        if later.outer_src:
+            self.outer_src = {**(self.outer_src or {}), **later.outer_src}
+        if later.outer_dst:
+            self.outer_dst = {**(self.outer_dst or {}), **later.outer_dst}
+        if later.community_ids:
+            self.community_ids = {**(self.community_ids or {}), **later.community_ids}
         for name, values in later.facts.items():
             for value in values:
                 self.add_fact(name, value)
-        for label, n in later.icmp_counts.items():
-            self.icmp_counts[label] = self.icmp_counts.get(label, 0) + n
+        if later.icmp_counts:
+            counts = self.icmp_counts = self.icmp_counts or {}
+            for label, n in later.icmp_counts.items():
+                counts[label] = counts.get(label, 0) + n
 
     def add_fact(self, name: str, value: Any) -> None:
         values = self.facts.setdefault(name, {})
@@ -225,11 +231,15 @@ class _Flow:
 
     def dns_message(self, transaction: str, response: bool) -> None:
         if response:
-            self.dns_pending.pop(transaction, None)
+            if self.dns_pending:
+                self.dns_pending.pop(transaction, None)
         else:
             self.dns_queries += 1
-            if len(self.dns_pending) < MAX_VALUES_PER_FIELD:
-                self.dns_pending[transaction] = None
+            pending = self.dns_pending
+            if pending is None:
+                pending = self.dns_pending = {}
+            if len(pending) < MAX_VALUES_PER_FIELD:
+                pending[transaction] = None
 
 
 class FlowBuilder:
@@ -359,8 +369,11 @@ class FlowBuilder:
             if eth and flow.macs[reverse] is None:
                 flow.macs[reverse] = eth.split(AGGREGATOR, 1)[0]
             if vlans:
+                seen_vlans = flow.vlans
+                if seen_vlans is None:
+                    seen_vlans = flow.vlans = {}
                 for vlan in vlans.split(AGGREGATOR):
-                    flow.vlans[vlan] = None
+                    seen_vlans[vlan] = None
 
     def add_line(self, line: str) -> None:
         self.add_lines([line])
@@ -387,10 +400,17 @@ class FlowBuilder:
         for flow, owner, from_b in touched:
             if eth_src is not None and flow.macs[from_b] is None:
                 flow.macs[from_b] = eth_src
-            for vlan in vlans:
-                flow.vlans[vlan] = None
+            if vlans:
+                if flow.vlans is None:
+                    flow.vlans = {}
+                for vlan in vlans:
+                    flow.vlans[vlan] = None
             # flows of any IP header inside the outermost one are tunnelled
             if outer_src is not None and outer_dst is not None and owner is not live_ips[0]:
+                if flow.outer_src is None:
+                    flow.outer_src = {}
+                if flow.outer_dst is None:
+                    flow.outer_dst = {}
                 flow.outer_src[outer_src] = None
                 flow.outer_dst[outer_dst] = None
 
@@ -418,6 +438,8 @@ class FlowBuilder:
                 fact_flow.dns_message(transaction, response)
         if cols[_HTTP_URI] or cols[_IMF_SUBJECT] or cols[_FTP_DATA]:
             names = fact_flow.object_names
+            if names is None:
+                names = fact_flow.object_names = {}
             for key in object_names(row):
                 if len(names) < MAX_VALUES_PER_FIELD:
                     names[key] = names.get(key, 0) + 1
@@ -467,14 +489,21 @@ class FlowBuilder:
             if itype and itype.isdigit() and icode and icode.isdigit():
                 sport, dport = int(itype), int(icode)
                 label = f"{itype}/{icode}"
-                flow.icmp_counts[label] = flow.icmp_counts.get(label, 0) + 1
+                counts = flow.icmp_counts
+                if counts is None:
+                    counts = flow.icmp_counts = {}
+                counts[label] = counts.get(label, 0) + 1
         elif number == 132:  # SCTP has ports
             sp, dp = row.first("sctp.srcport"), row.first("sctp.dstport")
             if sp and sp.isdigit() and dp and dp.isdigit():
                 sport, dport = int(sp), int(dp)
         cid = community_id(number, src, dst, sport, dport)
-        if cid is not None and len(flow.community_ids) < MAX_VALUES_PER_FIELD:
-            flow.community_ids[cid] = None
+        if cid is not None:
+            ids = flow.community_ids
+            if ids is None:
+                ids = flow.community_ids = {}
+            if len(ids) < MAX_VALUES_PER_FIELD:
+                ids[cid] = None
 
     def _add_transports(
         self, row: Row, layers: Layers, frame_len: int, ts_ns: int
@@ -605,7 +634,7 @@ class FlowBuilder:
         """(export protocol, object name) -> [(flow key, occurrences)] in first-seen order."""
         index: dict[tuple[str, str], list[tuple[str, int]]] = {}
         for key, flow in self._flows.items():
-            for name, count in flow.object_names.items():
+            for name, count in (flow.object_names or {}).items():
                 index.setdefault(name, []).append((key, count))
         return index
 
@@ -683,7 +712,7 @@ class FlowBuilder:
             doc["network.vlan.id"] = list(flow.vlans)
         if flow.outer_src:
             doc["pcaptotal.outer.source.ip"] = list(flow.outer_src)
-            doc["pcaptotal.outer.destination.ip"] = list(flow.outer_dst)
+            doc["pcaptotal.outer.destination.ip"] = list(flow.outer_dst or ())
         for name, values in flow.facts.items():
             if name in OBJECT_FACTS:  # (key, value) pairs -> the ECS objects
                 doc[name] = [dict(v) for v in values]
@@ -713,7 +742,7 @@ class FlowBuilder:
         doc: dict[str, Any], flow: _Flow, a: Endpoint | None, b: Endpoint | None
     ) -> None:
         if flow.stream is None:  # other IP protocols: hashed per packet (ICMP type/code)
-            ids = list(flow.community_ids)
+            ids = list(flow.community_ids or ())
             if ids:
                 doc["network.community_id"] = ids[0]
             if len(ids) > 1:
