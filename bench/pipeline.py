@@ -8,9 +8,10 @@ For PARSERS=1 and then PARSERS=2 (each a fresh stack in a temporary run dir; eac
 one tshark, ``PCAPTOTAL_PARSER_WORKERS=1``, so the processes are the unit of scaling): upload
 every capture at once and time, from the first upload, until every capture's document carries
 the parser's ``summary`` (records and carved files stored, ``capture.parsed`` published).
-No enricher runs by default (``--enrichers``): on 2 cores one enricher indexing into osmem
-takes the CPU the parsers are measured on, and a capture stays ``parsing`` until an enricher
-picks it up, so ``status_times`` cannot tell when its parse ended. Prints captures/s per
+The stack's enricher is stopped (SIGSTOP) while the parsers are timed and continued before
+``make down``: on 2 cores an enricher indexing into osmem takes the CPU the parsers are
+measured on (``--keep-enricher`` lets it run), and a capture stays ``parsing`` until an
+enricher picks it up, so ``status_times`` cannot tell when its parse ended. Prints captures/s per
 configuration.
 
 Last line: ``parsers_1_s=.. parsers_2_s=.. speedup=..`` (speedup = 1-parser s / 2-parser s).
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -60,7 +62,7 @@ def _upload(client: httpx.Client, capture: Path) -> str:
     return cid
 
 
-def run(parsers: int, enrichers: int, captures: list[Path], timeout_s: float) -> float:
+def run(parsers: int, pause_enricher: bool, captures: list[Path], timeout_s: float) -> float:
     """Seconds from the first upload until every capture is parsed (or failed)."""
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
         run_dir = Path(tmp) / "run"
@@ -69,7 +71,7 @@ def run(parsers: int, enrichers: int, captures: list[Path], timeout_s: float) ->
             "RUN_DIR": str(run_dir),
             "PCAPTOTAL_HTTP_PORT": str(free_port()),
             "PARSERS": str(parsers),
-            "ENRICHERS": str(enrichers),
+            "ENRICHERS": "1",  # the gateway needs one
             "PCAPTOTAL_AUTH": "off",
             "PCAPTOTAL_LOG_LEVEL": "warning",
             "PCAPTOTAL_PARSER_WORKERS": "1",
@@ -78,6 +80,9 @@ def run(parsers: int, enrichers: int, captures: list[Path], timeout_s: float) ->
         _stack("up", env)
         try:
             state = json.loads((run_dir / "state.json").read_text())
+            enricher = next(int(p["pid"]) for p in state["procs"] if p["name"] == "enricher-0")
+            if pause_enricher:
+                os.kill(enricher, signal.SIGSTOP)
             started = time.perf_counter()
             with httpx.Client(base_url=state["urls"]["api"], timeout=600) as client:
                 ids = [_upload(client, c) for c in captures]
@@ -94,6 +99,8 @@ def run(parsers: int, enrichers: int, captures: list[Path], timeout_s: float) ->
                     time.sleep(0.2)
             wall = time.perf_counter() - started
         finally:
+            if pause_enricher:
+                os.kill(enricher, signal.SIGCONT)
             _stack("down", env)
     failed = [d.get("error") for d in docs.values() if d["status"] == "failed"]
     if failed:
@@ -106,12 +113,12 @@ def main() -> None:
     ap.add_argument("--mb", type=int, default=200, help="size of each capture in MiB")
     ap.add_argument("--captures", type=int, default=4, help="how many captures (variants)")
     ap.add_argument("--timeout", type=float, default=3600.0, help="seconds per configuration")
-    ap.add_argument("--enrichers", type=int, default=0, help="enrichers running meanwhile")
+    ap.add_argument("--keep-enricher", action="store_true", help="let the enricher run")
     args = ap.parse_args()
     captures = [build(args.mb, variant) for variant in range(args.captures)]
     seconds: dict[int, float] = {}
     for parsers in (1, 2):
-        wall = seconds[parsers] = run(parsers, args.enrichers, captures, args.timeout)
+        wall = seconds[parsers] = run(parsers, not args.keep_enricher, captures, args.timeout)
         print(
             f"parsers={parsers}: {len(captures)} x {args.mb} MiB parsed in {wall:.1f} s "
             f"({len(captures) / wall:.3f} captures/s; load average {os.getloadavg()[0]:.1f})",
