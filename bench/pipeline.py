@@ -7,7 +7,8 @@ parsers both have work).
 For PARSERS=1 and then PARSERS=2 (each a fresh stack in a temporary run dir; each parser runs
 one tshark, ``PCAPTOTAL_PARSER_WORKERS=1``, so the processes are the unit of scaling): upload
 every capture at once and time, from the first upload, until every capture's document carries
-the parser's ``summary`` (records and carved files stored, ``capture.parsed`` published).
+the parser's ``summary`` with its packet count (records and carved files stored; ingest
+writes a zero summary at upload).
 The stack's enricher is stopped (SIGSTOP) while the parsers are timed and continued before
 ``make down``: on 2 cores an enricher indexing into osmem takes the CPU the parsers are
 measured on (``--keep-enricher`` lets it run), and a capture stays ``parsing`` until an
@@ -94,7 +95,9 @@ def run(parsers: int, pause_enricher: bool, captures: list[Path], timeout_s: flo
                     for cid in ids:
                         if cid not in docs:
                             doc = client.get(f"/v1/captures/{cid}").json()
-                            if doc.get("summary") or doc["status"] == "failed":
+                            if (doc.get("summary") or {}).get("packets") or doc[
+                                "status"
+                            ] == "failed":
                                 docs[cid] = doc
                     time.sleep(0.2)
             wall = time.perf_counter() - started
