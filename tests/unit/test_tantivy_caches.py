@@ -171,3 +171,25 @@ async def test_pages_order_runs_of_equal_times_by_id(tmp_path: Path) -> None:
             assert got == expected, limit
     finally:
         await index.close()
+
+
+async def test_a_miss_is_cached_only_until_that_capture_is_written(tmp_path: Path) -> None:
+    """Misses are cached (a missing id must cost what a hidden one does), and a miss read
+    while the capture was being created is never kept."""
+    index = TantivyIndex(tmp_path / "index")
+    await index.start()
+    try:
+        for n in range(5):
+            cid = f"{n:064x}"
+            assert await index.get_capture(cid) is None
+            assert await index.get_capture(cid) is None  # from the cache now
+            made = {**_doc(score=n), "id": cid}
+            await asyncio.gather(
+                *(index.get_capture(cid) for _ in range(3)),
+                index.put_capture(made),
+                *(index.get_capture(cid) for _ in range(3)),
+            )
+            doc = await index.get_capture(cid)
+            assert doc is not None and doc["score"] == n
+    finally:
+        await index.close()

@@ -31,6 +31,9 @@ class CaptureCache:
     """
 
     MAX_ENTRIES = 10_000  # ~2.5 KB each
+    # A cached "no such capture". Misses are kept like hits so that a missing id costs what
+    # another owner's hidden one does (both answer 404): timing must not tell them apart.
+    MISSING = b""
     MAX_LISTS = 8  # listings of up to 10,000 documents
 
     def __init__(self, parse: Parse) -> None:
@@ -41,10 +44,16 @@ class CaptureCache:
 
     def get(self, capture_id: str) -> dict[str, Any] | None:
         raw = self._entries.get(capture_id)
-        if raw is None:
+        if not raw:  # not cached, or cached as missing (``known_missing``)
             return None
         self._entries.move_to_end(capture_id)
         return self._parse(raw)
+
+    def known_missing(self, capture_id: str) -> bool:
+        if self._entries.get(capture_id) != self.MISSING:
+            return False
+        self._entries.move_to_end(capture_id)
+        return True
 
     def put(self, capture_id: str, raw: bytes, generation: int) -> None:
         if generation != self.generation:

@@ -376,9 +376,12 @@ class TantivyIndex:
         cached = cache.get(capture_id)
         if cached is not None:
             return cached
+        if cache.known_missing(capture_id):
+            return None
         generation = cache.generation
         raw = await self._read(lambda: _get_raw(store, "id", capture_id))
         if raw is None:
+            cache.put(capture_id, cache.MISSING, generation)
             return None
         cache.put(capture_id, raw, generation)
         return _parse(raw)
