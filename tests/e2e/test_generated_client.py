@@ -10,26 +10,21 @@ typed (no ``Any``, no untyped mapping).
 
 from __future__ import annotations
 
-import importlib.util
-import subprocess
-import sys
 import types
-import typing
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from pydantic import BaseModel
 
+from tests.codegen import generate_models, untyped
 from tests.e2e.conftest import Server, start_server, stop_server, wait_finished
 from tests.paths import PCAPS
 
 pytestmark = pytest.mark.e2e
 
 CAPTURE = PCAPS / "corelight_asyncrat-c2.pcap"
-CODEGEN = Path(sys.executable).parent / "datamodel-codegen"
 
 
 @pytest.fixture(scope="module")
@@ -45,28 +40,7 @@ def client_models(server: Server, tmp_path_factory: pytest.TempPathFactory) -> t
     work = tmp_path_factory.mktemp("client")
     spec = work / "openapi.json"
     spec.write_bytes(httpx.get(f"{server.base_url}/openapi.json", timeout=30).content)
-    out = work / "pcaptotal_client.py"
-    subprocess.run(
-        [
-            str(CODEGEN),
-            "--input", str(spec),
-            "--input-file-type", "openapi",
-            "--output", str(out),
-            "--output-model-type", "pydantic_v2.BaseModel",
-            "--target-python-version", "3.11",
-            "--formatters", "builtin",
-            "--disable-timestamp",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )  # fmt: skip
-    loaded = importlib.util.spec_from_file_location("pcaptotal_client", out)
-    assert loaded is not None and loaded.loader is not None
-    module = importlib.util.module_from_spec(loaded)
-    sys.modules["pcaptotal_client"] = module  # forward references resolve through it
-    loaded.loader.exec_module(module)
-    return module
+    return generate_models(spec, "openapi", work / "pcaptotal_client.py")
 
 
 @pytest.fixture(scope="module")
@@ -88,34 +62,11 @@ def answers(server: Server) -> dict[str, Any]:
     return {name: answer.json() for name, answer in got.items()}
 
 
-def _untyped(model: type[BaseModel], seen: set[type[BaseModel]]) -> list[str]:
-    """Fields of ``model`` and every model it reaches whose type holds ``Any`` or an untyped
-    mapping (``dict`` with ``Any`` values)."""
-    if model in seen:
-        return []
-    seen.add(model)
-    out: list[str] = []
-    for name, field in model.model_fields.items():
-        for arg in _flatten(field.annotation):
-            if arg is Any or arg is dict or arg is object:
-                out.append(f"{model.__name__}.{name}")
-            elif isinstance(arg, type) and issubclass(arg, BaseModel):
-                out += _untyped(arg, seen)
-    return out
-
-
-def _flatten(annotation: Any) -> Iterator[Any]:
-    yield annotation
-    for arg in typing.get_args(annotation):
-        if not isinstance(arg, str):  # Literal values
-            yield from _flatten(arg)
-
-
 def test_generated_models_type_verdict_findings_and_flows(client_models: types.ModuleType) -> None:
     roots = [client_models.CaptureView, client_models.FindingPage, client_models.FlowPage]
     seen: set[type[BaseModel]] = set()
-    untyped = [name for root in roots for name in _untyped(root, seen)]
-    assert not untyped, f"untyped fields in the generated client: {untyped}"
+    loose = [name for root in roots for name in untyped(root, seen)]
+    assert not loose, f"untyped fields in the generated client: {loose}"
     # RootModels (the recursive evidence value) reached too, and nothing fell back to Any
     assert len(seen) >= 8
 

@@ -9,13 +9,9 @@ The document's schemas are handed to the generator as one JSON Schema (``$defs``
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
-import subprocess
-import sys
 import types
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,10 +21,9 @@ from pcaptotal_enricher.events import Published, Run, publish_enriched
 from pcaptotal_search_api.record_models import RECORD_MODELS
 from pydantic import BaseModel, ValidationError
 
-from tests.e2e.test_generated_client import _untyped
+from tests.codegen import generate_models, untyped
 from tests.paths import REPO
 
-CODEGEN = Path(sys.executable).parent / "datamodel-codegen"
 CID = "d" * 64
 
 
@@ -45,27 +40,7 @@ def events(tmp_path_factory: pytest.TempPathFactory) -> types.ModuleType:
     work = tmp_path_factory.mktemp("asyncapi-client")
     spec, out = work / "events.schema.json", work / "pcaptotal_events.py"
     spec.write_text(json.dumps(root))
-    subprocess.run(
-        [
-            str(CODEGEN),
-            "--input", str(spec),
-            "--input-file-type", "jsonschema",
-            "--output", str(out),
-            "--output-model-type", "pydantic_v2.BaseModel",
-            "--target-python-version", "3.11",
-            "--formatters", "builtin",
-            "--disable-timestamp",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )  # fmt: skip
-    loaded = importlib.util.spec_from_file_location("pcaptotal_events", out)
-    assert loaded is not None and loaded.loader is not None
-    module = importlib.util.module_from_spec(loaded)
-    sys.modules["pcaptotal_events"] = module  # forward references resolve through it
-    loaded.loader.exec_module(module)
-    return module
+    return generate_models(spec, "jsonschema", out)
 
 
 def _aliases(model: type[BaseModel]) -> set[str]:
@@ -90,7 +65,7 @@ def test_generated_flow_is_typed_like_the_http_flow_record(events: types.ModuleT
     batch: type[BaseModel] = events.FlowsEnriched
     flow: type[BaseModel] = events.FlowEventRecord
     assert batch.model_fields["flows"].annotation == list[flow]  # type: ignore[valid-type]
-    assert _untyped(flow, set()) == []
+    assert untyped(flow, set()) == []
     assert _aliases(flow) == _aliases(RECORD_MODELS["flow"]) | {OMITTED_FIELDS}
 
 
