@@ -3,12 +3,12 @@
 ``flows/`` holds every record of every capture (``event.dataset`` = flow, dns, http, tls,
 file, finding), keyed by ``event.id``.
 
-Documents (``tantivy_docs``): each JSON kept whole in the stored-only ``_source`` field, returned as the hit;
-the typed fields of ``pcaptotal.fields`` are indexed (and fast, for ``exists`` and sorting) but
-not stored. tantivy calls block, so they run off the event loop: writes on one thread (tantivy
-allows one writer per index, and a single thread serializes upserts), reads on a small pool,
-flow searches (compiling included: wildcard and fuzzy automata cost CPU and memory) on a
-pool of their own, so expensive searches never delay reading a capture.
+Documents are built in ``tantivy_docs``: each one's JSON is kept whole in the stored-only
+``_source`` field and returned as the hit. tantivy calls block, so they run off the event
+loop: writes on one thread (tantivy allows one writer per index, and a single thread
+serializes upserts), reads on a small pool, flow searches (compiling included: wildcard and
+fuzzy automata cost CPU and memory) on a pool of their own, so expensive searches never delay
+reading a capture.
 """
 
 from __future__ import annotations
