@@ -62,6 +62,8 @@ async def test_split_parse_equals_single_pass(
     assert split.summary == single.summary
     assert split.summary.model_dump() == oracle_summary(concatenated)
     assert docs(split) == docs(single)  # same order, keys, numbers and facts
+    # and the same dns/http/tls/file records, carved objects named as one pass names them
+    assert list(split.records()) == list(single.records())
     assert sorted(f.sha256 for f in split.files) == sorted(f.sha256 for f in single.files)
     assert split.warnings == single.warnings
 

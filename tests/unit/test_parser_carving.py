@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from pcaptotal_parser.carving import (
+    CarvedFile,
     collect,
     massage,
     path_basename,
+    renumber_unnamed,
     split_written_name,
 )
 
@@ -42,3 +44,16 @@ def test_collect_skips_links_and_directories(tmp_path: Path) -> None:
     (files,) = [collect(tmp_path)]
     assert [(f.name, f.size, f.mime_type) for f in files] == [("a.txt", 5, "text/plain")]
     assert files[0].sha256 == "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+
+
+def _carved(protocol: str, name: str) -> CarvedFile:
+    return CarvedFile(protocol, Path(name), name, name, name, 1, "", "", "", "")
+
+
+def test_unnamed_objects_of_a_part_get_the_whole_files_frame_numbers() -> None:
+    # tshark calls an object without a file name object<frame>; in a part of a split capture
+    # that frame is the part's: part frame 2 is frame 7 of the file tshark would read whole
+    files = [_carved("imf", "object2"), _carved("http", "object3"), _carved("http", "a.zip")]
+    renumber_unnamed(files, [5, 7, 9], named={("http", "object3")})
+    assert [f.name for f in files] == ["object7", "object3", "a.zip"]  # a URI's name stays
+    assert files[0].base_name == "object7"

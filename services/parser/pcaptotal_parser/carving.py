@@ -24,6 +24,7 @@ import hashlib
 import os
 import re
 import stat
+from collections.abc import Sequence, Set
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
@@ -39,6 +40,7 @@ PROTOCOLS: dict[str, tuple[str, ...]] = {
     "tftp": ("tftp",),
 }
 _RESERVED = set('<>:"/\\|?*') | {chr(c) for c in range(1, 32)} | {"\x7f"}
+_UNNAMED = re.compile(r"object(?P<frame>\d+)")  # tshark's name for an object without one
 _DUP = re.compile(r"^(?P<stem>.*)\((?P<n>\d+)\)(?P<ext>\.[^.()]*)?$")
 MAX_NAME = 255
 READ_CHUNK = 1 << 20
@@ -162,6 +164,24 @@ def collect(objects_dir: Path) -> list[CarvedFile]:
             except OSError:  # swapped for a link or a FIFO after the listing: not a carved file
                 continue
     return files
+
+
+def renumber_unnamed(
+    files: list[CarvedFile], frames: Sequence[int], named: Set[tuple[str, str]]
+) -> None:
+    """Give the objects of one part of a split capture the names one pass gives them.
+
+    tshark names an object that has no file name ``object<frame number>``, and in a part the
+    number is the part's. ``frames``: the part's original frame numbers; ``named``: the
+    (protocol, name) pairs that came from the capture (URIs, subjects), which are left alone.
+    """
+    for file in files:
+        match = _UNNAMED.fullmatch(file.base_name)
+        if match is None or (file.protocol, file.base_name) in named:
+            continue
+        frame = int(match["frame"])
+        if 0 < frame <= len(frames):
+            file.base_name = file.name = f"object{frames[frame - 1]}"
 
 
 def sort_key(file: CarvedFile) -> tuple[str, str, int]:

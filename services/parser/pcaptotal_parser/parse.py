@@ -29,7 +29,7 @@ from pcaptotal.progress import Counter
 
 from pcaptotal_parser import sandbox
 from pcaptotal_parser.attribution import attach_files, file_records
-from pcaptotal_parser.carving import CarvedFile, collect
+from pcaptotal_parser.carving import CarvedFile, collect, renumber_unnamed
 from pcaptotal_parser.flows import FlowBuilder
 from pcaptotal_parser.partition import capture_format, read_frames
 from pcaptotal_parser.tshark import PIPE_BYTES, PIPE_SET_SIZE, TsharkResult, run_tshark
@@ -259,5 +259,8 @@ async def _split_parse(
         seconds=time.monotonic() - started,
         warnings=list(dict.fromkeys(warnings)),
     )
+    named = set(builder.object_index())
+    for (_, part_files), part in zip(results, parts, strict=True):
+        renumber_unnamed(part_files, part.frames, named)
     files = [f for _, part_files in results for f in part_files]
     return builder, result, files, len(parts)
