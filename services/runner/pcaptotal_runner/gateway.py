@@ -21,6 +21,7 @@ import uvicorn
 from pcaptotal.access.hosts import install_trusted_hosts, is_loopback
 from pcaptotal.logs import TraceMiddleware, configure_logging, current_trace_id
 from pcaptotal.metrics import instrument_http, metrics_response
+from pcaptotal.service import HTTP, LOOP
 from pcaptotal.web import problem_type
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -197,6 +198,8 @@ def main() -> None:
         log_config=None,  # configure_logging's JSON handler, not uvicorn's text one
         access_log=False,  # the HTTP metrics count requests
         timeout_graceful_shutdown=30,
+        loop=LOOP,
+        http=HTTP,
     )
 
 
