@@ -6,9 +6,12 @@ parsers both have work).
 
 For PARSERS=1 and then PARSERS=2 (each a fresh stack in a temporary run dir; each parser runs
 one tshark, ``PCAPTOTAL_PARSER_WORKERS=1``, so the processes are the unit of scaling): upload
-every capture at once and time, from the first upload, until every capture's document carries
-the parser's ``summary`` with its packet count (records and carved files stored; ingest
-writes a zero summary at upload).
+every capture with the parsers stopped (SIGSTOP, so the uploads, which ingest hashes and
+stores one after another, are not inside the parsers' time; the ``capture.stored`` messages
+wait in their queue), then continue the parsers and time until every capture's document
+carries the parser's ``summary`` with its packet count (records and carved files stored;
+ingest writes a zero summary at upload). ``--time-uploads`` times from the first upload
+instead, with the parsers running (what the earlier figures measured).
 The stack's enricher is stopped (SIGSTOP) while the parsers are timed and continued before
 ``make down``: on 2 cores an enricher indexing into osmem takes the CPU the parsers are
 measured on (``--keep-enricher`` lets it run), and a capture stays ``parsing`` until an
@@ -63,8 +66,11 @@ def _upload(client: httpx.Client, capture: Path) -> str:
     return cid
 
 
-def run(parsers: int, pause_enricher: bool, captures: list[Path], timeout_s: float) -> float:
-    """Seconds from the first upload until every capture is parsed (or failed)."""
+def run(
+    parsers: int, pause_enricher: bool, captures: list[Path], timeout_s: float, time_uploads: bool
+) -> float:
+    """Seconds from the parsers' start (or the first upload) until every capture is parsed
+    (or failed)."""
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
         run_dir = Path(tmp) / "run"
         env = {
@@ -79,14 +85,23 @@ def run(parsers: int, pause_enricher: bool, captures: list[Path], timeout_s: flo
             "PCAPTOTAL_MAX_UPLOAD_BYTES": str(4 * 1024**3),
         }
         _stack("up", env)
+        paused: list[int] = []
         try:
             state = json.loads((run_dir / "state.json").read_text())
             enricher = next(int(p["pid"]) for p in state["procs"] if p["name"] == "enricher-0")
+            workers = [int(p["pid"]) for p in state["procs"] if p["name"].startswith("parser-")]
             if pause_enricher:
                 os.kill(enricher, signal.SIGSTOP)
+            paused += [] if time_uploads else workers
+            for pid in paused:
+                os.kill(pid, signal.SIGSTOP)
             started = time.perf_counter()
             with httpx.Client(base_url=state["urls"]["api"], timeout=600) as client:
                 ids = [_upload(client, c) for c in captures]
+                if paused:
+                    for pid in paused:
+                        os.kill(pid, signal.SIGCONT)
+                    started = time.perf_counter()
                 docs: dict[str, dict[str, Any]] = {}  # parsed or failed
                 deadline = time.monotonic() + timeout_s
                 while len(docs) < len(ids):
@@ -102,6 +117,8 @@ def run(parsers: int, pause_enricher: bool, captures: list[Path], timeout_s: flo
                     time.sleep(0.2)
             wall = time.perf_counter() - started
         finally:
+            for pid in paused:
+                os.kill(pid, signal.SIGCONT)  # harmless if already running
             if pause_enricher:
                 os.kill(enricher, signal.SIGCONT)
             _stack("down", env)
@@ -117,11 +134,14 @@ def main() -> None:
     ap.add_argument("--captures", type=int, default=4, help="how many captures (variants)")
     ap.add_argument("--timeout", type=float, default=3600.0, help="seconds per configuration")
     ap.add_argument("--keep-enricher", action="store_true", help="let the enricher run")
+    ap.add_argument("--time-uploads", action="store_true", help="time from the first upload")
     args = ap.parse_args()
     captures = [build(args.mb, variant) for variant in range(args.captures)]
     seconds: dict[int, float] = {}
     for parsers in (1, 2):
-        wall = seconds[parsers] = run(parsers, not args.keep_enricher, captures, args.timeout)
+        wall = seconds[parsers] = run(
+            parsers, not args.keep_enricher, captures, args.timeout, args.time_uploads
+        )
         print(
             f"parsers={parsers}: {len(captures)} x {args.mb} MiB parsed in {wall:.1f} s "
             f"({len(captures) / wall:.3f} captures/s; load average {os.getloadavg()[0]:.1f})",
