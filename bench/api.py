@@ -23,7 +23,9 @@
       85 % ``/v1/search`` (an IP term, a DNS name, a wildcard on names, ``event.dataset:http
       AND http.response.status_code:>=400``, a verdict, each with the default limit 50),
       5 % ``/v1/stats`` (default interval), 10 % ``GET /v1/captures/{id}``;
-   b. capture GET only, ``--get-duration`` s: requests/s over every client.
+   b. capture GET only, ``--get-duration`` s: requests/s over every client;
+   c. searches only (the mix's searches), ``--search-duration`` s: latencies and the runner's
+      CPU per search (every record kind: the searches name none).
    Latencies are per request, from send to the last body byte; errors are counted and
    printed (a non-200 answer is an error, never a latency).
 
@@ -64,7 +66,8 @@ import psutil
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from pcaptotal.adapters.tantivy_index import TantivyIndex, capture_document  # noqa: E402
+from pcaptotal.adapters.tantivy_docs import capture_document  # noqa: E402
+from pcaptotal.adapters.tantivy_index import TantivyIndex  # noqa: E402
 from pcaptotal.fields import FLOW_FIELDS, FieldType  # noqa: E402
 from pcaptotal_search_api.capture_view import STORED_NAMES  # noqa: E402
 
@@ -456,8 +459,9 @@ async def _client_httpx(base: str, key: str, deadline: float, pick: Any, tally: 
 
 
 async def drive_phase(
-    base: str, key: str, plan: dict[str, Any], clients: int, seconds: float, mix: bool
+    base: str, key: str, plan: dict[str, Any], clients: int, seconds: float, mix: str
 ) -> tuple[Tally, float]:
+    """``mix``: "mixed" (the 85/5/10 mix), "search" (searches only) or "get" (GETs only)."""
     try:
         import aiohttp  # noqa: F401
 
@@ -468,7 +472,7 @@ async def drive_phase(
 
     def pick_for(rnd: random.Random) -> Any:
         def pick() -> tuple[str, str, dict[str, Any]]:
-            roll = rnd.random() if mix else 1.0
+            roll = {"mixed": rnd.random(), "search": 0.0}.get(mix, 1.0)
             if roll < 0.85:
                 kind, q = search_query(rnd, plan)
                 return f"search:{kind}", "/v1/search", {"q": q}
@@ -504,14 +508,19 @@ def drive_main(args: argparse.Namespace) -> None:
         return float(t.user + t.system)
 
     cpu0 = cpu()
-    mixed, _ = asyncio.run(drive_phase(args.url, key, plan, args.clients, args.duration, True))
+    mixed, _ = asyncio.run(drive_phase(args.url, key, plan, args.clients, args.duration, "mixed"))
     cpu1 = cpu()
     kinds = [k for k in mixed.latencies if k.startswith("search:")]
     searches = [x for k in kinds for x in mixed.latencies[k]]
     gets, took = asyncio.run(
-        drive_phase(args.url, key, plan, args.clients, args.get_duration, False)
+        drive_phase(args.url, key, plan, args.clients, args.get_duration, "get")
     )
     cpu2 = cpu()
+    only, _ = asyncio.run(
+        drive_phase(args.url, key, plan, args.clients, args.search_duration, "search")
+    )
+    cpu3 = cpu()
+    only_all = [x for v in only.latencies.values() for x in v]
     n_mixed = sum(len(v) for v in mixed.latencies.values())
     n_gets = len(gets.latencies.get("get", []))
     out = {
@@ -528,6 +537,10 @@ def drive_main(args: argparse.Namespace) -> None:
         "get_capture_rps": n_gets / took,
         "cpu_ms_per_mixed_request": (cpu1 - cpu0) * 1000 / max(n_mixed, 1),
         "cpu_ms_per_get": (cpu2 - cpu1) * 1000 / max(n_gets, 1),
+        "search_only_p50_ms": pct(only_all, 50),
+        "search_only_p99_ms": pct(only_all, 99),
+        "search_only_rps": len(only_all) / max(args.search_duration, 1e-9),
+        "cpu_ms_per_search": (cpu3 - cpu2) * 1000 / max(len(only_all), 1),
     }
     print(json.dumps(out))
 
@@ -541,6 +554,7 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=32)
     ap.add_argument("--duration", type=float, default=30.0, help="seconds of the mixed phase")
     ap.add_argument("--get-duration", type=float, default=15.0, help="seconds of GET only")
+    ap.add_argument("--search-duration", type=float, default=10.0, help="seconds of searches only")
     ap.add_argument("--profile", type=Path, help="py-spy record the runner into this SVG")
     drive = sub.add_parser("drive", help="(internal) the client process")
     drive.add_argument("--url", required=True)
@@ -549,6 +563,7 @@ def main() -> None:
     drive.add_argument("--clients", type=int, default=32)
     drive.add_argument("--duration", type=float, default=30.0)
     drive.add_argument("--get-duration", type=float, default=15.0)
+    drive.add_argument("--search-duration", type=float, default=10.0)
     args = ap.parse_args()
     if args.cmd == "drive":
         drive_main(args)
@@ -629,6 +644,8 @@ def run(args: argparse.Namespace, work: Path, data: Path) -> None:
             str(args.duration),
             "--get-duration",
             str(args.get_duration),
+            "--search-duration",
+            str(args.search_duration),
         ]
         out = subprocess.run(
             cmd,
@@ -652,6 +669,11 @@ def run(args: argparse.Namespace, work: Path, data: Path) -> None:
     print(
         f"stats_p50_ms={result['stats_p50_ms']:.0f} get_p50_ms={result['get_p50_ms']:.1f} "
         f"get_p99_ms={result['get_p99_ms']:.1f} get_in_mix_p99_ms={result['get_mixed_p99_ms']:.0f}"
+    )
+    print(
+        f"searches only: p50 {result['search_only_p50_ms']:.0f} ms, "
+        f"p99 {result['search_only_p99_ms']:.0f} ms, {result['search_only_rps']:.0f}/s, "
+        f"runner CPU per search {result['cpu_ms_per_search']:.2f} ms"
     )
     print(
         f"search_p50_ms={result['search_p50_ms']:.0f} search_p99_ms={result['search_p99_ms']:.0f} "

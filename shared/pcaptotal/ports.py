@@ -96,6 +96,11 @@ class BlobStore(Protocol):
 class SearchResult:
     total: int
     hits: list[dict[str, Any]]
+    # continues after the last hit (``search_page``'s cursor); None when no hit is left
+    cursor: str | None = None
+    # with ``search_flows(raw=True)``: each hit as JSON (UTF-8), in place of ``hits``, for an
+    # answer that embeds them as they are (no parse, no re-serialisation)
+    raw: list[bytes] | None = None
 
 
 class Index(Protocol):
@@ -146,9 +151,12 @@ class Index(Protocol):
         limit: int = 50,
         offset: int = 0,
         datasets: Sequence[str] | None = None,
+        raw: bool = False,
     ) -> SearchResult:
         """Records matching ``query`` (and the capture, and ``event.dataset`` in
-        ``datasets`` when given), oldest ``@timestamp`` first, ties by ``event.id``."""
+        ``datasets`` when given), oldest ``@timestamp`` first, ties by ``event.id``. The
+        result's ``cursor`` (when hits are left past the page) is the one ``search_page``
+        takes to go on from the page's last hit. ``raw``: the hits as JSON in ``raw``."""
         ...
 
     async def search_page(
@@ -164,8 +172,8 @@ class Index(Protocol):
         """One page of the records matching ``query`` (restricted as ``search_flows``), by
         ``sort`` (a single-valued date/number field, ``-name`` for descending; default
         ``@timestamp``) then ``event.id``; records without the sort value come last. The
-        page's ``cursor`` continues after its last hit (search_after-style). QueryError for a
-        bad sort or cursor."""
+        page's ``cursor`` continues after its last hit (search_after-style), None when no
+        hit is left after the page. QueryError for a bad sort or cursor."""
         ...
 
     async def aggregate(

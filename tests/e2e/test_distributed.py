@@ -42,7 +42,10 @@ def test_kill9_parser_nothing_lost_or_duplicated(stack: MadeUp) -> None:
         for path in CAPTURES:
             doc = docs[path.name]
             flows = doc["summary"]["flows"]
-            r = client.get("/v1/search", params={"capture": doc["capture_id"], "limit": 10000})
+            r = client.get(
+                "/v1/search",
+                params={"capture": doc["capture_id"], "dataset": "flow", "limit": 10000},
+            )
             body = r.json()
             ids_seen = [h["event.id"] for h in body["hits"]]
             assert len(ids_seen) == len(set(ids_seen)), "duplicate flow documents"

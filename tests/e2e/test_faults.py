@@ -79,7 +79,10 @@ def _assert_clean(
             assert summary == expected, path.name
             assert isinstance(summary, dict)
             flows = summary["flows"]
-            r = client.get("/v1/search", params={"capture": str(doc["capture_id"]), "limit": 10000})
+            r = client.get(
+                "/v1/search",
+                params={"capture": str(doc["capture_id"]), "dataset": "flow", "limit": 10000},
+            )
             body = r.json()
             seen = [h["event.id"] for h in body["hits"]]
             assert len(seen) == len(set(seen)), f"duplicate flow documents in {path.name}"

@@ -87,7 +87,9 @@ def captures(server: Server) -> dict[str, str]:
 
 
 def _hits(base_url: str, q: str) -> set[tuple[str, str]]:
-    r = httpx.get(f"{base_url}/v1/search", params={"q": q, "limit": "10000"}, timeout=60)
+    r = httpx.get(
+        f"{base_url}/v1/search", params={"q": q, "limit": "10000", "dataset": "flow"}, timeout=60
+    )
     assert r.status_code == 200, r.text
     return {(h["pcaptotal.capture_id"], h["pcaptotal.flow_key"]) for h in r.json()["hits"]}
 

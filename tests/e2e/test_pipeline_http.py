@@ -51,7 +51,7 @@ def test_damaged_capture_done_with_warning(analysed: dict[str, dict[str, Any]]) 
 
 
 def _search(server: Server, q: str, capture: str | None = None) -> set[tuple[str, str]]:
-    params = {"q": q, "limit": "10000"}
+    params = {"q": q, "limit": "10000", "dataset": "flow"}  # flow keys: the flows
     if capture:
         params["capture"] = capture
     r = httpx.get(f"{server.base_url}/v1/search", params=params, timeout=60)

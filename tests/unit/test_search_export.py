@@ -136,7 +136,9 @@ def test_export_shows_only_what_the_caller_may_see(
 
 
 def test_export_defaults_and_restrictions(keys: tuple[TestClient, dict[str, str]]) -> None:
-    flows = _get(keys, "root", "/v1/search/export").text.splitlines()  # flows by default
+    every = _get(keys, "root", "/v1/search/export").text.splitlines()  # every kind by default
+    assert [json.loads(x)["event.id"] for x in every] == [d["event.id"] for d in RECORDS]
+    flows = _get(keys, "root", "/v1/search/export", dataset=["flow"]).text.splitlines()
     assert [json.loads(x)["event.id"] for x in flows] == [f"{PRIV}-flow-1", f"{PUB}-flow-3"]
     dns = _get(keys, "root", "/v1/search/export", dataset=["dns"], capture=PUB, limit=5)
     assert [json.loads(x)["event.id"] for x in dns.text.splitlines()] == [f"{PUB}-dns-4"]

@@ -12,7 +12,11 @@ class SearchResponse(BaseModel):
 
     total: int = Field(description="records matching the query")
     hits: list[RecordDoc] = Field(
-        description="flow records, or the kinds the query names (event.dataset:...)"
+        description="records of every kind (event.dataset tells which), or of the kinds "
+        "dataset or the query names; oldest @timestamp first, ties by event.id"
+    )
+    next_cursor: str | None = Field(
+        description="pass back as cursor for the hits after this page; null on the last page"
     )
 
 

@@ -202,8 +202,8 @@ def add_export_route(router: APIRouter, guard_for: GuardFor) -> None:
         dataset: Annotated[
             list[Kind] | None,
             Query(
-                description="record kinds to export (repeatable); by default flows unless "
-                "the query names event.dataset, as /v1/search"
+                description="record kinds to export (repeatable); default: every kind, "
+                "as /v1/search"
             ),
         ] = None,
         limit: Annotated[
@@ -216,7 +216,7 @@ def add_export_route(router: APIRouter, guard_for: GuardFor) -> None:
         query = await guarded_parse(guard, q)
         if capture is not None:
             check_id(capture)
-        datasets = search_datasets(q, dataset)
+        datasets = search_datasets(dataset)
         first = await guarded(
             guard,
             lambda: ctx.index.search_page(query, capture_id=capture, datasets=datasets, limit=PAGE),
@@ -252,12 +252,10 @@ def add_export_route(router: APIRouter, guard_for: GuardFor) -> None:
         )
 
 
-def search_datasets(q: str, chosen: Sequence[str] | None) -> tuple[str, ...] | None:
-    """The record kinds a flat search looks at: those chosen, else flows unless the query
-    names ``event.dataset`` (then the query decides)."""
-    if chosen:
-        return tuple(dict.fromkeys(chosen))
-    return None if "event.dataset" in q else ("flow",)
+def search_datasets(chosen: Sequence[str] | None) -> tuple[str, ...] | None:
+    """The record kinds a search looks at: those chosen, else every kind (None; the query
+    may still narrow them with ``event.dataset``)."""
+    return tuple(dict.fromkeys(chosen)) if chosen else None
 
 
 async def guarded_parse(guard: QueryGuard, q: str) -> ValidatedQuery:

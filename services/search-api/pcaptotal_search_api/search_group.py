@@ -26,6 +26,7 @@ from typing import Any, Literal
 from pcaptotal.context import Context
 from pcaptotal.query import QueryError, ValidatedQuery
 from pcaptotal.views import MAX_BUCKETS, Bucket, TermsAgg, decode_cursor, encode_cursor
+from pcaptotal.web import ProblemError
 from pydantic import Field
 
 from pcaptotal_search_api.capture_view import SummaryView
@@ -83,6 +84,14 @@ def _after(cursor: str) -> tuple[float, str]:
     if not isinstance(value, int | float) or isinstance(value, bool):
         raise QueryError(_BAD_CURSOR)
     return float(value), cid
+
+
+def check_group_cursor(cursor: str, kind: str) -> None:
+    """A 400 problem of ``kind`` for a cursor no group page gave, before any index work."""
+    try:
+        _after(cursor)
+    except QueryError as exc:
+        raise ProblemError(400, str(exc), kind=kind) from exc
 
 
 def rank(buckets: Sequence[Bucket]) -> list[tuple[str, float, int, list[ViewHits]]]:

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit, urlunsplit
 
+import orjson
 from elastic_transport import ApiResponseMeta
 from elasticsearch import AsyncElasticsearch
 from elasticsearch.exceptions import HTTP_EXCEPTIONS, ApiError
@@ -268,6 +269,7 @@ class ElasticsearchIndex:
         limit: int = 50,
         offset: int = 0,
         datasets: Sequence[str] | None = None,
+        raw: bool = False,
     ) -> SearchResult:
         # QueryError surfaces before any I/O; compiling is CPU-bound, so off the event loop
         compiled = await asyncio.to_thread(compile_query, query)
@@ -292,10 +294,14 @@ class ElasticsearchIndex:
         if status == 400:  # e.g. a regex too complex for Lucene
             raise QueryError(f"cannot run query: {_reason(resp)}")
         hits = resp["hits"]
-        return SearchResult(
-            total=int(hits["total"]["value"]),
-            hits=[hit_document(h["_id"], h["_source"]) for h in hits["hits"]],
-        )
+        total, page = int(hits["total"]["value"]), hits["hits"]
+        cursor = None
+        if page and total > offset + len(page):  # search_page's cursor after the last hit
+            cursor = encode_cursor(page[-1]["sort"][0], str(page[-1]["sort"][1]))
+        docs = [hit_document(h["_id"], h["_source"]) for h in page]
+        if raw:
+            return SearchResult(total=total, hits=[], cursor=cursor, raw=_as_json(docs))
+        return SearchResult(total=total, hits=docs, cursor=cursor)
 
     async def _restricted(
         self,
@@ -335,10 +341,13 @@ class ElasticsearchIndex:
     ) -> Page:
         f, descending = parse_sort(sort)
         order = "desc" if descending else "asc"
+        limit = max(limit, 0)
+        # one past the page tells whether a next page has any hit (unless at ES's window)
+        fetch = limit + 1 if 0 < limit < MAX_RESULT_WINDOW else limit
         body: dict[str, Any] = {
             "query": await self._restricted(query, capture_id, datasets),
             "track_total_hits": True,
-            "size": max(limit, 0),
+            "size": fetch,
             "sort": [{f.name: {"order": order, "missing": "_last"}}, {ID: {"order": "asc"}}],
         }
         if cursor is not None:
@@ -346,8 +355,10 @@ class ElasticsearchIndex:
             body["search_after"] = [value, last]
         resp = await self._run(body)
         hits = resp["hits"]["hits"]
+        more = len(hits) > limit if fetch > limit else limit > 0 and len(hits) == limit
+        hits = hits[:limit]
         next_cursor = None
-        if limit > 0 and len(hits) == limit:
+        if more:
             next_cursor = encode_cursor(hits[-1]["sort"][0], str(hits[-1]["sort"][1]))
         return Page(
             total=int(resp["hits"]["total"]["value"]),
@@ -474,3 +485,13 @@ def _raise_bulk_errors(resp: dict[str, Any], done: int) -> None:
     if all(s == 400 for _, s, _ in failed):
         raise ValueError(msg)  # bad documents: retrying cannot help
     raise RuntimeError(msg)  # rejections / shard trouble: the caller's retry may
+
+
+def _as_json(docs: list[dict[str, Any]]) -> list[bytes]:
+    out = []
+    for doc in docs:
+        try:
+            out.append(orjson.dumps(doc))
+        except TypeError:  # an integer beyond 64 bits: the json module writes it
+            out.append(json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode())
+    return out

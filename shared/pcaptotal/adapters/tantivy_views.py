@@ -120,23 +120,26 @@ def page_after(
         value, last = decode_cursor(cursor)
         in_missing = value is _MISSING
     has_value = _and(query, _Q.exists_query(f.name))
+    want = limit + 1  # one past the page: whether any hit is left for a next page
     addresses: list[tantivy.DocAddress] = []
     if not in_missing:
         if cursor is not None:
             run = _and(query, _equal(schema, f, value))
-            addresses += _by_id_after(searcher, run, last, limit)
+            addresses += _by_id_after(searcher, run, last, want)
             rest = _and(query, _past(schema, f, value, descending))
         else:
             rest = has_value
-        if len(addresses) < limit:
-            addresses += _ordered(searcher, schema, rest, f, descending, limit - len(addresses))
+        if len(addresses) < want:
+            addresses += _ordered(searcher, schema, rest, f, descending, want - len(addresses))
         last = None  # the missing tail starts from its beginning
-    if len(addresses) < limit:
+    if len(addresses) < want:
         tail = _and(query, _missing(f))
-        addresses += _by_id_after(searcher, tail, last, limit - len(addresses))
+        addresses += _by_id_after(searcher, tail, last, want - len(addresses))
+    more = len(addresses) > limit
+    addresses = addresses[:limit]
     hits = [load(searcher, a) for a in addresses]
     next_cursor = None
-    if len(hits) == limit:
+    if more:
         end = addresses[-1]
         next_cursor = encode_cursor(_sort_value(searcher, f, end), str(hits[-1][ID]))
     return Page(total=total, hits=hits, cursor=next_cursor)

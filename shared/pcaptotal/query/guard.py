@@ -13,6 +13,7 @@ their own bounded pool, so abandoned work cannot pile up.
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from pcaptotal.settings import Settings
 
 T = TypeVar("T")
+PARSED_KEPT = 1024  # parsed queries kept per guard
 
 
 class QueryGuard:
@@ -40,6 +42,9 @@ class QueryGuard:
         self.search_timeout_s = search_timeout_s
         self.max_concurrent_searches = max(1, max_concurrent_searches)
         self._slots: asyncio.Semaphore | None = None
+        # recently parsed query texts, least recently used first (touched on the event loop
+        # only); a query text is at most limits.max_length characters
+        self._parsed: OrderedDict[str, ValidatedQuery] = OrderedDict()
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
@@ -59,9 +64,15 @@ class QueryGuard:
         return self._slots
 
     async def parse(self, text: str) -> ValidatedQuery:
-        """:func:`parse_query` in a thread; raises QueryError or QueryTimeout."""
+        """:func:`parse_query` in a thread; raises QueryError or QueryTimeout. A query text
+        parsed lately is answered from ``_parsed`` (parsing is a pure function of the text
+        and the limits): no thread hop, no luqum."""
+        cached = self._parsed.get(text)
+        if cached is not None:
+            self._parsed.move_to_end(text)
+            return cached
         try:
-            return await asyncio.wait_for(
+            query = await asyncio.wait_for(
                 asyncio.to_thread(parse_query, text, self.limits), self.parse_timeout_s
             )
         except TimeoutError:
@@ -69,6 +80,10 @@ class QueryGuard:
                 f"the query was not parsed within {self.parse_timeout_s:g} s "
                 "(the server is busy); retry later"
             ) from None
+        self._parsed[text] = query
+        if len(self._parsed) > PARSED_KEPT:
+            self._parsed.popitem(last=False)
+        return query
 
     async def search(self, run: Callable[[], Awaitable[T]]) -> T:
         """``await run()`` once a search slot is free, all within the search budget."""
