@@ -7,8 +7,10 @@ Each document's JSON is kept whole in the stored-only ``_source`` field; the typ
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from functools import lru_cache
 from ipaddress import ip_address
 from typing import Any
 
@@ -129,6 +131,115 @@ def flow_document(doc: dict[str, Any]) -> tantivy.Document:
                 ) from None
     d.add_bytes(SOURCE, _dump(doc))
     return d
+
+
+class _Unusual(Exception):
+    """A value the fast path does not take as is: ``flow_document`` decides (and names it)."""
+
+
+# Fields whose values need converting or a check ``Document.from_dict`` does not make (it
+# takes booleans as numbers); keyword, text and boolean values it checks as strictly as
+# ``flow_document`` does (a non-string or a null is a ValueError, and the record goes there).
+_PREPARED = {
+    f.name: f.type
+    for f in FLOW_FIELDS
+    if f.type in (FieldType.IP, FieldType.DATE, FieldType.LONG, FieldType.FLOAT)
+}
+_PLAIN = frozenset((str, int, float, bool, type(None)))
+
+
+@lru_cache(maxsize=1)
+def _schema() -> tantivy.Schema:
+    return tantivy_schema()
+
+
+def flow_documents(docs: Sequence[dict[str, Any]]) -> list[tantivy.Document]:
+    """``[flow_document(d) for d in docs]``: the same documents, built with one tantivy call
+    per record (``Document.from_dict``, which ignores undeclared keys) instead of one per
+    value, which cost ~85 us per record. A record with a value of an unusual type goes through
+    ``flow_document``, which also names a bad value."""
+    ips: dict[str, str] = {}  # address -> its normal form, for this batch only
+    out: list[tantivy.Document] = []
+    schema = _schema()
+    for doc in docs:
+        try:
+            fields = _fields(doc, ips)
+            fields[SOURCE] = [_dump(doc)]
+            out.append(tantivy.Document.from_dict(fields, schema))
+        except (_Unusual, ValueError, TypeError, OverflowError):
+            out.append(flow_document(doc))
+    return out
+
+
+def _fields(doc: dict[str, Any], ips: dict[str, str]) -> dict[str, Any]:
+    """``doc`` with its dates, addresses and numbers as ``flow_document`` adds them."""
+    doc_id = doc.get(ID)
+    if not isinstance(doc_id, str) or not doc_id:
+        raise _Unusual
+    fields: dict[str, Any] = dict(doc)
+    for name, value in doc.items():
+        t = type(value)
+        kind = _PREPARED.get(name)
+        if t is str:
+            if kind is FieldType.IP:
+                fields[name] = ips.get(value) or _ip_text(value, ips)
+            elif kind is FieldType.DATE:
+                fields[name] = to_micros(datetime.fromisoformat(value))
+            elif kind is not None:
+                raise _Unusual
+        elif t is int:
+            if kind is FieldType.IP or kind is FieldType.DATE:
+                raise _Unusual
+        elif t is float:
+            if kind is not None and kind is not FieldType.FLOAT:
+                raise _Unusual
+        elif t is list:
+            if not set(map(type, value)) <= _PLAIN:  # objects or nested lists: as values_of
+                return _object_fields(doc, ips)
+            if not value:  # flow_document adds nothing for it (from_dict would add an entry)
+                del fields[name]
+            elif kind is not None:
+                fields[name] = _prepared(kind, value, ips)
+        elif t not in _PLAIN:
+            return _object_fields(doc, ips)
+        elif kind is not None:  # a boolean or null where a number, address or date goes
+            raise _Unusual
+    return fields
+
+
+def _object_fields(doc: dict[str, Any], ips: dict[str, str]) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for name, values in _declared_values(doc).items():
+        if values:
+            kind = _PREPARED.get(name)
+            fields[name] = values if kind is None else _prepared(kind, values, ips)
+    return fields
+
+
+def _prepared(kind: FieldType, value: Any, ips: dict[str, str]) -> list[Any]:
+    values = value if type(value) is list else [value]
+    types = set(map(type, values))
+    if kind is FieldType.IP and types == {str}:
+        return [ips.get(v) or _ip_text(v, ips) for v in values]
+    if kind is FieldType.DATE and types == {str}:
+        return [to_micros(datetime.fromisoformat(v)) for v in values]
+    if kind is FieldType.LONG and types == {int}:
+        return values
+    if kind is FieldType.FLOAT and types <= {int, float}:
+        return values
+    raise _Unusual
+
+
+def _ip_text(v: str, ips: dict[str, str]) -> str:
+    """``str(ip_address(v))``, remembered. A dotted quad inet_pton takes (decimal, no leading
+    zeros: what ip_address takes) is already in that form, ~10x faster to check."""
+    try:
+        socket.inet_pton(socket.AF_INET, v)
+        normal = v
+    except (OSError, ValueError):
+        normal = str(ip_address(v))
+    ips[v] = normal
+    return normal
 
 
 def _declared_values(doc: Mapping[str, Any]) -> dict[str, list[Any]]:
