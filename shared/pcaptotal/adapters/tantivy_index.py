@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
 import tantivy
 
 from pcaptotal.adapters import tantivy_views
@@ -42,7 +43,15 @@ from pcaptotal.adapters.tantivy_docs import flow_document as flow_document  # te
 from pcaptotal.ports import SearchResult
 from pcaptotal.query import ValidatedQuery
 from pcaptotal.query.tantivy_compiler import compile_query, to_micros
-from pcaptotal.views import Agg, Aggregations, Page, agg_request, finish_aggs, parse_sort
+from pcaptotal.views import (
+    Agg,
+    Aggregations,
+    Page,
+    agg_request,
+    encode_cursor,
+    finish_aggs,
+    parse_sort,
+)
 
 T = TypeVar("T")
 _Q = tantivy.Query
@@ -281,6 +290,7 @@ class TantivyIndex:
         limit: int = 50,
         offset: int = 0,
         datasets: Sequence[str] | None = None,
+        raw: bool = False,
     ) -> SearchResult:
         store = self._store(self._flows)
         if self._searches is None:
@@ -296,7 +306,7 @@ class TantivyIndex:
                 musts.append((_O.Must, terms))
             if len(musts) > 1:
                 compiled = _Q.boolean_query(musts)
-            return _search(store, compiled, max(limit, 0), max(offset, 0))
+            return _search(store, compiled, max(limit, 0), max(offset, 0), raw)
 
         return await asyncio.get_running_loop().run_in_executor(self._searches, search)
 
@@ -458,20 +468,37 @@ def _get_one(store: _Store, field: str, value: str) -> dict[str, Any] | None:
     return _load(searcher, result.hits[0][1]) if result.hits else None
 
 
-def _search(store: _Store, query: tantivy.Query, limit: int, offset: int) -> SearchResult:
+def _search(
+    store: _Store, query: tantivy.Query, limit: int, offset: int, raw: bool = False
+) -> SearchResult:
     searcher = store.index.searcher()  # one snapshot for every step below
     if limit == 0:  # tantivy refuses a zero limit
         return SearchResult(total=_count(searcher.search(query, 1, count=True)), hits=[])
-    total, page = _ordered_page(store, searcher, query, limit, offset)
-    hits = [a if isinstance(a, dict) else _load(searcher, a) for a in page]
-    return SearchResult(total=total, hits=hits)
+    total, page, last_value = _ordered_page(store, searcher, query, limit, offset)
+    sources = [a if isinstance(a, bytes) else searcher.doc(a)[SOURCE][0] for a in page]
+    cursor = None
+    if sources and total > offset + len(sources):  # search_page's cursor: (time, id) of the last
+        cursor = encode_cursor(last_value, str(_parse(sources[-1])[ID]))
+    if raw:
+        return SearchResult(total=total, hits=[], cursor=cursor, raw=[_json(b) for b in sources])
+    return SearchResult(total=total, hits=[_parse(b) for b in sources], cursor=cursor)
+
+
+def _json(source: bytes) -> bytes:
+    """``_source`` as a JSON answer may embed it: as stored, unless the json fallback of
+    ``tantivy_docs._dump`` wrote NaN/Infinity there, which strict JSON has not (rewritten as
+    the parsed document serialises)."""
+    if b"NaN" in source or b"Infinity" in source:
+        return orjson.dumps(_parse(source))
+    return source
 
 
 def _ordered_page(
     store: _Store, searcher: tantivy.Searcher, query: tantivy.Query, limit: int, offset: int
-) -> tuple[int, list[tantivy.DocAddress | dict[str, Any]]]:
+) -> tuple[int, list[tantivy.DocAddress | bytes], Any]:
     """Hits ``offset .. offset+limit`` ordered by (@timestamp, event.id): addresses, or the
-    documents where they had to be read to order them.
+    stored ``_source`` where documents had to be read to order them; and the @timestamp (µs,
+    None when it has none) of the last.
 
     tantivy sorts by one fast field. Sort by @timestamp, then order each run of equal times
     that overlaps the page by event.id: a run wholly among the hits fetched (up to
@@ -487,7 +514,8 @@ def _ordered_page(
     )
     total = _count(result)
     hits = result.hits
-    page: list[tantivy.DocAddress | dict[str, Any]] = []
+    page: list[tantivy.DocAddress | bytes] = []
+    last_value: Any = None
     i = 0
     while i < min(len(hits), end):
         j = i
@@ -496,11 +524,12 @@ def _ordered_page(
         lo, hi = max(i, offset), min(j, end)
         cut = j == len(hits) and len(hits) == fetch  # the run may go on past what we fetched
         if lo < hi:
+            last_value = hits[i][0]
             if j - i == 1 and not cut:
                 page.append(hits[i][1])
             elif not cut and j - i <= _RUN_IN_MEMORY:  # the whole run is here
-                run_docs = [_load(searcher, address) for _, address in hits[i:j]]
-                run_docs.sort(key=lambda d: str(d[ID]))  # code points: UTF-8 byte order
+                run_docs = [searcher.doc(address)[SOURCE][0] for _, address in hits[i:j]]
+                run_docs.sort(key=lambda b: str(_parse(b)[ID]))  # code points: UTF-8 order
                 page.extend(run_docs[lo - i : hi - i])
             else:
                 same = _same_start(store, hits[i][0])
@@ -515,7 +544,7 @@ def _ordered_page(
                 )
                 page.extend(address for _, address in sub.hits)
         i = j
-    return total, page
+    return total, page, last_value
 
 
 _RUN_IN_MEMORY = 512  # longer runs of equal times are ordered by a query
