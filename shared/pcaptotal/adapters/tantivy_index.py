@@ -373,7 +373,7 @@ class TantivyIndex:
             restricted = self._restricted(store, query, capture_id, datasets, capture_ids)
             searcher = store.index.searcher()
             total = _count(searcher.search(restricted, 1, count=True))
-            return tantivy_views.aggregate(store.index, restricted, body), total
+            return tantivy_views.aggregate(store.index, store.schema, restricted, aggs), total
 
         raw, total = await self._search(run)
         cache.put(key, (raw, total), generation)
