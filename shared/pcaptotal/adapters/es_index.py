@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit, urlunsplit
@@ -29,12 +29,12 @@ from elastic_transport import ApiResponseMeta
 from elasticsearch import AsyncElasticsearch
 from elasticsearch.exceptions import HTTP_EXCEPTIONS, ApiError
 
+from pcaptotal.adapters.es_bulk import bulk_bodies
 from pcaptotal.adapters.es_mapping import (
     DEFAULT_PREFIX,
     ID,
     capture_index_body,
     flow_index_body,
-    flow_source,
     hit_document,
     index_names,
 )
@@ -211,9 +211,9 @@ class ElasticsearchIndex:
         if not docs:
             return
         # Check every document first (all-or-nothing for bad values, as in tantivy); the last
-        # of several with one _id wins, as a sequential upsert would have it.
-        latest = dict(flow_source(d) for d in docs)
-        chunks = list(self._chunks(latest))
+        # of several with one _id wins, as a sequential upsert would have it. CPU work (~15 us
+        # a record): off the event loop.
+        chunks = await asyncio.to_thread(bulk_bodies, docs, self._bulk_docs, self._bulk_bytes)
         for i, chunk in enumerate(chunks):
             # One chunk: wait for the periodic refresh; several: one explicit refresh at the end.
             params = {"refresh": "wait_for"} if len(chunks) == 1 else None
@@ -229,20 +229,6 @@ class ElasticsearchIndex:
                 _raise_bulk_errors(resp, done=i)
         if len(chunks) > 1:
             await self._call("POST", f"/{self.flows_index}/_refresh")
-
-    def _chunks(self, docs: dict[str, dict[str, Any]]) -> Iterator[bytes]:
-        lines: list[bytes] = []
-        size = 0
-        for doc_id, body in docs.items():
-            action = _dump({"index": {"_id": doc_id}})
-            source = _dump(body)
-            lines += [action, source]
-            size += len(action) + len(source)
-            if len(lines) >= 2 * self._bulk_docs or size >= self._bulk_bytes:
-                yield b"".join(lines)
-                lines, size = [], 0
-        if lines:
-            yield b"".join(lines)
 
     async def delete_flows(self, capture_id: str) -> None:
         body = {"query": {"term": {CAPTURE_FIELD: capture_id}}}
@@ -438,11 +424,6 @@ class ElasticsearchIndex:
 
 def _quote(doc_id: str) -> str:
     return quote(doc_id, safe="")
-
-
-def _dump(doc: Any) -> bytes:
-    # default=str as the tantivy adapter's _source does; one document per ndjson line
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), default=str).encode() + b"\n"
 
 
 def _error_type(resp: Any) -> str:
