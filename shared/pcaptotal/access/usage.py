@@ -116,15 +116,23 @@ class UsageLedger:
         self._monotonic = monotonic
         self.replica = uuid.uuid4().hex[:16]
         self._day = ""
+        self._day_ends: datetime | None = None  # the next midnight (UTC) after self._day
         self._mine: dict[str, Counts] = {}  # key id -> this process's counts today
         self._flushed_at: dict[str, float] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._pruned = ""  # the day this process last removed old counters
 
     def _today(self) -> str:
-        day = utc_day(self._clock())
+        now = self._clock()
+        # Named once a day, not per request (strftime was ~2 % of a capture GET's CPU).
+        ends = self._day_ends
+        if ends is not None and ends > now >= ends - timedelta(days=1):
+            return self._day
+        day = utc_day(now)
         if day != self._day:  # a new day: this process starts from zero
             self._day, self._mine, self._flushed_at = day, {}, {}
+        tomorrow = now + timedelta(days=1)
+        self._day_ends = tomorrow.replace(hour=0, minute=0, second=0, microsecond=0)
         return day
 
     def _key(self, day: str, key_id: str, replica: str) -> str:
