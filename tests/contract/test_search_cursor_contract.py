@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 import pytest
+from pcaptotal.adapters import tantivy_index, tantivy_views
 from pcaptotal.ports import Index
 from pcaptotal.query import parse_query
 
@@ -122,3 +123,16 @@ async def test_raw_hits_are_the_hits_as_json(records: Index, text: str) -> None:
         assert raw.raw is not None and raw.hits == []
         assert [orjson.loads(b) for b in raw.raw] == parsed.hits
         assert (raw.total, raw.cursor) == (parsed.total, parsed.cursor)
+
+
+@pytest.mark.parametrize("limit", [1, 3, 7])
+async def test_runs_of_equal_times_ordered_by_query_give_the_same_pages(
+    records: Index, limit: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The embedded adapter orders a run of equal times in memory when it has it whole, else
+    by a query per run: with no lookahead and no run kept in memory, the pages are the same
+    (the other adapter ignores these knobs)."""
+    for module in (tantivy_index, tantivy_views):
+        monkeypatch.setattr(module, "_RUN_IN_MEMORY", 1)
+        monkeypatch.setattr(module, "_LOOKAHEAD", 0)
+    assert await _walk(records, limit) == _expected_order(EVERY, "@timestamp", False)

@@ -30,6 +30,8 @@ ID = "event.id"
 _Q = tantivy.Query
 _O = tantivy.Occur
 _CHUNK = 1000
+_LOOKAHEAD = 16  # hits fetched past the page: where the run of equal values at its end stops
+_RUN_IN_MEMORY = 512  # longer runs of equal values are ordered by a query
 _MISSING = None  # the cursor value of a document without a sort value
 
 
@@ -83,23 +85,36 @@ def _ordered(
     f: Field,
     descending: bool,
     limit: int,
+    load: Any,
 ) -> list[tantivy.DocAddress]:
-    """The first ``limit`` hits of ``query`` (all have a sort value) by (value, event.id)."""
+    """The first ``limit`` hits of ``query`` (all have a sort value) by (value, event.id).
+
+    A run of equal values wholly among the hits fetched (``_LOOKAHEAD`` past the page tell
+    where the last one ends) is ordered by reading its documents' ids; only a run the fetch
+    may have cut, or a long one, is a query of its own (the run's value, by event.id): that
+    query filters the sort column of every record, and with one per run (records of
+    different kinds share a time) a cursor page cost 3-16 times the first page at a million
+    records."""
     order = tantivy.Order.Desc if descending else tantivy.Order.Asc
-    hits = searcher.search(query, limit, count=False, order_by_field=f.name, order=order).hits
+    fetch = limit + _LOOKAHEAD
+    hits = searcher.search(query, fetch, count=False, order_by_field=f.name, order=order).hits
     page: list[tantivy.DocAddress] = []
     i = 0
     while i < len(hits) and len(page) < limit:
         j = i
         while j < len(hits) and hits[j][0] == hits[i][0]:
             j += 1
-        if j - i == 1 and j < len(hits):
+        cut = j == len(hits) and len(hits) == fetch  # the run may go on past the fetch
+        if j - i == 1 and not cut:
             page.append(hits[i][1])
-        else:  # a run of equal values (or one the fetch may have cut): by event.id
-            run = _and(query, _equal(schema, f, hits[i][0]))
-            page.extend(_by_id_after(searcher, run, None, limit - len(page)))
+        elif not cut and j - i <= _RUN_IN_MEMORY:
+            run = sorted(hits[i:j], key=lambda h: str(load(searcher, h[1])[ID]))
+            page.extend(address for _, address in run)
+        else:
+            run_query = _and(query, _equal(schema, f, hits[i][0]))
+            page.extend(_by_id_after(searcher, run_query, None, limit - len(page)))
         i = j
-    return page
+    return page[:limit]
 
 
 def _sort_value(searcher: tantivy.Searcher, f: Field, address: tantivy.DocAddress) -> Any:
@@ -139,7 +154,8 @@ def page_after(
         else:
             rest = has_value
         if len(addresses) < want:
-            addresses += _ordered(searcher, schema, rest, f, descending, want - len(addresses))
+            need = want - len(addresses)
+            addresses += _ordered(searcher, schema, rest, f, descending, need, load)
         last = None  # the missing tail starts from its beginning
     if len(addresses) < want:
         tail = _and(query, _missing(f))
