@@ -47,10 +47,11 @@ def _equal(schema: tantivy.Schema, f: Field, value: Any) -> tantivy.Query:
     return _Q.range_query(schema, f.name, _ftype(f), value, value)
 
 
-def _past(schema: tantivy.Schema, f: Field, value: Any, descending: bool) -> tantivy.Query:
+def _from(schema: tantivy.Schema, f: Field, value: Any, descending: bool) -> tantivy.Query:
+    """``value`` and the values past it in the sort order."""
     if descending:
-        return _Q.range_query(schema, f.name, _ftype(f), None, value, include_upper=False)
-    return _Q.range_query(schema, f.name, _ftype(f), value, None, include_lower=False)
+        return _Q.range_query(schema, f.name, _ftype(f), None, value)
+    return _Q.range_query(schema, f.name, _ftype(f), value, None)
 
 
 def _missing(f: Field) -> tantivy.Query:
@@ -86,8 +87,10 @@ def _ordered(
     descending: bool,
     limit: int,
     load: Any,
+    after: tuple[Any, str] | None = None,
 ) -> list[tantivy.DocAddress]:
-    """The first ``limit`` hits of ``query`` (all have a sort value) by (value, event.id).
+    """The first ``limit`` hits of ``query`` (all have a sort value) by (value, event.id),
+    past ``after`` (value, id) when given: of the run of ``after``'s value, only ids after it.
 
     A run of equal values wholly among the hits fetched (``_LOOKAHEAD`` past the page tell
     where the last one ends) is ordered by reading its documents' ids; only a run the fetch
@@ -97,7 +100,26 @@ def _ordered(
     records."""
     order = tantivy.Order.Desc if descending else tantivy.Order.Asc
     fetch = limit + _LOOKAHEAD
-    hits = searcher.search(query, fetch, count=False, order_by_field=f.name, order=order).hits
+    while True:
+        hits = searcher.search(query, fetch, count=False, order_by_field=f.name, order=order).hits
+        page = _ordered_hits(searcher, schema, query, f, hits, fetch, limit, load, after)
+        # hits skipped in ``after``'s run took places in the fetch: fetch more when short
+        if len(page) >= limit or len(hits) < fetch:
+            return page[:limit]
+        fetch *= 4
+
+
+def _ordered_hits(
+    searcher: tantivy.Searcher,
+    schema: tantivy.Schema,
+    query: tantivy.Query,
+    f: Field,
+    hits: list[tuple[Any, tantivy.DocAddress]],
+    fetch: int,
+    limit: int,
+    load: Any,
+    after: tuple[Any, str] | None,
+) -> list[tantivy.DocAddress]:
     page: list[tantivy.DocAddress] = []
     i = 0
     while i < len(hits) and len(page) < limit:
@@ -105,16 +127,18 @@ def _ordered(
         while j < len(hits) and hits[j][0] == hits[i][0]:
             j += 1
         cut = j == len(hits) and len(hits) == fetch  # the run may go on past the fetch
-        if j - i == 1 and not cut:
+        last = after[1] if after is not None and hits[i][0] == after[0] else None
+        if j - i == 1 and not cut and last is None:
             page.append(hits[i][1])
         elif not cut and j - i <= _RUN_IN_MEMORY:
-            run = sorted(hits[i:j], key=lambda h: str(load(searcher, h[1])[ID]))
-            page.extend(address for _, address in run)
+            keyed = [(str(load(searcher, a)[ID]), a) for _, a in hits[i:j]]
+            keyed.sort(key=lambda k: k[0])
+            page.extend(a for key, a in keyed if last is None or key > last)
         else:
             run_query = _and(query, _equal(schema, f, hits[i][0]))
-            page.extend(_by_id_after(searcher, run_query, None, limit - len(page)))
+            page.extend(_by_id_after(searcher, run_query, last, limit - len(page)))
         i = j
-    return page[:limit]
+    return page
 
 
 def _sort_value(searcher: tantivy.Searcher, f: Field, address: tantivy.DocAddress) -> Any:
@@ -147,15 +171,12 @@ def page_after(
     want = limit + 1  # one past the page: whether any hit is left for a next page
     addresses: list[tantivy.DocAddress] = []
     if not in_missing:
-        if cursor is not None:
-            run = _and(query, _equal(schema, f, value))
-            addresses += _by_id_after(searcher, run, last, want)
-            rest = _and(query, _past(schema, f, value, descending))
+        if cursor is not None:  # the rest of the cursor's run, then the values past it
+            rest = _and(query, _from(schema, f, value, descending))
+            after: tuple[Any, str] | None = (value, str(last))
         else:
-            rest = has_value
-        if len(addresses) < want:
-            need = want - len(addresses)
-            addresses += _ordered(searcher, schema, rest, f, descending, need, load)
+            rest, after = has_value, None
+        addresses += _ordered(searcher, schema, rest, f, descending, want, load, after)
         last = None  # the missing tail starts from its beginning
     if len(addresses) < want:
         tail = _and(query, _missing(f))
