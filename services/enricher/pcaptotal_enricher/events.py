@@ -97,8 +97,15 @@ def flow_verdict(flow: dict[str, Any]) -> Verdict:
 def fit_flow(flow: dict[str, Any], budget: int) -> dict[str, Any]:
     """A flow whose JSON is at most ``budget`` bytes: the largest fields are left out (named
     in ``pcaptotal.omitted_fields``) when the flow alone is too big for one body."""
-    if json_size(flow) <= budget:
-        return flow
+    return fit_flow_sized(flow, budget)[0]
+
+
+def fit_flow_sized(flow: dict[str, Any], budget: int) -> tuple[dict[str, Any], int]:
+    """``fit_flow`` and the JSON size of what it returns (measured once, not again when
+    batching)."""
+    size = json_size(flow)
+    if size <= budget:
+        return flow, size
     out = dict(flow)
     omitted: list[str] = []
     by_size = sorted(
@@ -108,9 +115,10 @@ def fit_flow(flow: dict[str, Any], budget: int) -> dict[str, Any]:
         del out[key]
         omitted.append(key)
         out[OMITTED_FIELDS] = sorted(omitted)
-        if json_size(out) <= budget:
+        size = json_size(out)
+        if size <= budget:
             break
-    return out
+    return out, size
 
 
 def envelope_overhead(template: Envelope, items_field: str) -> int:
@@ -214,13 +222,19 @@ async def publish_enriched(
             **run.envelope(), verdict=verdict, seq=0, last=False, flows=[]
         )
         overhead = envelope_overhead(template, "flows")
-        group = [
-            fit_flow(public_flow(f), max_bytes - overhead)
+        sized = [
+            fit_flow_sized(public_flow(f), max_bytes - overhead)
             for f in flows
             if flow_verdict(f) == verdict
         ]
+        sizes = {id(f): n for f, n in sized}  # the flows in ``group`` stay alive meanwhile
+        group = [f for f, _ in sized]
         parts = bounded_batches(
-            group, json_size, overhead=overhead, max_items=max_flows, max_bytes=max_bytes
+            group,
+            lambda f, sizes=sizes: sizes[id(f)],  # type: ignore[misc]
+            overhead=overhead,
+            max_items=max_flows,
+            max_bytes=max_bytes,
         )
         for seq, part in enumerate(parts):
             await bus.publish(

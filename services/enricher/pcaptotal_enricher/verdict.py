@@ -42,6 +42,7 @@ from pcaptotal_enricher.families import finding_families
 from pcaptotal_enricher.heuristics import Finding, Severity, run_all
 from pcaptotal_enricher.heuristics.config import DetectionConfig, resolve
 from pcaptotal_enricher.heuristics.correlate import correlate
+from pcaptotal_enricher.heuristics.names import remembered_names
 from pcaptotal_enricher.heuristics.util import FlowDoc, clear_caches, flow_id
 
 
@@ -190,8 +191,9 @@ def analyse_capture(flows: list[FlowDoc], cfg: object = None) -> CaptureAnalysis
 
 
 def _analyse(flows: list[FlowDoc], config: DetectionConfig) -> CaptureAnalysis:
-    findings = run_all(flows, config)
-    findings += correlate(findings, flows, config)
+    with remembered_names():
+        findings = run_all(flows, config)
+        findings += correlate(findings, flows, config)
     by_flow: dict[str, list[Finding]] = defaultdict(list)
     for finding in findings:
         for fid in dict.fromkeys(finding.flow_ids):

@@ -29,6 +29,11 @@ for _f in FLOW_FIELDS:
         _prefix = ".".join(_parts[:_i])
         _UNDER[_prefix] = (*_UNDER.get(_prefix, ()), _f)
 _ORDER = {f.name: i for i, f in enumerate(FLOW_FIELDS)}
+# key -> (its declared field, the declared fields it may hold objects for)
+_KEYS: dict[str, tuple[Field | None, tuple[Field, ...]]] = {
+    k: (FLOW_FIELDS_BY_NAME.get(k), _UNDER.get(k, ())) for k in {*FLOW_FIELDS_BY_NAME, *_UNDER}
+}
+_TEXTS = (FieldType.KEYWORD, FieldType.TEXT)
 _LONG_MIN, _LONG_MAX = -(2**63), 2**63
 
 
@@ -60,13 +65,20 @@ def _source(doc: dict[str, Any], ips: set[str]) -> tuple[str, dict[str, Any]]:
     body = {k: v for k, v in doc.items() if k != "_id"}  # reserved in ES
     nested: set[Field] = set()
     for key, value in doc.items():
-        f = FLOW_FIELDS_BY_NAME.get(key)
-        if f is not None and value is not None:
-            checked = _checked(f, value, ips)
-            if checked is not value:
-                body[key] = checked
-        under = _UNDER.get(key)
-        if under is not None and value is not None:
+        info = _KEYS.get(key)
+        if info is None or value is None:
+            continue
+        f, under = info
+        if f is not None:
+            t = type(value)
+            common = (t is str and f.type in _TEXTS) or (  # the common cases, inline
+                t is int and f.type is FieldType.LONG and _LONG_MIN <= value < _LONG_MAX
+            )
+            if not common:
+                checked = _checked(f, value, ips)
+                if checked is not value:
+                    body[key] = checked
+        if under:
             nested.update(under)
     # names read through objects: checked only where the flat key is absent or null, as
     # flow_source does

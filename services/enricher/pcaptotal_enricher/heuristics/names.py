@@ -10,6 +10,7 @@ import functools
 import itertools
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 from publicsuffixlist import PublicSuffixList
 
@@ -57,8 +58,35 @@ def digit_switches(label: str) -> int:
     return sum(a != b for a, b in itertools.pairwise(kinds))
 
 
+# Within ``remembered_names()``: each flow's names, worked out once (five heuristics ask for
+# them, ~8 calls per flow). Keyed by id() and checked by identity, so a flow that is freed and
+# whose id is reused is never mistaken for it; the heuristics read flows, never write them.
+_remembered: dict[tuple[int, bool], tuple[FlowDoc, tuple[str, ...]]] | None = None
+
+
+@contextmanager
+def remembered_names() -> Iterator[None]:
+    global _remembered
+    _remembered = {}
+    try:
+        yield
+    finally:
+        _remembered = None
+
+
 def flow_names(flow: FlowDoc, *, dns_only: bool = False) -> Iterator[str]:
     """Normalised names a flow asked for: DNS questions (and HTTP Host, TLS SNI)."""
+    memo = _remembered
+    if memo is None:
+        return _flow_names(flow, dns_only)
+    key = (id(flow), dns_only)
+    hit = memo.get(key)
+    if hit is None or hit[0] is not flow:
+        hit = memo[key] = (flow, tuple(_flow_names(flow, dns_only)))
+    return iter(hit[1])
+
+
+def _flow_names(flow: FlowDoc, dns_only: bool) -> Iterator[str]:
     fields = ["dns.question.name"]
     if not dns_only:
         fields += ["url.domain", "tls.client.server_name"]
