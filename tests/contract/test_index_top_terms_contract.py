@@ -2,7 +2,7 @@
 largest values by count, ties ordered by key, on both adapters, computed here from the
 documents. The records are written in several batches (several tantivy segments), with many
 values counted once or twice beside a few frequent ones and ties at the cut, so the embedded
-adapter's short first answer (``tantivy_views._exact_top``) is undercounted or cut and has to
+adapters' short first answer (``pcaptotal.views.check_top``) is undercounted or cut and has to
 be proven exact or replaced by the full answer."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from pcaptotal import views
 from pcaptotal.adapters import tantivy_views
 from pcaptotal.adapters.tantivy_index import TantivyIndex
 from pcaptotal.ports import Index
@@ -85,8 +86,8 @@ async def _load(index: Index, skewed: bool) -> list[dict[str, Any]]:
 async def test_short_top_lists_are_exact(
     index: Index, skewed: bool, size: int, short: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if short:  # tantivy: each segment's list cut too (an error bound), not only the answer
-        monkeypatch.setattr(tantivy_views, "_first_ask", lambda agg: agg.size + 2)
+    if short:  # each segment's (shard's) list cut too (an error bound), not only the answer
+        monkeypatch.setattr(views, "first_ask", lambda agg: agg.size + 2)
     docs = await _load(index, skewed)
     got = await index.aggregate(
         parse_query(""),

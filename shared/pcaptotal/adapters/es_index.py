@@ -43,14 +43,19 @@ from pcaptotal.ports import SearchResult
 from pcaptotal.query import QueryError, ValidatedQuery
 from pcaptotal.query.es_compiler import compile_query
 from pcaptotal.views import (
+    MAX_BUCKETS,
     Agg,
     Aggregations,
     Page,
+    TermsAgg,
     agg_request,
+    ask_short_tops,
+    check_top,
     decode_cursor,
     encode_cursor,
     finish_aggs,
     parse_sort,
+    recounted,
 )
 
 JSON = "application/json"
@@ -362,17 +367,39 @@ class ElasticsearchIndex:
         capture_ids: Sequence[str] | None = None,
     ) -> Aggregations:
         request = agg_request(aggs, "es")  # QueryError before any I/O
-        body: dict[str, Any] = {
-            "query": await self._restricted(query, capture_id, datasets, capture_ids),
-            "track_total_hits": True,
-            "size": 0,
-        }
+        # Short top lists: their first values, proven exact (``pcaptotal.views.check_top``).
+        tops = ask_short_tops(aggs, request)
+        restricted = await self._restricted(query, capture_id, datasets, capture_ids)
+        body: dict[str, Any] = {"query": restricted, "track_total_hits": True, "size": 0}
         if request:
             body["aggs"] = request
         resp = await self._run(body)
-        out = finish_aggs(aggs, resp.get("aggregations") or {}, "es")
+        answers = dict(resp.get("aggregations") or {})
+        for name, agg in tops.items():
+            answers[name] = await self._exact_top(restricted, agg, answers.get(name) or {})
+        out = finish_aggs(aggs, answers, "es")
         out.total = int(resp["hits"]["total"]["value"])
         return out
+
+    async def _exact_top(
+        self, restricted: dict[str, Any], agg: TermsAgg, first: Mapping[str, Any]
+    ) -> Mapping[str, Any]:
+        """The first answer when ``check_top`` proves it, else its values counted again over
+        the records holding one of them when that proves it, else every value."""
+        check = check_top(agg, first)
+        if check.exact:
+            return first
+        every = {"terms": {"field": agg.field, "size": MAX_BUCKETS}}
+        if check.recount:
+            having = {"terms": {agg.field: check.recount}}
+            narrowed = {"bool": {"filter": [restricted, having]}}
+            again = await self._run({"query": narrowed, "size": 0, "aggs": {"x": every}})
+            exact = recounted(agg, check, (again.get("aggregations") or {}).get("x") or {})
+            if exact is not None:
+                return exact
+        full = await self._run({"query": restricted, "size": 0, "aggs": {"x": every}})
+        answer: Mapping[str, Any] = (full.get("aggregations") or {}).get("x") or {}
+        return answer
 
     # -- plumbing -------------------------------------------------------------------------------
 

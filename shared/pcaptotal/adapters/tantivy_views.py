@@ -15,15 +15,18 @@ from typing import Any
 
 import tantivy
 
-from pcaptotal.fields import FLOW_FIELDS_BY_NAME, Field, FieldType
+from pcaptotal.fields import Field, FieldType
 from pcaptotal.views import (
     MAX_BUCKETS,
     Agg,
     Page,
     TermsAgg,
     agg_request,
+    ask_short_tops,
+    check_top,
     decode_cursor,
     encode_cursor,
+    recounted,
 )
 
 ID = "event.id"
@@ -195,38 +198,15 @@ def aggregate(
     index: tantivy.Index, schema: tantivy.Schema, query: tantivy.Query, aggs: Mapping[str, Agg]
 ) -> dict[str, Any]:
     """The backend answer of ``aggs`` (``agg_request``'s body) over ``query``, from one
-    snapshot. A short top list (``_short_top``) is asked for its first values only and made
-    exact by ``_exact_top``: its full answer (every value, up to 10,000, to be ordered and cut
-    in ``finish_aggs``) was most of the time of ``/v1/stats`` at a million records (the
-    malicious captures' destinations: 400,000 records, tens of thousands of addresses)."""
+    snapshot; a short top list (``pcaptotal.views.short_top``) asked for its first values and
+    proven exact (``_exact_top``)."""
     searcher = index.searcher()
     body = agg_request(aggs, "tantivy")
-    tops = {n: a for n, a in aggs.items() if isinstance(a, TermsAgg) and _short_top(a)}
-    for name, agg in tops.items():
-        body[name]["terms"]["size"] = _first_ask(agg)
+    tops = ask_short_tops(aggs, body)
     result: dict[str, Any] = searcher.aggregate(query, body) if body else {}
     for name, agg in tops.items():
         result[name] = _exact_top(searcher, schema, query, agg, result.get(name) or {})
     return result
-
-
-_TOP_FIELD_TYPES = (FieldType.KEYWORD, FieldType.IP)  # keys a term set query takes as they are
-# Values asked first, at least: on the bench's million records, the malicious captures' top
-# destinations could be proven exact from 400 (with 100, the error bound was above the tenth
-# count); the first answer costs about the same either way.
-_FIRST_ASK = 400
-
-
-def _short_top(agg: TermsAgg) -> bool:
-    """By count only (no sum, span or nested terms), a few values, of a keyword or address."""
-    if agg.sum_field or agg.span_field or agg.by:
-        return False
-    f = FLOW_FIELDS_BY_NAME.get(agg.field)
-    return f is not None and f.type in _TOP_FIELD_TYPES and _first_ask(agg) < MAX_BUCKETS
-
-
-def _first_ask(agg: TermsAgg) -> int:
-    return max(_FIRST_ASK, 4 * agg.size)
 
 
 def _exact_top(
@@ -236,36 +216,20 @@ def _exact_top(
     agg: TermsAgg,
     first: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """Buckets holding the exact ``agg.size`` largest values by count, ties included.
-
-    tantivy counts per segment and keeps a segment's ``segment_size`` largest values: a value
-    left out of a segment's list is undercounted, by at most that segment's smallest kept
-    count, and ``doc_count_error_upper_bound`` is the sum of those. So a value the first answer
-    does not hold counts at most ``bound`` = (its last count when it was cut) + that error.
-    The values it holds are counted again, exactly, over the records having one of them; when
-    the ``size``-th of those exact counts is above ``bound``, no other value can reach the top
-    list, not even as a tie. Otherwise: the full answer, as before."""
-    buckets = list(first.get("buckets") or [])
-    error = int(first.get("doc_count_error_upper_bound") or 0)
-    cut = len(buckets) >= _first_ask(agg)
-    if not cut and error == 0:  # every value, each counted exactly
+    """Buckets holding the exact ``agg.size`` largest values by count, ties included: the
+    first answer when ``check_top`` proves it, else its values counted again over the records
+    holding one of them when that proves it, else every value (the full answer)."""
+    check = check_top(agg, first)
+    if check.exact:
         return dict(first)
-    bound = (int(buckets[-1]["doc_count"]) if cut else 0) + error
-    keys = [b["key"] for b in buckets]
-    # Counted again, a held value gains at most ``error``: hopeless when even that stays at
-    # or below ``bound``.
-    if len(keys) >= agg.size and int(buckets[agg.size - 1]["doc_count"]) + error > bound:
-        having = tantivy.Query.term_set_query(schema, agg.field, keys)
-        narrowed = _and(query, having)
+    if check.recount:
+        having = tantivy.Query.term_set_query(schema, agg.field, check.recount)
         # Every value of those records (multi-valued fields hold others too), never cut.
         spec = {"terms": {"field": agg.field, "size": MAX_BUCKETS, "segment_size": MAX_BUCKETS}}
-        again = searcher.aggregate(narrowed, {"x": spec})["x"]
-        wanted = set(keys)
-        exact = [b for b in again.get("buckets") or [] if b["key"] in wanted]
-        counts = sorted((int(b["doc_count"]) for b in exact), reverse=True)
-        exact_again = int(again.get("doc_count_error_upper_bound") or 0) == 0
-        if exact_again and len(exact) == len(keys) and counts[agg.size - 1] > bound:
-            return {"buckets": exact, "sum_other_doc_count": 0, "doc_count_error_upper_bound": 0}
+        again = searcher.aggregate(_and(query, having), {"x": spec})["x"]
+        exact = recounted(agg, check, again)
+        if exact is not None:
+            return exact
     return _every_value(searcher, query, agg)
 
 
