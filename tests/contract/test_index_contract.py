@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 import tantivy
 from pcaptotal.adapters.es_index import ElasticsearchIndex
-from pcaptotal.adapters.tantivy_index import TantivyIndex, flow_document, tantivy_schema
+from pcaptotal.adapters.tantivy_docs import flow_document, tantivy_schema
+from pcaptotal.adapters.tantivy_index import TantivyIndex
 from pcaptotal.fields import FLOW_FIELDS, FieldType
 from pcaptotal.ports import Index
 from pcaptotal.query import parse_query

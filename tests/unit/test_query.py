@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from ipaddress import ip_address
 
 import pytest
-from pcaptotal.adapters.tantivy_index import tantivy_schema
+from pcaptotal.adapters.tantivy_docs import tantivy_schema
 from pcaptotal.fields import FLOW_FIELDS_BY_NAME, FieldType
 from pcaptotal.query import QueryError, ValidatedQuery, ir, parse_query
 from pcaptotal.query.tantivy_compiler import compile_query, to_micros

@@ -8,7 +8,7 @@ import asyncio
 import time
 
 import pytest
-from pcaptotal.adapters.tantivy_index import tantivy_schema
+from pcaptotal.adapters.tantivy_docs import tantivy_schema
 from pcaptotal.fields import FLOW_FIELDS_BY_NAME
 from pcaptotal.query import (
     QueryError,
