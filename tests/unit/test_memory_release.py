@@ -6,9 +6,10 @@ from __future__ import annotations
 import ctypes.util
 import platform
 
-from pcaptotal.memory import release_memory
+from pcaptotal.memory import capture_cache, release_memory
 from pcaptotal_enricher.heuristics import util
 from pcaptotal_enricher.verdict import analyse_capture
+from pcaptotal_parser.community_id import community_id
 
 
 def _flow(i: int) -> dict[str, object]:
@@ -50,3 +51,27 @@ def test_release_memory_trims_glibc_heap() -> None:
     assert isinstance(trimmed, bool)
     if not glibc:
         assert trimmed is False
+
+
+def test_release_memory_empties_per_capture_caches() -> None:
+    calls: list[int] = []
+
+    @capture_cache(maxsize=16)
+    def double(n: int) -> int:
+        calls.append(n)
+        return 2 * n
+
+    assert double(3) == double(3) == 6
+    assert calls == [3]  # memoised within a capture
+    release_memory()
+    assert double.cache_info().currsize == 0
+    assert double(3) == 6
+    assert calls == [3, 3]
+
+
+def test_community_id_cache_is_emptied_after_a_capture() -> None:
+    # kept across captures, its entries pinned the freed arenas of the capture that made them
+    community_id(6, "10.0.0.1", "10.0.0.2", 1234, 80)
+    assert community_id.cache_info().currsize > 0
+    release_memory()
+    assert community_id.cache_info().currsize == 0
