@@ -103,6 +103,13 @@ class SearchResult:
     raw: list[bytes] | None = None
 
 
+CaptureChange = Callable[[dict[str, Any] | None], dict[str, Any] | None]
+
+
+class CaptureConflict(RuntimeError):
+    """A capture document kept changing under a read-modify-write (``change_capture``)."""
+
+
 class Index(Protocol):
     """Documents: one capture document per upload, and the capture's records in one index
     family: ``event.dataset`` = flow (one per connection), dns, http, tls, file, finding.
@@ -119,6 +126,14 @@ class Index(Protocol):
     async def ping(self) -> bool: ...
     async def put_capture(self, doc: dict[str, Any]) -> None: ...
     async def get_capture(self, capture_id: str) -> dict[str, Any] | None: ...
+    async def change_capture(self, capture_id: str, change: CaptureChange) -> dict[str, Any] | None:
+        """Read-modify-write of one capture document, atomic against every other writer of
+        it: ``change`` gets the stored document (a fresh copy, or None) and returns the one to
+        store (None: store nothing). It may run more than once (after a concurrent write), so
+        it only computes. Returns what was stored, or None. Raises ``CaptureConflict`` when
+        other writes keep winning."""
+        ...
+
     async def delete_capture(self, capture_id: str) -> None:
         """Remove the capture document (its records go with ``delete_flows``); no error when
         there is none."""

@@ -6,6 +6,7 @@ scratch directory to an unstarted ``Index``).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import uuid
@@ -19,6 +20,7 @@ import tantivy
 from pcaptotal.adapters.es_index import ElasticsearchIndex
 from pcaptotal.adapters.tantivy_docs import flow_document, tantivy_schema
 from pcaptotal.adapters.tantivy_index import TantivyIndex
+from pcaptotal.captures import CaptureRepository, Status
 from pcaptotal.fields import FLOW_FIELDS, FieldType
 from pcaptotal.ports import Index
 from pcaptotal.query import parse_query
@@ -430,6 +432,48 @@ async def test_captures_put_get_find(index: Index) -> None:
     assert await index.get_capture(C2) == updated
     assert await index.find_captures(["done"]) == [updated, one]
     assert await index.find_captures(["parsing"]) == []
+
+
+async def test_change_capture_is_atomic(index: Index) -> None:
+    # Ten writers at once, each adding its own tag: a read-modify-write that is not atomic
+    # (get, change, put) keeps only some of them.
+    assert await index.change_capture(C1, lambda doc: doc) is None  # nothing there, nothing put
+    assert await index.get_capture(C1) is None
+    created = await index.change_capture(
+        C1, lambda doc: doc or capture(C1, "stored", "2024-01-01T00:00:00+00:00")
+    )
+    assert created is not None and await index.get_capture(C1) == created
+
+    def tag(n: int) -> Callable[[dict[str, Any] | None], dict[str, Any] | None]:
+        def change(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+            assert doc is not None
+            doc["tags"] = [*doc.get("tags", []), f"t{n}"]
+            return doc
+
+        return change
+
+    await asyncio.gather(*(index.change_capture(C1, tag(n)) for n in range(10)))
+    stored = await index.get_capture(C1)
+    assert stored is not None and sorted(stored["tags"]) == sorted(f"t{n}" for n in range(10))
+    with pytest.raises(ValueError, match="another id"):
+        await index.change_capture(C1, lambda doc: {**(doc or {}), "id": C2})
+
+
+async def test_capture_updates_do_not_erase_each_other(index: Index) -> None:
+    # A stage's status and progress writes racing an owner's edit of the context.
+    captures = CaptureRepository(index)
+    await captures.create(C1, size=10, filename="a.pcap")
+    await captures.update(C1, Status.PARSING)
+    progress = {"stage": "parsing", "packets_processed": 1}
+    await asyncio.gather(
+        captures.update(C1, context={"tags": ["mine"]}),
+        *(captures.set_progress(C1, {**progress, "packets_processed": n}) for n in range(5)),
+        captures.update(C1, summary={"packets": 10}),
+    )
+    doc = await index.get_capture(C1)
+    assert doc is not None and doc["status"] == "parsing"
+    assert doc["context"] == {"tags": ["mine"]} and doc["summary"] == {"packets": 10}
+    assert doc["progress"]["stage"] == "parsing"
 
 
 async def test_find_captures_by_updated_and_verdict(index: Index) -> None:

@@ -7,7 +7,7 @@ import hashlib
 import io
 import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +90,14 @@ class Index:
 
     async def put_capture(self, doc: dict[str, Any]) -> None:
         self.captures[doc["id"]] = dict(doc)
+
+    async def change_capture(
+        self, capture_id: str, change: Callable[[dict[str, Any] | None], dict[str, Any] | None]
+    ) -> dict[str, Any] | None:
+        doc = change(await self.get_capture(capture_id))
+        if doc is not None:
+            await self.put_capture(doc)
+        return doc
 
 
 def make_ctx(tmp_path: Path) -> tuple[Context, Blobs, Bus, Index]:

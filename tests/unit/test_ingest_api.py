@@ -41,6 +41,14 @@ class FakeIndex:
     async def put_capture(self, doc: dict[str, Any]) -> None:
         self.captures[doc["id"]] = dict(doc)
 
+    async def change_capture(
+        self, capture_id: str, change: Callable[[dict[str, Any] | None], dict[str, Any] | None]
+    ) -> dict[str, Any] | None:
+        doc = change(await self.get_capture(capture_id))
+        if doc is not None:
+            await self.put_capture(doc)
+        return doc
+
     async def get_capture(self, capture_id: str) -> dict[str, Any] | None:
         doc = self.captures.get(capture_id)
         return dict(doc) if doc is not None else None

@@ -39,7 +39,7 @@ from pcaptotal.adapters.es_mapping import (
     index_names,
 )
 from pcaptotal.metrics import BULK_INDEX_ERRORS
-from pcaptotal.ports import SearchResult
+from pcaptotal.ports import CaptureChange, CaptureConflict, SearchResult
 from pcaptotal.query import QueryError, ValidatedQuery
 from pcaptotal.query.es_compiler import compile_query
 from pcaptotal.views import (
@@ -63,6 +63,7 @@ NDJSON = "application/x-ndjson"
 SORT_FIELD = "@timestamp"  # hits come back oldest first, ties by event.id (as in tantivy)
 CAPTURE_FIELD = "pcaptotal.capture_id"
 DATASET_FIELD = "event.dataset"
+CHANGE_ATTEMPTS = 20  # read-modify-writes of a capture document lost to other writers in a row
 MAX_RESULT_WINDOW = 10_000  # ES's default index.max_result_window: from + size beyond it fails
 _FLOW_SORT = [{SORT_FIELD: {"order": "asc", "missing": "_last"}}, {ID: {"order": "asc"}}]
 _CAPTURE_SORT = [{"created": {"order": "desc", "missing": "_last"}}, {"id": {"order": "asc"}}]
@@ -182,6 +183,31 @@ class ElasticsearchIndex:
 
     async def get_capture(self, capture_id: str) -> dict[str, Any] | None:
         return await self._get(self.captures_index, capture_id)
+
+    async def change_capture(self, capture_id: str, change: CaptureChange) -> dict[str, Any] | None:
+        # Optimistic concurrency: the write names the sequence number it read (or asks to
+        # create), and a 409 means another writer came first: read again and redo the change.
+        path = f"/{self.captures_index}/_doc/{_quote(capture_id)}"
+        for _ in range(CHANGE_ATTEMPTS):
+            status, resp = await self._call("GET", path, ok=(404,))
+            found = status != 404 and bool(resp.get("found"))
+            doc = change(resp["_source"] if found else None)
+            if doc is None:
+                return None
+            if doc.get("id") != capture_id:
+                raise ValueError(f"capture {capture_id}: the change returned another id")
+            params = {"refresh": "wait_for"}
+            if found:
+                params |= {"if_seq_no": str(resp["_seq_no"])}
+                params |= {"if_primary_term": str(resp["_primary_term"])}
+            else:
+                params["op_type"] = "create"
+            status, resp = await self._call("PUT", path, body=doc, params=params, ok=(400, 409))
+            if status == 400:
+                raise ValueError(f"capture {capture_id}: {_reason(resp)}")
+            if status != 409:
+                return doc
+        raise CaptureConflict(f"capture {capture_id}: {CHANGE_ATTEMPTS} concurrent writes won")
 
     async def delete_capture(self, capture_id: str) -> None:
         path = f"/{self.captures_index}/_doc/{_quote(capture_id)}"

@@ -40,7 +40,7 @@ from pcaptotal.adapters.tantivy_docs import (
     tantivy_schema,
 )
 from pcaptotal.adapters.tantivy_docs import flow_document as flow_document  # tests use it
-from pcaptotal.ports import SearchResult
+from pcaptotal.ports import CaptureChange, SearchResult
 from pcaptotal.query import ValidatedQuery
 from pcaptotal.query.tantivy_compiler import compile_query, to_micros
 from pcaptotal.views import (
@@ -178,6 +178,29 @@ class TantivyIndex:
             store.commit()
 
         await self._write_then(write, lambda: self._capture_cache.changed(doc["id"]))
+
+    async def change_capture(self, capture_id: str, change: CaptureChange) -> dict[str, Any] | None:
+        # Atomic without versions: the read, the change and the write all run on the one
+        # writer thread, where every write of this index runs, one after another.
+        store = self._store(self._captures)
+        stored: list[dict[str, Any] | None] = [None]
+
+        def write() -> None:
+            raw = _get_raw(store, "id", capture_id)
+            doc = change(_parse(raw) if raw is not None else None)
+            if doc is None:
+                return
+            if doc.get("id") != capture_id:
+                raise ValueError(f"capture {capture_id}: the change returned another id")
+            tdoc = capture_document(doc)
+            assert store.writer is not None
+            store.writer.delete_documents_by_term("id", capture_id)
+            store.writer.add_document(tdoc)
+            store.commit()
+            stored[0] = doc
+
+        await self._write_then(write, lambda: self._capture_cache.changed(capture_id))
+        return stored[0]
 
     async def delete_capture(self, capture_id: str) -> None:
         store = self._store(self._captures)
