@@ -72,8 +72,9 @@ def create_app(settings: Settings, *, workers: bool = True) -> FastAPI:
     instrument_http(app, "runner")
     app.add_middleware(TraceMiddleware)
     install_problem_details(app)
-    app.include_router(ingest_router())
+    # Reads first: routes are matched in order, and reads are most of the requests.
     app.include_router(search_router())
+    app.include_router(ingest_router())
     # PacketTotal's API shapes (/compat/packettotal/v1): uploads are ingest's, reads search's
     app.include_router(create_compat_upload_router())
     app.include_router(create_compat_router())
