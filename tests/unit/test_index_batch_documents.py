@@ -39,6 +39,14 @@ GOOD: list[dict[str, Any]] = [
     {**BASE, "pcaptotal.dns.answered": False},
 ]
 
+# accepted by one backend or both: a name both flat and through objects, nulls and nested
+# lists inside objects
+EDGE: list[dict[str, Any]] = [
+    {**BASE, "dns.question.name": "c.example", "dns.question": [{"name": "d.example"}]},
+    {**BASE, "dns.answers": [{"data": "10.0.0.9", "ttl": 60}, None, {"data": None}]},
+    {**BASE, "dns.question": [[{"name": "e.example"}]], "network.protocol": [["a"], "b"]},
+]
+
 BAD: list[dict[str, Any]] = [
     {**BASE, "source.port": (1, 2)},  # a tuple in a record with objects (tantivy only)
     {**BASE, "source.port": True},
@@ -73,7 +81,7 @@ def _batch(docs: list[dict[str, Any]]) -> list[dict[str, Any]] | str:
         return str(exc)
 
 
-@pytest.mark.parametrize("doc", GOOD + BAD)
+@pytest.mark.parametrize("doc", GOOD + EDGE + BAD)
 def test_tantivy_batch_equals_one_by_one(doc: dict[str, Any]) -> None:
     assert _batch([doc]) == _one_by_one([doc])
 
@@ -118,7 +126,7 @@ def _es_new(docs: list[dict[str, Any]], max_docs: int, max_bytes: int) -> list[b
         return str(exc)
 
 
-@pytest.mark.parametrize("doc", GOOD + BAD)
+@pytest.mark.parametrize("doc", GOOD + EDGE + BAD)
 def test_es_bulk_equals_flow_source(doc: dict[str, Any]) -> None:
     assert _es_new([doc], 1000, 5_000_000) == _es_old([doc], 1000, 5_000_000)
 

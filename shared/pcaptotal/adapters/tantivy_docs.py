@@ -177,6 +177,7 @@ def _fields(doc: dict[str, Any], ips: dict[str, str]) -> dict[str, Any]:
     if not isinstance(doc_id, str) or not doc_id:
         raise _Unusual
     fields: dict[str, Any] = dict(doc)
+    holders: list[str] = []  # keys holding objects (or nested lists)
     for name, value in doc.items():
         t = type(value)
         kind = _PREPARED.get(name)
@@ -195,16 +196,41 @@ def _fields(doc: dict[str, Any], ips: dict[str, str]) -> dict[str, Any]:
                 raise _Unusual
         elif t is list:
             if not set(map(type, value)) <= _PLAIN:  # objects or nested lists: as values_of
-                return _object_fields(doc, ips)
-            if not value:  # flow_document adds nothing for it (from_dict would add an entry)
+                holders.append(name)
+            elif not value:  # flow_document adds nothing for it (from_dict would add an entry)
                 del fields[name]
             elif kind is not None:
                 fields[name] = _prepared(kind, value, ips)
         elif t not in _PLAIN:
-            return _object_fields(doc, ips)
+            holders.append(name)
         elif kind is not None:  # a boolean or null where a number, address or date goes
             raise _Unusual
+    if holders and not _add_nested(doc, holders, fields, ips):
+        return _object_fields(doc, ips)
     return fields
+
+
+def _add_nested(
+    doc: dict[str, Any], holders: list[str], fields: dict[str, Any], ips: dict[str, str]
+) -> bool:
+    """The values under ``holders`` read as ``_declared_values`` reads them (the same walk,
+    over those keys only, in the record's order), into ``fields``. False when a name also
+    has a plain key (the order of its values would need the whole walk)."""
+    nested: dict[str, list[Any]] = {}
+    for key in holders:
+        del fields[key]
+        value = doc[key]
+        if key in FLOW_FIELDS_BY_NAME:
+            _leaves(value, nested.setdefault(key, []))
+        if key in _OBJECT_PREFIXES:
+            _descend(value, key + ".", nested)
+    for name, values in nested.items():
+        if name in fields:
+            return False
+        if values:
+            kind = _PREPARED.get(name)
+            fields[name] = values if kind is None else _prepared(kind, values, ips)
+    return True
 
 
 def _object_fields(doc: dict[str, Any], ips: dict[str, str]) -> dict[str, Any]:
