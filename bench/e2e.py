@@ -10,7 +10,8 @@ other ``tcprewrite`` seeds, so the index grows and nothing is a re-upload):
   the same run: ``parse_vs_tshark`` = tshark / parse (> 1: the parser beats tshark alone);
 - enrich+index flows/s (``enriching`` -> ``done``, flows indexed);
 - the runner's resident memory, sampled from ``/proc/<pid>/status`` (VmRSS, and VmHWM for the
-  runner itself) for the runner and, separately, for its children (tshark);
+  runner itself) for the runner and, separately, for its children (tshark), and the runner's
+  peak while the capture was ``parsing`` and while it was ``enriching``;
 
 then nfstream (if it imports) over the same capture as a peer figure (flows/s). Medians of the
 runs. Last line: ``e2e_s_per_gb=.. parse_vs_tshark=.. enrich_flows_per_s=.. runner_peak_rss_mb=..``
@@ -68,6 +69,8 @@ class Sampler:
     pid: int
     interval: float = 0.05
     runner_peak_kb: int = 0
+    phase: str = "uploading"  # the capture's status, set by the poller
+    phase_peak_kb: dict[str, int] = field(default_factory=dict)  # runner peak per status
     child_peak_kb: int = 0
     children_sum_peak_kb: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -75,7 +78,9 @@ class Sampler:
     def run(self) -> None:
         proc = psutil.Process(self.pid)
         while not self._stop.is_set():
-            self.runner_peak_kb = max(self.runner_peak_kb, _status_kb(self.pid, "VmRSS"))
+            rss = _status_kb(self.pid, "VmRSS")
+            self.runner_peak_kb = max(self.runner_peak_kb, rss)
+            self.phase_peak_kb[self.phase] = max(self.phase_peak_kb.get(self.phase, 0), rss)
             try:
                 kids = [c.pid for c in proc.children(recursive=True)]
             except psutil.Error:
@@ -88,6 +93,7 @@ class Sampler:
 
     def reset(self) -> None:
         self.runner_peak_kb = self.child_peak_kb = self.children_sum_peak_kb = 0
+        self.phase, self.phase_peak_kb = "uploading", {}
 
     def stop(self) -> None:
         self._stop.set()
@@ -141,7 +147,7 @@ def _ts(value: str) -> float:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
-def upload_until_done(base: str, capture: Path) -> dict[str, Any]:
+def upload_until_done(base: str, capture: Path, sampler: Sampler) -> dict[str, Any]:
     started = time.perf_counter()
     with capture.open("rb") as body, httpx.Client(timeout=600) as client:
         r = client.post(f"{base}/v1/captures?filename={capture.name}", content=body)
@@ -152,6 +158,7 @@ def upload_until_done(base: str, capture: Path) -> dict[str, Any]:
             raise SystemExit(f"upload answered {r.status_code}: {r.text[:500]}")
         while True:
             doc = client.get(f"{base}/v1/captures/{cid}").json()
+            sampler.phase = doc["status"]  # where the runner's peak is reached
             if doc["status"] in ("done", "failed"):
                 break
             time.sleep(0.1)
@@ -205,10 +212,13 @@ def main() -> None:
         try:
             for i, capture in enumerate(captures):
                 sampler.reset()
-                row = upload_until_done(f"http://127.0.0.1:{port}", capture)
+                row = upload_until_done(f"http://127.0.0.1:{port}", capture, sampler)
                 time.sleep(5)  # "done" is written before the enricher hands memory back
                 row["rss_after"] = _status_kb(runner.pid, "VmRSS") / 1024
                 row["runner_peak"] = sampler.runner_peak_kb / 1024
+                phases = {k: v / 1024 for k, v in sampler.phase_peak_kb.items()}
+                row["parse_peak"] = phases.get("parsing", 0.0)
+                row["enrich_peak"] = phases.get("enriching", 0.0)
                 row["child_peak"] = sampler.child_peak_kb / 1024
                 row["children_peak"] = sampler.children_sum_peak_kb / 1024
                 row["tshark"] = tshark_alone(capture)
@@ -218,8 +228,9 @@ def main() -> None:
                     f"parse {row['parse']:.1f} s vs tshark alone {row['tshark']:.1f} s, "
                     f"enrich+index {row['enrich']:.1f} s for {row['flows']} flows "
                     f"({row['records']} records, {row['flows'] / row['enrich']:,.0f} flows/s); "
-                    f"runner RSS peak {row['runner_peak']:.0f} MB, after {row['rss_after']:.0f} "
-                    f"MB; children peak {row['child_peak']:.0f} MB (sum "
+                    f"runner RSS peak {row['runner_peak']:.0f} MB (parsing "
+                    f"{row['parse_peak']:.0f}, enriching {row['enrich_peak']:.0f}), after "
+                    f"{row['rss_after']:.0f} MB; children peak {row['child_peak']:.0f} MB (sum "
                     f"{row['children_peak']:.0f} MB)",
                     flush=True,
                 )
