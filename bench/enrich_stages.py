@@ -27,7 +27,7 @@ for sub in ("shared", "services/enricher"):
 
 import tantivy  # noqa: E402
 from pcaptotal.adapters import tantivy_docs  # noqa: E402
-from pcaptotal.adapters.es_index import ElasticsearchIndex  # noqa: E402
+from pcaptotal.adapters.es_bulk import bulk_bodies  # noqa: E402
 from pcaptotal.messages import Envelope, encode  # noqa: E402
 from pcaptotal.records import _iter_file  # noqa: E402
 from pcaptotal_enricher.events import Published, Run, publish_enriched  # noqa: E402
@@ -71,21 +71,9 @@ def _write(records: list[dict[str, Any]], docs: list[tantivy.Document], path: st
 
 
 def _es(records: list[dict[str, Any]]) -> int:
-    es = ElasticsearchIndex.__new__(ElasticsearchIndex)
-    es._bulk_docs, es._bulk_bytes = 1000, 5_000_000  # the adapter defaults
-    try:
-        from pcaptotal.adapters.es_bulk import bulk_bodies
-    except ImportError:
-        bulk_bodies = None
     n = 0
     for i in range(0, len(records), BATCH):
-        part = records[i : i + BATCH]
-        if bulk_bodies:
-            chunks = bulk_bodies(part, 1000, 5_000_000)
-        else:
-            from pcaptotal.adapters.es_mapping import flow_source
-
-            chunks = list(es._chunks(dict(flow_source(d) for d in part)))
+        chunks = bulk_bodies(records[i : i + BATCH], 1000, 5_000_000)  # the adapter defaults
         n += sum(len(c) for c in chunks)
     return n
 
