@@ -64,7 +64,8 @@ def make_index(url: str, settings: Settings) -> Index:
     if scheme == "tantivy":
         from pcaptotal.adapters.tantivy_index import TantivyIndex
 
-        return TantivyIndex(_local_path(url))
+        # as many search threads as searches may run at once (the query guard's limit)
+        return TantivyIndex(_local_path(url), search_threads=settings.search_max_concurrent)
     if scheme in ("http", "https"):
         from pcaptotal.adapters.es_index import ElasticsearchIndex
 
