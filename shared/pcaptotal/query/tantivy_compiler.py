@@ -141,7 +141,7 @@ class _Compiler:
         query = self._regex(n.field, pattern, f"wildcard term '{excerpt(n.to_lucene())}'")
         with _WILDCARDS_LOCK:
             _WILDCARDS[key] = (self.schema, query)
-            if len(_WILDCARDS) > WILDCARDS_KEPT:
+            while len(_WILDCARDS) > WILDCARDS_KEPT:  # while: the bound is a setting
                 _WILDCARDS.popitem(last=False)
         return query
 
