@@ -507,6 +507,10 @@ def drive_main(args: argparse.Namespace) -> None:
         t = server.cpu_times()
         return float(t.user + t.system)
 
+    def own_cpu() -> float:
+        t = os.times()
+        return t.user + t.system
+
     cpu0 = cpu()
     mixed, _ = asyncio.run(drive_phase(args.url, key, plan, args.clients, args.duration, "mixed"))
     cpu1 = cpu()
@@ -516,10 +520,12 @@ def drive_main(args: argparse.Namespace) -> None:
         drive_phase(args.url, key, plan, args.clients, args.get_duration, "get")
     )
     cpu2 = cpu()
+    mine2 = own_cpu()
     only, _ = asyncio.run(
         drive_phase(args.url, key, plan, args.clients, args.search_duration, "search")
     )
     cpu3 = cpu()
+    mine3 = own_cpu()
     only_all = [x for v in only.latencies.values() for x in v]
     n_mixed = sum(len(v) for v in mixed.latencies.values())
     n_gets = len(gets.latencies.get("get", []))
@@ -541,6 +547,8 @@ def drive_main(args: argparse.Namespace) -> None:
         "search_only_p99_ms": pct(only_all, 99),
         "search_only_rps": len(only_all) / max(args.search_duration, 1e-9),
         "cpu_ms_per_search": (cpu3 - cpu2) * 1000 / max(len(only_all), 1),
+        # the clients share the machine's cores with the runner
+        "driver_cpu_ms_per_search": (mine3 - mine2) * 1000 / max(len(only_all), 1),
     }
     print(json.dumps(out))
 
@@ -622,7 +630,15 @@ def run(args: argparse.Namespace, work: Path, data: Path) -> None:
         if args.profile:
             fmt = "flamegraph" if args.profile.suffix == ".svg" else "raw"  # raw: collapsed
             spy_bin = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-            spy_cmd = [spy_bin, "record", "-r", "50", "--nonblocking", "--threads"]
+            spy_cmd = [
+                spy_bin,
+                "record",
+                "-r",
+                "50",
+                "--nonblocking",
+                "--threads",
+                *os.environ.get("BENCH_SPY_ARGS", "").split(),
+            ]
             spy = subprocess.Popen(
                 [*spy_cmd, "-o", str(args.profile), "-f", fmt, "-p", str(runner.proc.pid)],
                 stdout=subprocess.DEVNULL,
@@ -673,7 +689,8 @@ def run(args: argparse.Namespace, work: Path, data: Path) -> None:
     print(
         f"searches only: p50 {result['search_only_p50_ms']:.0f} ms, "
         f"p99 {result['search_only_p99_ms']:.0f} ms, {result['search_only_rps']:.0f}/s, "
-        f"runner CPU per search {result['cpu_ms_per_search']:.2f} ms"
+        f"runner CPU per search {result['cpu_ms_per_search']:.2f} ms, "
+        f"clients' CPU per search {result['driver_cpu_ms_per_search']:.2f} ms"
     )
     print(
         f"search_p50_ms={result['search_p50_ms']:.0f} search_p99_ms={result['search_p99_ms']:.0f} "

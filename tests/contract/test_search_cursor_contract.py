@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 import pytest
-from pcaptotal.adapters import tantivy_index, tantivy_views
+from pcaptotal.adapters import tantivy_search, tantivy_views
 from pcaptotal.ports import Index
 from pcaptotal.query import parse_query
 
@@ -132,7 +132,7 @@ async def test_runs_of_equal_times_ordered_by_query_give_the_same_pages(
     """The embedded adapter orders a run of equal times in memory when it has it whole, else
     by a query per run: with no lookahead and no run kept in memory, the pages are the same
     (the other adapter ignores these knobs)."""
-    for module in (tantivy_index, tantivy_views):
+    for module in (tantivy_search, tantivy_views):
         monkeypatch.setattr(module, "_RUN_IN_MEMORY", 1)
         monkeypatch.setattr(module, "_LOOKAHEAD", 0)
     assert await _walk(records, limit) == _expected_order(EVERY, "@timestamp", False)

@@ -21,11 +21,12 @@ from fastapi.responses import JSONResponse
 from pcaptotal.query import QueryError
 from pcaptotal.views import decode_cursor
 from pcaptotal.web import ProblemError, error_responses
+from pydantic import BaseModel, Field
 
 from pcaptotal_search_api.cross import guarded
 from pcaptotal_search_api.fast_json import FastJSONResponse
 from pcaptotal_search_api.models import SearchResponse
-from pcaptotal_search_api.params import CaptureFilter, CtxDep, check_id
+from pcaptotal_search_api.params import ID_SCHEMA, CtxDep, check_id
 from pcaptotal_search_api.search_export import add_export_route, guarded_parse, search_datasets
 from pcaptotal_search_api.search_group import (
     MAX_PAGE,
@@ -38,6 +39,44 @@ from pcaptotal_search_api.views import GuardFor
 
 BAD_CURSOR = "bad-cursor"  # urn:pcaptotal:problem:bad-cursor
 BAD_PAGING = "bad-paging"  # urn:pcaptotal:problem:bad-paging
+
+
+class SearchParams(BaseModel):
+    """The query string of ``GET /v1/search``, validated as one model (one pydantic call per
+    request instead of one per parameter)."""
+
+    q: str = Field(
+        "",
+        description="Lucene query on the fields of GET /v1/fields, over every record "
+        "kind (flow, dns, http, tls, file, finding) unless dataset narrows it (or the "
+        "query does, e.g. event.dataset:http)",
+    )
+    capture: str | None = Field(
+        None, description="restrict to one capture id", json_schema_extra=dict(ID_SCHEMA)
+    )
+    dataset: list[Kind] | None = Field(
+        None, description="only these record kinds (repeatable); default: every kind"
+    )
+    group: Literal["capture"] | None = Field(
+        None,
+        description="capture: answer the captures that matched (each with the views "
+        "it matched in, hits per view and a score), paged with cursor",
+    )
+    limit: int = Field(
+        50, ge=0, le=10000, description=f"hits a page; group=capture: at most {MAX_PAGE}"
+    )
+    offset: int = Field(
+        0,
+        ge=0,
+        le=10_000,
+        description="records only: skip this many hits (small windows; cursor pages "
+        "any depth). Not with cursor",
+    )
+    cursor: str | None = Field(
+        None,
+        description="the next_cursor of the previous page (records), or the cursor "
+        "of the previous group=capture page",
+    )
 
 
 def check_cursor(cursor: str) -> None:
@@ -58,48 +97,10 @@ def add_search_routes(router: APIRouter, guard_for: GuardFor) -> None:
         ),
     )
     async def search(
-        ctx: CtxDep,
-        q: Annotated[
-            str,
-            Query(
-                description="Lucene query on the fields of GET /v1/fields, over every record "
-                "kind (flow, dns, http, tls, file, finding) unless dataset narrows it (or the "
-                "query does, e.g. event.dataset:http)"
-            ),
-        ] = "",
-        capture: CaptureFilter = None,
-        dataset: Annotated[
-            list[Kind] | None,
-            Query(description="only these record kinds (repeatable); default: every kind"),
-        ] = None,
-        group: Annotated[
-            Literal["capture"] | None,
-            Query(
-                description="capture: answer the captures that matched (each with the views "
-                "it matched in, hits per view and a score), paged with cursor"
-            ),
-        ] = None,
-        limit: Annotated[
-            int,
-            Query(ge=0, le=10000, description=f"hits a page; group=capture: at most {MAX_PAGE}"),
-        ] = 50,
-        offset: Annotated[
-            int,
-            Query(
-                ge=0,
-                le=10_000,
-                description="records only: skip this many hits (small windows; cursor pages "
-                "any depth). Not with cursor",
-            ),
-        ] = 0,
-        cursor: Annotated[
-            str | None,
-            Query(
-                description="the next_cursor of the previous page (records), or the cursor "
-                "of the previous group=capture page"
-            ),
-        ] = None,
+        ctx: CtxDep, params: Annotated[SearchParams, Query()]
     ) -> JSONResponse | CaptureSearchPage:
+        q, capture, dataset, group = params.q, params.capture, params.dataset, params.group
+        limit, offset, cursor = params.limit, params.offset, params.cursor
         if cursor is not None and offset:
             raise ProblemError(400, "page with cursor or with offset, not both", kind=BAD_PAGING)
         guard = guard_for(ctx)  # parse and search off the event loop, bounded in time

@@ -21,16 +21,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-import orjson
 import tantivy
 
-from pcaptotal.adapters import tantivy_views
+from pcaptotal.adapters import tantivy_search, tantivy_views
 from pcaptotal.adapters.tantivy_cache import AggregationCache, CaptureCache
 from pcaptotal.adapters.tantivy_docs import (
     CAPTURE_FIELD,
     DATASET_FIELD,
     ID,
-    SORT_FIELD,
     SOURCE,
     _load,
     _parse,
@@ -48,7 +46,6 @@ from pcaptotal.views import (
     Aggregations,
     Page,
     agg_request,
-    encode_cursor,
     finish_aggs,
     parse_sort,
 )
@@ -316,8 +313,6 @@ class TantivyIndex:
         raw: bool = False,
     ) -> SearchResult:
         store = self._store(self._flows)
-        if self._searches is None:
-            raise RuntimeError("TantivyIndex is not started (call start() first)")
 
         def search() -> SearchResult:
             compiled = compile_query(query, store.schema)  # raises QueryError
@@ -329,9 +324,11 @@ class TantivyIndex:
                 musts.append((_O.Must, terms))
             if len(musts) > 1:
                 compiled = _Q.boolean_query(musts)
-            return _search(store, compiled, max(limit, 0), max(offset, 0), raw)
+            return tantivy_search.ordered_search(
+                store.index, store.schema, compiled, max(limit, 0), max(offset, 0), raw
+            )
 
-        return await asyncio.get_running_loop().run_in_executor(self._searches, search)
+        return await self._search(search)
 
     def _restricted(
         self,
@@ -395,7 +392,7 @@ class TantivyIndex:
         def run() -> tuple[dict[str, Any], int]:
             restricted = self._restricted(store, query, capture_id, datasets, capture_ids)
             searcher = store.index.searcher()
-            total = _count(searcher.search(restricted, 1, count=True))
+            total = tantivy_search.count(searcher.search(restricted, 1, count=True))
             return tantivy_views.aggregate(store.index, store.schema, restricted, aggs), total
 
         raw, total = await self._search(run)
@@ -489,99 +486,3 @@ def _get_one(store: _Store, field: str, value: str) -> dict[str, Any] | None:
     searcher = store.index.searcher()
     result = searcher.search(_Q.term_query(store.schema, field, value), 1, count=False)
     return _load(searcher, result.hits[0][1]) if result.hits else None
-
-
-def _search(
-    store: _Store, query: tantivy.Query, limit: int, offset: int, raw: bool = False
-) -> SearchResult:
-    searcher = store.index.searcher()  # one snapshot for every step below
-    if limit == 0:  # tantivy refuses a zero limit
-        return SearchResult(total=_count(searcher.search(query, 1, count=True)), hits=[])
-    total, page, last_value = _ordered_page(store, searcher, query, limit, offset)
-    sources = [a if isinstance(a, bytes) else searcher.doc(a)[SOURCE][0] for a in page]
-    cursor = None
-    if sources and total > offset + len(sources):  # search_page's cursor: (time, id) of the last
-        cursor = encode_cursor(last_value, str(_parse(sources[-1])[ID]))
-    if raw:
-        return SearchResult(total=total, hits=[], cursor=cursor, raw=[_json(b) for b in sources])
-    return SearchResult(total=total, hits=[_parse(b) for b in sources], cursor=cursor)
-
-
-def _json(source: bytes) -> bytes:
-    """``_source`` as a JSON answer may embed it: as stored, unless the json fallback of
-    ``tantivy_docs._dump`` wrote NaN/Infinity there, which strict JSON has not (rewritten as
-    the parsed document serialises)."""
-    if b"NaN" in source or b"Infinity" in source:
-        return orjson.dumps(_parse(source))
-    return source
-
-
-def _ordered_page(
-    store: _Store, searcher: tantivy.Searcher, query: tantivy.Query, limit: int, offset: int
-) -> tuple[int, list[tantivy.DocAddress | bytes], Any]:
-    """Hits ``offset .. offset+limit`` ordered by (@timestamp, event.id): addresses, or the
-    stored ``_source`` where documents had to be read to order them; and the @timestamp (µs,
-    None when it has none) of the last.
-
-    tantivy sorts by one fast field. Sort by @timestamp, then order each run of equal times
-    that overlaps the page by event.id: a run wholly among the hits fetched (up to
-    ``_RUN_IN_MEMORY`` of them) by reading its documents, which the page needs anyway; a run
-    that goes on past what was fetched by a query sorted by event.id. ``_LOOKAHEAD`` hits
-    past the page end tell where the run at the page end stops, so that query (a range over
-    the time column of every record: it cost more than the search) is rarely needed.
-    """
-    end = offset + limit
-    fetch = end + _LOOKAHEAD
-    result = searcher.search(
-        query, fetch, count=True, order_by_field=SORT_FIELD, order=tantivy.Order.Asc
-    )
-    total = _count(result)
-    hits = result.hits
-    page: list[tantivy.DocAddress | bytes] = []
-    last_value: Any = None
-    i = 0
-    while i < min(len(hits), end):
-        j = i
-        while j < len(hits) and hits[j][0] == hits[i][0]:
-            j += 1
-        lo, hi = max(i, offset), min(j, end)
-        cut = j == len(hits) and len(hits) == fetch  # the run may go on past what we fetched
-        if lo < hi:
-            last_value = hits[i][0]
-            if j - i == 1 and not cut:
-                page.append(hits[i][1])
-            elif not cut and j - i <= _RUN_IN_MEMORY:  # the whole run is here
-                run_docs = [searcher.doc(address)[SOURCE][0] for _, address in hits[i:j]]
-                run_docs.sort(key=lambda b: str(_parse(b)[ID]))  # code points: UTF-8 order
-                page.extend(run_docs[lo - i : hi - i])
-            else:
-                same = _same_start(store, hits[i][0])
-                run = _Q.boolean_query([(_O.Must, query), (_O.Must, same)])
-                sub = searcher.search(
-                    run,
-                    hi - lo,
-                    count=False,
-                    order_by_field=ID,
-                    order=tantivy.Order.Asc,
-                    offset=lo - i,
-                )
-                page.extend(address for _, address in sub.hits)
-        i = j
-    return total, page, last_value
-
-
-_RUN_IN_MEMORY = 512  # longer runs of equal times are ordered by a query
-_LOOKAHEAD = 16  # hits fetched past the page end
-
-
-def _same_start(store: _Store, value: Any) -> tantivy.Query:
-    if value is None:  # documents without @timestamp sort last
-        return _Q.boolean_query(
-            [(_O.Must, _Q.all_query()), (_O.MustNot, _Q.exists_query(SORT_FIELD))]
-        )
-    return _Q.range_query(store.schema, SORT_FIELD, tantivy.FieldType.Integer, value, value)
-
-
-def _count(result: tantivy.SearchResult) -> int:
-    count: int | None = result.count  # type: ignore[attr-defined]  # missing from the stub
-    return count or 0
