@@ -13,7 +13,8 @@ import asyncio
 import io
 import json
 import tempfile
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -65,12 +66,17 @@ async def store_records(
     return key, count
 
 
-def _iter_file(path: Path) -> Iterator[dict[str, Any]]:
+def _iter_lines(path: Path) -> Iterator[bytes]:
     dctx = zstandard.ZstdDecompressor()
     with path.open("rb") as raw, dctx.stream_reader(raw) as zr:
         for line in io.BufferedReader(zr, 1 << 20):
             if line.strip():
-                yield _loads(line)
+                yield line
+
+
+def _iter_file(path: Path) -> Iterator[dict[str, Any]]:
+    for line in _iter_lines(path):
+        yield _loads(line)
 
 
 def _loads(line: bytes) -> Any:
@@ -82,23 +88,55 @@ def _loads(line: bytes) -> Any:
         return json.loads(line)
 
 
-async def iter_records(
-    blobs: BlobStore, key: str, tmp_dir: Path, batch_size: int = 2000
-) -> AsyncIterator[list[dict[str, Any]]]:
-    """Yield the records of blob ``key`` in batches, decoding off the event loop."""
+# A record line whose top-level kind is not "flow", told without decoding it: orjson writes no
+# spaces, and inside a JSON string these quotes would be escaped. (A line with neither mark is
+# decoded: json.dumps' fallback spacing, or a record parsed before records had kinds.)
+DATASET_MARK = b'"event.dataset":"'
+FLOW_MARK = b'"event.dataset":"flow"'
+
+
+def surely_not_flow(line: bytes) -> bool:
+    return DATASET_MARK in line and FLOW_MARK not in line
+
+
+@asynccontextmanager
+async def local_records(blobs: BlobStore, key: str, tmp_dir: Path) -> AsyncIterator[Path]:
+    """Blob ``key`` (zstd NDJSON records) as a local file for as long as the block runs, so a
+    stage can read it more than once instead of holding every record."""
     await asyncio.to_thread(tmp_dir.mkdir, parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=tmp_dir) as d:
         path = Path(d) / "records.ndjson.zst"
         await blobs.get_to_file(key, path)
-        it = _iter_file(path)
+        yield path
 
-        def next_batch() -> list[dict[str, Any]]:
-            batch: list[dict[str, Any]] = []
-            for rec in it:
-                batch.append(rec)
+
+async def iter_numbered(
+    path: Path,
+    batch_size: int = 2000,
+    wanted: Callable[[int, bytes], bool] | None = None,
+) -> AsyncIterator[list[tuple[int, dict[str, Any]]]]:
+    """(line number, record) of the records file at ``path``, in batches decoded off the event
+    loop; a line ``wanted`` refuses (it sees the number and the raw line, in a worker thread)
+    is skipped without being decoded."""
+    lines = enumerate(_iter_lines(path))
+
+    def next_batch() -> list[tuple[int, dict[str, Any]]]:
+        batch: list[tuple[int, dict[str, Any]]] = []
+        for i, line in lines:
+            if wanted is None or wanted(i, line):
+                batch.append((i, _loads(line)))
                 if len(batch) >= batch_size:
                     break
-            return batch
+        return batch
 
-        while batch := await asyncio.to_thread(next_batch):
-            yield batch
+    while batch := await asyncio.to_thread(next_batch):
+        yield batch
+
+
+async def iter_records(
+    blobs: BlobStore, key: str, tmp_dir: Path, batch_size: int = 2000
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Yield the records of blob ``key`` in batches, decoding off the event loop."""
+    async with local_records(blobs, key, tmp_dir) as path:
+        async for batch in iter_numbered(path, batch_size):
+            yield [record for _, record in batch]

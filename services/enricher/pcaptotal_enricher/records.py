@@ -21,6 +21,11 @@ _CONFIDENCE_SEVERITY = {"high": "high", "medium": "medium", "low": "low"}
 _ENDPOINT_FIELDS = ("source.ip", "source.port", "destination.ip", "destination.port")
 
 
+def is_flow(record: dict[str, Any]) -> bool:
+    """A record without ``event.dataset`` (parsed before records had kinds) is a flow."""
+    return bool(record.get("event.dataset", "flow") == "flow")
+
+
 def split_records(
     records: Iterable[dict[str, Any]],
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -29,7 +34,7 @@ def split_records(
     flows: list[dict[str, Any]] = []
     others: list[dict[str, Any]] = []
     for record in records:
-        (flows if record.get("event.dataset", "flow") == "flow" else others).append(record)
+        (flows if is_flow(record) else others).append(record)
     return flows, others
 
 

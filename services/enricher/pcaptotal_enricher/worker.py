@@ -24,14 +24,14 @@ from pcaptotal.metrics import STAGE_SECONDS, count_intel_hits
 from pcaptotal.ports import BlobNotFound, Delivery
 from pcaptotal.progress import Counter, ProgressReporter
 from pcaptotal.reconcile import fail_dead_letter
-from pcaptotal.records import iter_records
+from pcaptotal.records import iter_numbered, local_records, surely_not_flow
 from pcaptotal.resilience import redelivery_delay
 
 from pcaptotal_enricher import published
 from pcaptotal_enricher.enrich import Enrichment, apply_enrichments
 from pcaptotal_enricher.events import Published, Run, publish_enriched, publish_retractions
 from pcaptotal_enricher.heuristics.config import DetectionConfig, resolve
-from pcaptotal_enricher.records import finding_records, finding_summary, split_records
+from pcaptotal_enricher.records import finding_records, finding_summary, is_flow
 from pcaptotal_enricher.verdict import CaptureAnalysis, analyse_capture
 
 log = structlog.get_logger(__name__)
@@ -124,28 +124,47 @@ class EnricherWorker:
         # other half indexing them with the findings: records_total counts both passes
         expected = max(1, event.flow_count)
         counter.records_total = 2 * expected
-        async with ProgressReporter(ctx.captures, cid, counter):
-            # Heuristics (beaconing, scans) need the whole capture: its flows in memory.
+        async with (
+            ProgressReporter(ctx.captures, cid, counter),
+            local_records(ctx.blobs, parsed_key(cid), ctx.settings.tmp_dir) as path,
+        ):
+            # Heuristics (beaconing, scans) need the whole capture's flows in memory; the
+            # other records (dns/http/tls/file, ~40 % of them) are indexed as they are, so
+            # they are only counted here and read again from the file when indexed.
             flows: list[dict[str, Any]] = []
-            async for batch in iter_records(ctx.blobs, parsed_key(cid), ctx.settings.tmp_dir):
-                flows.extend(batch)
-                counter.records_processed = min(len(flows), expected)
-            flows, others = split_records(flows)  # dns/http/tls/file records: as they are
-            # The records (~1 million objects per 50,000 flows) live until the end: the cyclic
+            others: set[int] = set()  # their line numbers
+
+            def maybe_flow(i: int, line: bytes) -> bool:
+                if surely_not_flow(line):
+                    others.add(i)
+                    return False
+                return True
+
+            async for batch in iter_numbered(path, wanted=maybe_flow):
+                for i, record in batch:
+                    if is_flow(record):
+                        flows.append(record)
+                    else:
+                        others.add(i)
+                counter.records_processed = min(len(flows) + len(others), expected)
+            # The flows (~1 million objects per 50,000) live until the end: the cyclic
             # collector need not walk them again at every collection the steps below trigger.
             gc.freeze()
             analysis = await asyncio.to_thread(self._analyse, flows)
             findings = finding_records(cid, analysis.flows, analysis.findings)
-            records = [*analysis.flows, *others, *findings]
             count_intel_hits(analysis.flows)
-            counter.records_total = 2 * len(records)
-            counter.records_processed = len(records)
+            record_count = len(analysis.flows) + len(others) + len(findings)
+            counter.records_total = 2 * record_count
+            counter.records_processed = record_count
             # Replace, don't merge: a re-run must not leave flows of an earlier parse behind.
             with STAGE_SECONDS.labels("index").time():
                 await ctx.index.delete_flows(cid)
-                for i in range(0, len(records), INDEX_BATCH):
-                    await ctx.index.add_flows(records[i : i + INDEX_BATCH])
-                    counter.records_processed = len(records) + min(len(records), i + INDEX_BATCH)
+                batches = _Batches(ctx, counter)
+                await batches.add(analysis.flows)
+                async for batch in iter_numbered(path, wanted=lambda i, _: i in others):
+                    await batches.add([record for _, record in batch])
+                await batches.add(findings)
+                await batches.flush()
         per_verdict = await self._publish_flows(event, analysis.flows, doc)
         verdict = analysis.verdict.value
         await ctx.captures.update(
@@ -160,7 +179,7 @@ class EnricherWorker:
             tags=analysis.tags,
             finding_count=len(findings),  # the findings are records (event.dataset:finding)
             finding_summary=finding_summary(findings),
-            record_count=len(records),
+            record_count=record_count,
             flow_verdicts=analysis.flow_verdicts,
             analysis_id=str(event.analysis_id),
             generation=event.generation,
@@ -211,3 +230,26 @@ class EnricherWorker:
         )
         await published.save(ctx.blobs, cid, state)
         return sent.per_verdict()
+
+
+class _Batches:
+    """Records to the index ``INDEX_BATCH`` at a time, whichever pass they come from."""
+
+    def __init__(self, ctx: Context, counter: Counter) -> None:
+        self._ctx = ctx
+        self._counter = counter
+        self._pending: list[dict[str, Any]] = []
+
+    async def add(self, records: list[dict[str, Any]]) -> None:
+        self._pending.extend(records)
+        while len(self._pending) >= INDEX_BATCH:
+            await self._send(INDEX_BATCH)
+
+    async def flush(self) -> None:
+        if self._pending:
+            await self._send(len(self._pending))
+
+    async def _send(self, n: int) -> None:
+        batch, self._pending = self._pending[:n], self._pending[n:]
+        await self._ctx.index.add_flows(batch)
+        self._counter.records_processed += len(batch)
