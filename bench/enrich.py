@@ -22,9 +22,11 @@ import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
@@ -67,11 +69,71 @@ def _cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _rss_parts_mb() -> dict[str, float]:
+    """VmRSS and its parts: anonymous memory, and mapped files (the index's segments)."""
+    keys = ("VmRSS:", "RssAnon:", "RssFile:")
+    lines = Path("/proc/self/status").read_text().splitlines()
+    return {ln.split()[0][:-1]: int(ln.split()[1]) / 1024 for ln in lines if ln.startswith(keys)}
+
+
 def _rss_mb() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+class _RssMarks:
+    """Resident memory at the enricher's steps (before/after the analysis, after each index
+    call, around publishing flows.enriched) and its peak with its parts, sampled every 20 ms
+    on a thread while the block runs."""
+
+    def __init__(self, worker: EnricherWorker, ctx: Context) -> None:
+        self.marks: list[tuple[str, float]] = []
+        self.peak = 0.0
+        self.peak_parts: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        analyse, add, publish = worker._analyse, ctx.index.add_flows, worker._publish_flows
+
+        def analysed(flows: Any) -> Any:
+            self.marks.append(("flows read", _rss_mb()))
+            out = analyse(flows)
+            self.marks.append(("analysed", _rss_mb()))
+            return out
+
+        async def added(records: Any) -> None:
+            await add(records)
+            self.marks.append(("indexed", _rss_mb()))
+
+        async def published(*args: Any) -> Any:
+            self.marks.append(("publishing", _rss_mb()))
+            out = await publish(*args)
+            self.marks.append(("published", _rss_mb()))
+            return out
+
+        worker._analyse = analysed  # type: ignore[method-assign]
+        worker._publish_flows = published  # type: ignore[method-assign]
+        ctx.index.add_flows = added  # type: ignore[method-assign]
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.02):
+            rss = _rss_parts_mb()
+            if rss["VmRSS"] > self.peak:
+                self.peak, self.peak_parts = rss["VmRSS"], rss
+
+    def __enter__(self) -> None:
+        self.marks.append(("start", _rss_mb()))
+        self._thread.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def summary(self) -> str:
+        parts = ", ".join(f"{k} {v:.0f}" for k, v in self.peak_parts.items() if k != "VmRSS")
+        marks = ", ".join(f"{k} {v:.0f}" for k, v in self.marks)
+        return f"{marks}; peak {self.peak:.0f} ({parts})"
 
 
 async def one_run(ctx: Context, records: Path, size: int, run: int) -> dict[str, float]:
@@ -88,9 +150,12 @@ async def one_run(ctx: Context, records: Path, size: int, run: int) -> dict[str,
         summary=CaptureSummary(),
     )
     worker = EnricherWorker(ctx.with_retry(30))
+    marks = _RssMarks(worker, ctx)
     started, cpu = time.perf_counter(), _cpu_s()
-    await worker.handle(Delivery(event=event, attempt=1, max_attempts=1))
+    with marks:
+        await worker.handle(Delivery(event=event, attempt=1, max_attempts=1))
     seconds, cpu = time.perf_counter() - started, _cpu_s() - cpu
+    print(f"  RSS MB: {marks.summary()}", flush=True)
     doc = await ctx.captures.get(cid) or {}
     if doc.get("status") != "done":
         raise SystemExit(f"enrich did not finish: {doc.get('status')} {doc.get('error')}")

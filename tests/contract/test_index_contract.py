@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import tantivy
+from pcaptotal.adapters import tantivy_index
 from pcaptotal.adapters.es_index import ElasticsearchIndex
 from pcaptotal.adapters.tantivy_docs import flow_document, tantivy_schema
 from pcaptotal.adapters.tantivy_index import TantivyIndex
@@ -560,6 +561,28 @@ async def test_tantivy_bad_batch_writes_nothing(tmp_path: Path) -> None:
         with pytest.raises(ValueError, match=r"destination\.port"):
             await idx.add_flows([DOCS["http"], {**DOCS["dns"], "destination.port": "x"}])
         assert (await idx.search_flows(parse_query(""))).total == 0
+    finally:
+        await idx.close()
+
+
+async def test_tantivy_bad_record_late_in_a_batch_rolls_the_batch_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Converted a chunk at a time, a batch whose bad record comes after others were written
+    still leaves the index as it was: the earlier records' adds and deletes are undone."""
+    monkeypatch.setattr(tantivy_index, "_CONVERT_CHUNK", 1)
+    idx = TantivyIndex(tmp_path)
+    await idx.start()
+    try:
+        await idx.add_flows([DOCS["http"]])
+        changed = {**DOCS["http"], "network.bytes": 1}
+        with pytest.raises(ValueError, match=r"destination\.port"):
+            await idx.add_flows([changed, DOCS["tls"], {**DOCS["dns"], "destination.port": "x"}])
+        hits = (await idx.search_flows(parse_query(""))).hits
+        assert hits == [DOCS["http"]]
+        await idx.add_flows([DOCS["tls"]])  # the writer still writes, and nothing undone
+        assert (await idx.search_flows(parse_query(""))).total == 2  # comes back with it
+        assert await idx.get_flow(DOCS["http"]["event.id"]) == DOCS["http"]
     finally:
         await idx.close()
 
