@@ -113,8 +113,8 @@ class _RssMarks:
             return out
 
         worker._analyse = analysed  # type: ignore[method-assign]
-        worker._publish_flows = published  # type: ignore[method-assign]
-        ctx.index.add_flows = added  # type: ignore[method-assign]
+        worker._publish_flows = published  # type: ignore[method-assign,assignment]
+        ctx.index.add_flows = added  # type: ignore[method-assign,assignment]
 
     def _sample(self) -> None:
         while not self._stop.wait(0.02):
