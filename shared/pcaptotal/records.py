@@ -114,17 +114,21 @@ async def iter_numbered(
     path: Path,
     batch_size: int = 2000,
     wanted: Callable[[int, bytes], bool] | None = None,
+    each: Callable[[dict[str, Any]], object] | None = None,
 ) -> AsyncIterator[list[tuple[int, dict[str, Any]]]]:
     """(line number, record) of the records file at ``path``, in batches decoded off the event
     loop; a line ``wanted`` refuses (it sees the number and the raw line, in a worker thread)
-    is skipped without being decoded."""
+    is skipped without being decoded, and ``each`` sees every decoded record there too."""
     lines = enumerate(_iter_lines(path))
 
     def next_batch() -> list[tuple[int, dict[str, Any]]]:
         batch: list[tuple[int, dict[str, Any]]] = []
         for i, line in lines:
             if wanted is None or wanted(i, line):
-                batch.append((i, _loads(line)))
+                record = _loads(line)
+                if each is not None:
+                    each(record)
+                batch.append((i, record))
                 if len(batch) >= batch_size:
                     break
         return batch

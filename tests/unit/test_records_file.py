@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from pcaptotal.memory import SharedStrings
 from pcaptotal.records import iter_numbered, surely_not_flow, write_ndjson_zst
 
 RECORDS: list[dict[str, Any]] = [
@@ -57,3 +58,19 @@ async def test_two_passes_give_every_record_once(tmp_path: Path) -> None:
         r["event.id"] async for b in iter_numbered(path, 2, lambda i, _: i in others) for _, r in b
     ]
     assert second == ["d1", "h1", "x1"]
+
+
+def test_shared_strings_keep_every_value_and_share_the_objects() -> None:
+    listed = {"event.dataset": "flow", "names": ["x.example", "y", "x.example"], "n": [1]}
+    decoded = [orjson.loads(orjson.dumps(r)) for r in [*RECORDS[:5], listed]]
+    expected = [dict(r) for r in decoded]
+    strings = SharedStrings()
+    for record in decoded:
+        strings.share(record)
+    assert decoded == expected
+    assert decoded[0]["event.dataset"] is decoded[3]["event.dataset"]  # one "flow"
+    assert decoded[-1]["names"][0] is decoded[-1]["names"][2]
+    strings.clear()
+    late = orjson.loads(orjson.dumps(RECORDS[0]))
+    strings.share(late)
+    assert late["event.dataset"] is not decoded[0]["event.dataset"]  # a new table

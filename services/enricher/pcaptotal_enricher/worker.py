@@ -12,7 +12,7 @@ from pcaptotal.captures import Status
 from pcaptotal.context import Context
 from pcaptotal.failures import fail_capture
 from pcaptotal.keys import parsed_key
-from pcaptotal.memory import release_memory
+from pcaptotal.memory import SharedStrings, release_memory
 from pcaptotal.messages import (
     CaptureAnalyzed,
     CaptureParsed,
@@ -140,13 +140,20 @@ class EnricherWorker:
                     return False
                 return True
 
-            async for batch in iter_numbered(path, wanted=maybe_flow):
+            strings = SharedStrings()  # the flows' repeated values as one object each
+
+            def share(record: dict[str, Any]) -> None:
+                if is_flow(record):
+                    strings.share(record)
+
+            async for batch in iter_numbered(path, wanted=maybe_flow, each=share):
                 for i, record in batch:
                     if is_flow(record):
                         flows.append(record)
                     else:
                         others.add(i)
                 counter.records_processed = min(len(flows) + len(others), expected)
+            strings.clear()  # the table; the flows keep their values
             # The flows (~1 million objects per 50,000) live until the end: the cyclic
             # collector need not walk them again at every collection the steps below trigger.
             gc.freeze()
