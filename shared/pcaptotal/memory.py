@@ -20,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import gc
+import os
 from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -86,6 +87,25 @@ def _libc() -> Any:
         return libc if hasattr(libc, "malloc_trim") else None  # glibc only (not musl)
     except OSError:
         return None
+
+
+_M_ARENA_MAX = -8  # glibc's mallopt parameter number
+
+
+def limit_malloc_arenas(arenas: int = 2) -> bool:
+    """Cap glibc's malloc arenas for this process (True when set); an operator's own
+    ``MALLOC_ARENA_MAX`` wins. Call it before threads start.
+
+    glibc gives threads their own heaps (up to 8 per core): the decoding threads, the index
+    writer and its merge threads each fill one, and a heap freed in pieces is seldom
+    returned. ``bench/enrich.py`` (200 MB capture, three captures in one process): peak
+    536/568/655 MB by default, 400/473/483 MB with 2 arenas, the same CPU time."""
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return False
+    libc = _libc()
+    if libc is None:
+        return False
+    return bool(libc.mallopt(_M_ARENA_MAX, arenas))
 
 
 def release_memory() -> bool:

@@ -4,9 +4,13 @@ hand-back runs (and trims glibc's heap where there is one)."""
 from __future__ import annotations
 
 import ctypes.util
+import os
 import platform
+import subprocess
+import sys
 
-from pcaptotal.memory import capture_cache, release_memory
+import pytest
+from pcaptotal.memory import capture_cache, limit_malloc_arenas, release_memory
 from pcaptotal_enricher.heuristics import util
 from pcaptotal_enricher.verdict import analyse_capture
 from pcaptotal_parser.community_id import community_id
@@ -75,3 +79,42 @@ def test_community_id_cache_is_emptied_after_a_capture() -> None:
     assert community_id.cache_info().currsize > 0
     release_memory()
     assert community_id.cache_info().currsize == 0
+
+
+_ARENAS = """
+import ctypes, ctypes.util, sys, threading
+from pcaptotal.memory import limit_malloc_arenas
+if sys.argv[1] == "limit":
+    assert limit_malloc_arenas(2)
+libc = ctypes.CDLL(ctypes.util.find_library("c"))
+libc.malloc.restype = ctypes.c_void_p
+ready, go = threading.Barrier(5), threading.Event()
+def work():
+    libc.malloc(100_000)  # a thread's first malloc picks (or makes) its arena
+    ready.wait()
+    go.wait()
+threads = [threading.Thread(target=work) for _ in range(4)]
+for t in threads:
+    t.start()
+ready.wait()  # four threads alive at once, each with its arena
+libc.malloc_stats()  # to stderr, an "Arena N:" block per arena
+go.set()
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's arenas")
+@pytest.mark.parametrize(("mode", "most"), [("limit", 2), ("default", 99)])
+def test_limit_malloc_arenas_caps_the_threads_heaps(mode: str, most: int) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
+    out = subprocess.run(
+        [sys.executable, "-c", _ARENAS, mode], env=env, capture_output=True, text=True, check=True
+    )
+    arenas = out.stderr.count("Arena ")
+    assert 1 <= arenas <= most
+    if mode == "default":
+        assert arenas > 2  # without the cap each of the threads got its own
+
+
+def test_an_operators_malloc_arena_max_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert limit_malloc_arenas() is False
