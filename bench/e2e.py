@@ -69,6 +69,7 @@ class Sampler:
     pid: int
     interval: float = 0.05
     runner_peak_kb: int = 0
+    runner_peak_file_kb: int = 0  # of the peak, mapped files (the index's segments)
     phase: str = "uploading"  # the capture's status, set by the poller
     phase_peak_kb: dict[str, int] = field(default_factory=dict)  # runner peak per status
     child_peak_kb: int = 0
@@ -79,7 +80,9 @@ class Sampler:
         proc = psutil.Process(self.pid)
         while not self._stop.is_set():
             rss = _status_kb(self.pid, "VmRSS")
-            self.runner_peak_kb = max(self.runner_peak_kb, rss)
+            if rss > self.runner_peak_kb:
+                self.runner_peak_kb = rss
+                self.runner_peak_file_kb = _status_kb(self.pid, "RssFile")
             self.phase_peak_kb[self.phase] = max(self.phase_peak_kb.get(self.phase, 0), rss)
             try:
                 kids = [c.pid for c in proc.children(recursive=True)]
@@ -93,6 +96,7 @@ class Sampler:
 
     def reset(self) -> None:
         self.runner_peak_kb = self.child_peak_kb = self.children_sum_peak_kb = 0
+        self.runner_peak_file_kb = 0
         self.phase, self.phase_peak_kb = "uploading", {}
 
     def stop(self) -> None:
@@ -216,6 +220,7 @@ def main() -> None:
                 time.sleep(5)  # "done" is written before the enricher hands memory back
                 row["rss_after"] = _status_kb(runner.pid, "VmRSS") / 1024
                 row["runner_peak"] = sampler.runner_peak_kb / 1024
+                row["runner_peak_file"] = sampler.runner_peak_file_kb / 1024
                 phases = {k: v / 1024 for k, v in sampler.phase_peak_kb.items()}
                 row["parse_peak"] = phases.get("parsing", 0.0)
                 row["enrich_peak"] = phases.get("enriching", 0.0)
@@ -228,7 +233,8 @@ def main() -> None:
                     f"parse {row['parse']:.1f} s vs tshark alone {row['tshark']:.1f} s, "
                     f"enrich+index {row['enrich']:.1f} s for {row['flows']} flows "
                     f"({row['records']} records, {row['flows'] / row['enrich']:,.0f} flows/s); "
-                    f"runner RSS peak {row['runner_peak']:.0f} MB (parsing "
+                    f"runner RSS peak {row['runner_peak']:.0f} MB ("
+                    f"{row['runner_peak_file']:.0f} of it mapped files; parsing "
                     f"{row['parse_peak']:.0f}, enriching {row['enrich_peak']:.0f}), after "
                     f"{row['rss_after']:.0f} MB; children peak {row['child_peak']:.0f} MB (sum "
                     f"{row['children_peak']:.0f} MB)",
