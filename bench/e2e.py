@@ -219,6 +219,7 @@ def main() -> None:
                 row = upload_until_done(f"http://127.0.0.1:{port}", capture, sampler)
                 time.sleep(5)  # "done" is written before the enricher hands memory back
                 row["rss_after"] = _status_kb(runner.pid, "VmRSS") / 1024
+                row["rss_after_file"] = _status_kb(runner.pid, "RssFile") / 1024
                 row["runner_peak"] = sampler.runner_peak_kb / 1024
                 row["runner_peak_file"] = sampler.runner_peak_file_kb / 1024
                 phases = {k: v / 1024 for k, v in sampler.phase_peak_kb.items()}
@@ -236,7 +237,8 @@ def main() -> None:
                     f"runner RSS peak {row['runner_peak']:.0f} MB ("
                     f"{row['runner_peak_file']:.0f} of it mapped files; parsing "
                     f"{row['parse_peak']:.0f}, enriching {row['enrich_peak']:.0f}), after "
-                    f"{row['rss_after']:.0f} MB; children peak {row['child_peak']:.0f} MB (sum "
+                    f"{row['rss_after']:.0f} MB ({row['rss_after_file']:.0f} mapped files); "
+                    f"children peak {row['child_peak']:.0f} MB (sum "
                     f"{row['children_peak']:.0f} MB)",
                     flush=True,
                 )
