@@ -135,12 +135,3 @@ async def iter_numbered(
 
     while batch := await asyncio.to_thread(next_batch):
         yield batch
-
-
-async def iter_records(
-    blobs: BlobStore, key: str, tmp_dir: Path, batch_size: int = 2000
-) -> AsyncIterator[list[dict[str, Any]]]:
-    """Yield the records of blob ``key`` in batches, decoding off the event loop."""
-    async with local_records(blobs, key, tmp_dir) as path:
-        async for batch in iter_numbered(path, batch_size):
-            yield [record for _, record in batch]

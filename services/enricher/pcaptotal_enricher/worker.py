@@ -140,13 +140,10 @@ class EnricherWorker:
                     return False
                 return True
 
-            strings = SharedStrings()  # the flows' repeated values as one object each
-
-            def share(record: dict[str, Any]) -> None:
-                if is_flow(record):
-                    strings.share(record)
-
-            async for batch in iter_numbered(path, wanted=maybe_flow, each=share):
+            # the flows' repeated values as one object each (the few other records decoded
+            # here are dropped below)
+            strings = SharedStrings()
+            async for batch in iter_numbered(path, wanted=maybe_flow, each=strings.share):
                 for i, record in batch:
                     if is_flow(record):
                         flows.append(record)
