@@ -6,7 +6,9 @@ from typing import Any
 
 from pcaptotal_parser.columns import AGGREGATOR, FIELDS, SEPARATOR, Row
 from pcaptotal_parser.facts import host_without_port, tls_version_name
-from pcaptotal_parser.flows import FlowBuilder, iso_from_ns, parse_epoch_ns
+from pcaptotal_parser.flow_document import iso_from_ns
+from pcaptotal_parser.flow_state import parse_epoch_ns
+from pcaptotal_parser.flows import FlowBuilder
 from pcaptotal_parser.x509 import parse_certificate
 
 CID = "a" * 64
