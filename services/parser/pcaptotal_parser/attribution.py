@@ -60,7 +60,10 @@ def attach_files(
         if len(candidates) == 1:
             per_file = [[candidates[0][0]] for _ in group]
         else:  # HTTP bodies: the flows whose messages had that many body bytes; else all
-            per_file = [_by_size(builder, [k for k, _ in candidates], f) for f in group]
+            # (one list of every candidate, shared by the files it falls back to: N files
+            # of one name over M flows held N x M keys, 17 MB on the flow-heavy bench)
+            keys = [k for k, _ in candidates]
+            per_file = [_by_size(builder, keys, f) for f in group]
         for file, keys in zip(group, per_file, strict=True):
             found.append((file, keys))
             for key in keys:
