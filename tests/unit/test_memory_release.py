@@ -11,7 +11,7 @@ import sys
 
 import pytest
 from pcaptotal.memory import capture_cache, limit_malloc_arenas, release_memory
-from pcaptotal_enricher.heuristics import util
+from pcaptotal_enricher.heuristics import dns, names, util
 from pcaptotal_enricher.verdict import analyse_capture
 from pcaptotal_parser.community_id import community_id
 
@@ -79,6 +79,15 @@ def test_community_id_cache_is_emptied_after_a_capture() -> None:
     assert community_id.cache_info().currsize > 0
     release_memory()
     assert community_id.cache_info().currsize == 0
+
+
+def test_name_memos_are_emptied_after_a_capture() -> None:
+    # the enricher's name heuristics memoise the capture's names; kept, they pin its memory
+    analyse_capture([{**_flow(1), "dns.question.name": ["x1.example.duckdns.org"]}])
+    memos = (names.normalise, names.registered_domain, dns._dynamic)
+    assert all(m.cache_info().currsize > 0 for m in memos)
+    release_memory()
+    assert [m.cache_info().currsize for m in memos] == [0, 0, 0]
 
 
 _ARENAS = """

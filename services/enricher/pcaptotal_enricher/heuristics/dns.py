@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import functools
 from collections import defaultdict
+
+from pcaptotal.memory import capture_cache
 
 from pcaptotal_enricher.heuristics.config import DetectionConfig
 from pcaptotal_enricher.heuristics.lists import COMMON_DOMAINS, DYNAMIC_DNS_SUFFIXES
@@ -175,7 +176,7 @@ def dns_tunnelling(flows: list[FlowDoc], cfg: DetectionConfig) -> list[Finding]:
     return out
 
 
-@functools.lru_cache(maxsize=65536)
+@capture_cache(maxsize=65536)  # the capture's names; emptied by release_memory
 def _dynamic(name: str) -> bool:
     return any(under(name, s) for s in DYNAMIC_DNS_SUFFIXES)
 

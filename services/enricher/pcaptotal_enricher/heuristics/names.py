@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from pcaptotal.memory import capture_cache
 from publicsuffixlist import PublicSuffixList
 
 from pcaptotal_enricher.heuristics.util import FlowDoc, is_ip_literal, strip_port, strs
@@ -21,7 +22,9 @@ _CONSONANTS = re.compile(r"[bcdfghjklmnpqrstvwxz]+")
 _VALID = re.compile(r"^[a-z0-9_-]+(\.[a-z0-9_-]+)+$")
 
 
-@functools.lru_cache(maxsize=65536)  # pure; every name heuristic normalises the same names
+# Memos of the names of the capture at hand (every name heuristic normalises the same names),
+# emptied after each capture by ``release_memory``: kept, they pin a finished capture's memory.
+@capture_cache(maxsize=65536)
 def normalise(name: str) -> str | None:
     """Lower-case, no trailing dot or port; None for IP literals, single labels, local names."""
     n = strip_port(name)
@@ -32,7 +35,7 @@ def normalise(name: str) -> str | None:
     return n
 
 
-@functools.lru_cache(maxsize=65536)
+@capture_cache(maxsize=65536)
 def registered_domain(name: str) -> str:
     """``a.b.example.co.uk`` → ``example.co.uk``; ``x.example.com`` → ``example.com``."""
     # a public suffix itself (``co.uk``) or a malformed name has none: the name stands for it
