@@ -189,17 +189,16 @@ class FlowState:
 
     def add_packet_facts(self, row: Row, sent_by_b: bool) -> None:
         """The facts of one packet of this flow (and its dns/http/tls transactions)."""
-        fact_flow = self
-        facts = fact_flow.facts
+        facts = self.facts
         found = packet_facts(row)
         if found or row.cols[_DNS_ID]:
-            tx = fact_flow.tx
+            tx = self.tx
             if tx is None:
-                tx = fact_flow.tx = Transactions()
+                tx = self.tx = Transactions()
             tx.observe(row, found, sent_by_b, parse_epoch_ns(row.cols[0] or "0"))
         for name, value in found:
             if SIDE in name:
-                fact_flow.add_sided_fact(name, sent_by_b, value)
+                self.add_sided_fact(name, sent_by_b, value)
                 continue
             values = facts.get(name)  # ``add_fact`` inline: a DNS packet has a dozen facts
             if values is None:
@@ -209,11 +208,11 @@ class FlowState:
         cols = row.cols
         if cols[_DNS_ID]:
             for transaction, response in dns_transactions(row):
-                fact_flow.dns_message(transaction, response)
+                self.dns_message(transaction, response)
         if cols[_HTTP_URI] or cols[_IMF_SUBJECT] or cols[_FTP_DATA]:
-            names = fact_flow.object_names
+            names = self.object_names
             if names is None:
-                names = fact_flow.object_names = {}
+                names = self.object_names = {}
             for key in object_names(row):
                 if len(names) < MAX_VALUES_PER_FIELD:
                     names[key] = names.get(key, 0) + 1
