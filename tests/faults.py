@@ -121,3 +121,11 @@ def write_udp_capture(path: Path, packets: int, flows: int = 2000) -> SyntheticC
         "tls_server_names": 0,
     }
     return SyntheticCapture(path, summary)
+
+
+def write_script(directory: Path, name: str, text: str) -> Path:
+    """An executable script (e.g. one that stands in for tshark)."""
+    path = directory / name
+    path.write_text(text)
+    path.chmod(0o755)
+    return path

@@ -41,29 +41,19 @@ def write_ndjson_zst(docs: Iterable[dict[str, Any]], path: Path) -> int:
     return count
 
 
-async def store_records(
-    blobs: BlobStore, capture_id: str, docs: Iterable[dict[str, Any]], *, tmp_dir: Path
-) -> tuple[str, int]:
-    """Write and upload the parsed records; returns (blob key, record count).
-
-    Overwrites an earlier output for the same capture (re-runs are idempotent).
-    """
+async def upload_records(blobs: BlobStore, capture_id: str, path: Path, count: int) -> str:
+    """Upload a records file ``write_ndjson_zst`` wrote (``count`` records); returns its key."""
     key = keys.parsed_key(capture_id)
-    await asyncio.to_thread(tmp_dir.mkdir, parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="records-", dir=tmp_dir) as work:
-        path = Path(work) / "records.ndjson.zst"
-        # Serialising and compressing is CPU work: keep it off the event loop.
-        count = await asyncio.to_thread(write_ndjson_zst, docs, path)
-        await blobs.put_file(
-            key,
-            path,
-            metadata={
-                "content-type": CONTENT_TYPE,
-                "content-encoding": CONTENT_ENCODING,
-                "records": str(count),
-            },
-        )
-    return key, count
+    await blobs.put_file(
+        key,
+        path,
+        metadata={
+            "content-type": CONTENT_TYPE,
+            "content-encoding": CONTENT_ENCODING,
+            "records": str(count),
+        },
+    )
+    return key
 
 
 def _iter_lines(path: Path) -> Iterator[bytes]:

@@ -61,9 +61,10 @@ class Settings(BaseSettings):
     # Memory: one parser process runs up to parser_prefetch x N tshark processes at once, where
     # N = max(parser_workers, parts of the largest upload at parser_part_max_mb each) (a split
     # capture has one tshark per part), each capped at tshark_memory_limit_mb of address space
-    # (resident memory stays below it). Keep parser_prefetch x N x tshark_memory_limit_mb
-    # + ~256 MB for the parser itself under the pod's memory limit; e.g. 2 CPUs, prefetch 1,
-    # 4096 MB: 8.5 GiB, or lower PCAPTOTAL_TSHARK_MEMORY_LIMIT_MB to fit a smaller pod.
+    # (resident memory stays below it), plus one parse process per capture (~350 MB resident
+    # for a 200 MB flow-heavy capture; stopped past parser_memory_limit_mb). Keep
+    # parser_prefetch x (N x tshark_memory_limit_mb + that) under the pod's memory limit, or
+    # lower the limits to fit a smaller pod.
     parser_workers: int = Field(
         default_factory=usable_cpus,
         description="tshark processes one capture is decoded by at once "
@@ -77,6 +78,21 @@ class Settings(BaseSettings):
     )
     parser_part_max_mb: int = Field(
         default=256, description="largest part of a split capture (bounds tshark's memory)"
+    )
+    # A parse in a child process hands its memory back when it exits (a long-lived process
+    # keeps CPython arenas pinned by a few survivors of each capture) and cannot take the
+    # worker's memory: the child is killed past parser_memory_limit_mb resident.
+    parser_isolate_min_mb: int = Field(
+        default=4,
+        description="captures from this size on are parsed in a child process of their own "
+        "(0: every capture; -1: none, all in the worker's process)",
+    )
+    parser_memory_limit_mb: int = Field(
+        default=4096,
+        ge=0,
+        description="resident memory past which that child process is stopped and its "
+        "capture fails (its tshark processes have their own limit, "
+        "PCAPTOTAL_TSHARK_MEMORY_LIMIT_MB); 0: none",
     )
     bus_queue_max_length: int = Field(
         default=0,

@@ -6,12 +6,25 @@ import asyncio
 import copy
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pcaptotal_parser.parse import parse_capture
+
+
+@pytest.fixture
+def public_dir(tmp_path: Path) -> Iterator[Path]:
+    """A directory the sandbox user can read (pytest's tmp_path is private to root): where
+    scripts that stand in for tshark go."""
+    directory = Path(f"/tmp/pcaptotal-sandbox-test-{os.getpid()}")
+    directory.mkdir(mode=0o755)
+    directory.chmod(0o755)
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory)
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,6 @@ import asyncio
 import json
 import os
 import pwd
-import shutil
 import socket
 import sys
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from pcaptotal_parser.parse import parse_capture
 from pcaptotal_parser.sandbox import Sandbox, resolve_user
 from pcaptotal_parser.tshark import run_tshark
 
+from tests.faults import write_script
 from tests.paths import PCAPS
 from tests.tshark_oracle import oracle_summary
 
@@ -47,25 +47,6 @@ if "$PYTHON" -c "import socket,sys; socket.create_connection(('127.0.0.1', int(s
     "$PORT" 2>/dev/null; then echo "network reached"; else echo "network unreachable"; fi
 mkdir -p objects/http && echo carved > objects/http/probe.txt && echo "carve written"
 """
-
-
-@pytest.fixture
-def public_dir(tmp_path: Path) -> Iterator[Path]:
-    """A directory the sandbox user can read (pytest's tmp_path is private to root)."""
-    directory = Path(f"/tmp/pcaptotal-sandbox-test-{os.getpid()}")
-    directory.mkdir(mode=0o755)
-    directory.chmod(0o755)
-    try:
-        yield directory
-    finally:
-        shutil.rmtree(directory)
-
-
-def write_script(directory: Path, name: str, text: str) -> Path:
-    path = directory / name
-    path.write_text(text)
-    path.chmod(0o755)
-    return path
 
 
 async def run_probe(script: Path, tmp_path: Path, env_port: int) -> dict[str, str]:

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 import zstandard
 from pcaptotal import keys
@@ -19,8 +20,10 @@ from pcaptotal.keys import file_key
 from pcaptotal.messages import CaptureFailed, CaptureParsed, CaptureStored, Envelope
 from pcaptotal.ports import BlobInfo, BlobNotFound, Delivery, Handler
 from pcaptotal.settings import Settings
+from pcaptotal_parser.isolated import ParseProcessError
 from pcaptotal_parser.worker import ParserWorker
 
+from tests.faults import write_script, write_udp_capture
 from tests.paths import PCAPS
 
 pytestmark = pytest.mark.integration
@@ -100,9 +103,15 @@ class Index:
         return doc
 
 
-def make_ctx(tmp_path: Path) -> tuple[Context, Blobs, Bus, Index]:
+@pytest.fixture(params=[False, True], ids=["in-process", "child-process"])
+def isolate(request: pytest.FixtureRequest) -> bool:
+    """Whether the worker parses in a child process (``pcaptotal_parser.isolated``)."""
+    return bool(request.param)
+
+
+def make_ctx(tmp_path: Path, isolate: bool = False) -> tuple[Context, Blobs, Bus, Index]:
     blobs, bus, index = Blobs(), Bus(), Index()
-    settings = Settings(data_dir=tmp_path / "data")
+    settings = Settings(data_dir=tmp_path / "data", parser_isolate_min_mb=0 if isolate else -1)
     return Context(settings, bus, blobs, index), blobs, bus, index  # type: ignore[arg-type]
 
 
@@ -119,8 +128,10 @@ def read_records(data: bytes) -> list[dict[str, Any]]:
     return [json.loads(line) for line in io.TextIOWrapper(reader, encoding="utf-8")]
 
 
-async def test_parses_stores_records_and_publishes(tmp_path: Path, tshark: str) -> None:
-    ctx, blobs, bus, index = make_ctx(tmp_path)
+async def test_parses_stores_records_and_publishes(
+    tmp_path: Path, tshark: str, isolate: bool
+) -> None:
+    ctx, blobs, bus, index = make_ctx(tmp_path, isolate)
     cid = "1" * 64
     delivery = stored(blobs, cid, (PCAPS / "zeek_http-zip-download.pcap").read_bytes())
     worker = ParserWorker(ctx)
@@ -144,8 +155,10 @@ async def test_parses_stores_records_and_publishes(tmp_path: Path, tshark: str) 
     assert not list((tmp_path / "data" / "tmp").iterdir())  # temp files are gone
 
 
-async def test_damaged_capture_parses_with_warning(tmp_path: Path, tshark: str) -> None:
-    ctx, blobs, bus, index = make_ctx(tmp_path)
+async def test_damaged_capture_parses_with_warning(
+    tmp_path: Path, tshark: str, isolate: bool
+) -> None:
+    ctx, blobs, bus, index = make_ctx(tmp_path, isolate)
     cid = "2" * 64
     data = (PCAPS / "suricata-verify_damaged-file-tls-der.pcap").read_bytes()
     await ParserWorker(ctx).handle(stored(blobs, cid, data))
@@ -154,8 +167,10 @@ async def test_damaged_capture_parses_with_warning(tmp_path: Path, tshark: str) 
     assert "damaged" in event.warnings[0] and index.captures[cid]["warnings"] == event.warnings
 
 
-async def test_unreadable_capture_fails_with_reason(tmp_path: Path, tshark: str) -> None:
-    ctx, blobs, bus, index = make_ctx(tmp_path)
+async def test_unreadable_capture_fails_with_reason(
+    tmp_path: Path, tshark: str, isolate: bool
+) -> None:
+    ctx, blobs, bus, index = make_ctx(tmp_path, isolate)
     cid = "3" * 64
     await ParserWorker(ctx).handle(stored(blobs, cid, b"not a capture at all\n" * 10))
     (event,) = bus.published
@@ -164,15 +179,128 @@ async def test_unreadable_capture_fails_with_reason(tmp_path: Path, tshark: str)
     assert index.captures[cid]["status"] == "failed" and index.captures[cid]["error"] == event.error
 
 
-async def test_internal_error_retries_then_fails(tmp_path: Path, tshark: str) -> None:
-    ctx, blobs, bus, _ = make_ctx(tmp_path)
+async def test_internal_error_retries_then_fails(
+    tmp_path: Path, tshark: str, isolate: bool
+) -> None:
+    ctx, blobs, bus, _ = make_ctx(tmp_path, isolate)
     ctx.settings.tshark_path = str(tmp_path / "no-such-tshark")
     cid = "4" * 64
     delivery = stored(blobs, cid, (PCAPS / "zeek_icmp-5-pings.pcap").read_bytes())
-    with pytest.raises(FileNotFoundError):
+    # in a child process the error comes back as its repr
+    with pytest.raises(ParseProcessError if isolate else FileNotFoundError, match="no-such"):
         await ParserWorker(ctx).handle(delivery)
     assert bus.published == []
     last = Delivery(event=delivery.event, attempt=3, max_attempts=3)
     await ParserWorker(ctx).handle(last)
     (event,) = bus.published
     assert isinstance(event, CaptureFailed) and event.error.startswith("internal error in parser")
+    assert "no-such-tshark" in event.error
+
+
+# The parse in a child process (pcaptotal_parser.isolated): same outputs, and the child's
+# failures (memory, time, death) end in a failed capture or a retry, never in a stuck one.
+
+
+def _published(bus: Bus) -> CaptureParsed:
+    (event,) = bus.published
+    assert isinstance(event, CaptureParsed)
+    return event
+
+
+async def test_child_process_gives_what_the_worker_process_gives(
+    tmp_path: Path, tshark: str
+) -> None:
+    data = b"".join(
+        (PCAPS / name).read_bytes()[24 if i else 0 :]  # one pcap header: the files' are equal
+        for i, name in enumerate(
+            ["corelight_agenttesla-smtp-sandbox.pcap", "zeek_http-zip-download.pcap"]
+        )
+    )
+    outputs = []
+    for isolate in (False, True):
+        ctx, blobs, bus, _ = make_ctx(tmp_path / str(isolate), isolate)
+        ctx.settings.parser_split_min_mb, ctx.settings.parser_workers = 0, 2  # split, too
+        cid = "5" * 64
+        await ParserWorker(ctx).handle(stored(blobs, cid, data))
+        event = _published(bus)
+        files = {k: v for k, v in blobs.data.items() if k.startswith("files/")}
+        records = read_records(blobs.data[keys.parsed_key(cid)])
+        outputs.append((event.summary, event.warnings, event.flow_count, records, files))
+    assert outputs[0] == outputs[1]
+    summary, _, flows, records, files = outputs[1]
+    assert summary.packets == 2037 + 12 and flows > 100 and len(files) == 9
+    assert sum(r["event.dataset"] == "file" for r in records) == len(files)
+
+
+def _children() -> list[psutil.Process]:
+    return [
+        p
+        for p in psutil.Process().children(recursive=True)
+        if "pcaptotal_parser.isolated" in " ".join(p.cmdline())
+    ]
+
+
+async def test_child_past_its_memory_limit_fails_the_capture(tmp_path: Path, tshark: str) -> None:
+    ctx, blobs, bus, index = make_ctx(tmp_path, isolate=True)
+    ctx.settings.parser_memory_limit_mb = 100  # the parse of 50,000 flows needs about twice
+    capture = write_udp_capture(tmp_path / "many-flows.pcap", 50_000, 50_000)
+    cid = "6" * 64
+    await ParserWorker(ctx).handle(stored(blobs, cid, capture.path.read_bytes()))
+    (event,) = bus.published
+    assert isinstance(event, CaptureFailed) and event.stage == "parse"
+    assert "needs more than 100 MB" in event.error
+    assert "PCAPTOTAL_PARSER_MEMORY_LIMIT_MB" in event.error
+    assert index.captures[cid]["status"] == "failed"
+    assert _children() == []
+
+
+async def _wait_for_children() -> list[psutil.Process]:
+    for _ in range(200):
+        if children := _children():
+            return children
+        await asyncio.sleep(0.05)
+    raise AssertionError("no parse process started")
+
+
+STUCK_TSHARK = "#!/bin/sh\nexec sleep 60\n"  # stands in for a tshark that never finishes
+
+
+async def test_child_killed_midway_is_retried_then_fails(
+    tmp_path: Path, public_dir: Path, tshark: str
+) -> None:
+    ctx, blobs, bus, _ = make_ctx(tmp_path, isolate=True)
+    ctx.settings.tshark_path = str(write_script(public_dir, "tshark", STUCK_TSHARK))
+    cid = "7" * 64
+    delivery = stored(blobs, cid, (PCAPS / "zeek_icmp-5-pings.pcap").read_bytes())
+    for attempt in (1, 3):
+        task = asyncio.create_task(
+            ParserWorker(ctx).handle(Delivery(delivery.event, attempt, max_attempts=3))
+        )
+        children = await _wait_for_children()
+        await asyncio.sleep(0.5)  # the stand-in tshark has started
+        children[0].kill()  # as the kernel's OOM killer would
+        if attempt == 1:
+            with pytest.raises(ParseProcessError, match="killed by SIGKILL"):
+                await task
+            assert bus.published == []
+        else:
+            await task
+    (event,) = bus.published
+    assert isinstance(event, CaptureFailed) and "killed by SIGKILL" in event.error
+    # nothing of the child's process group is left: no stuck tshark
+    assert not [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == ["sleep", "60"]]
+
+
+async def test_child_passes_tsharks_timeout_on(
+    tmp_path: Path, public_dir: Path, tshark: str
+) -> None:
+    ctx, blobs, bus, _ = make_ctx(tmp_path, isolate=True)
+    ctx.settings.tshark_path = str(write_script(public_dir, "tshark", STUCK_TSHARK))
+    ctx.settings.parse_timeout_s = 1
+    cid = "8" * 64
+    await ParserWorker(ctx).handle(
+        stored(blobs, cid, (PCAPS / "zeek_icmp-5-pings.pcap").read_bytes())
+    )
+    (event,) = bus.published
+    assert isinstance(event, CaptureFailed) and "timed out after 1 s" in event.error
+    assert _children() == []

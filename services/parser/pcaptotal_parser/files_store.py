@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pcaptotal.keys import file_key
 from pcaptotal.ports import BlobStore
 
-from pcaptotal_parser.carving import CarvedFile
+from pcaptotal_parser.outcome import FileToStore
 
 
-async def store_files(blobs: BlobStore, files: list[CarvedFile]) -> int:
+async def store_files(blobs: BlobStore, files: Sequence[FileToStore]) -> int:
     """Upload the files not stored yet; returns how many were uploaded."""
     uploaded = 0
     seen: set[str] = set()

@@ -9,6 +9,7 @@ attempt, fails the capture rather than disappearing into the dead-letter queue u
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -24,12 +25,14 @@ from pcaptotal.metrics import STAGE_SECONDS, observe_parse
 from pcaptotal.ports import BlobNotFound, Delivery
 from pcaptotal.progress import Counter, ProgressReporter, progress_document
 from pcaptotal.reconcile import fail_dead_letter
-from pcaptotal.records import store_records
+from pcaptotal.records import upload_records
 from pcaptotal.resilience import redelivery_delay
 from structlog.typing import FilteringBoundLogger as BoundLogger
 
 from pcaptotal_parser.files_store import store_files
-from pcaptotal_parser.parse import MIB, ParseResult, parse_capture
+from pcaptotal_parser.isolated import produce_in_child
+from pcaptotal_parser.outcome import ParseJob, ParseOutcome, produce
+from pcaptotal_parser.parse import MIB
 from pcaptotal_parser.tshark import TsharkError
 
 QUEUE = "parser"
@@ -64,8 +67,6 @@ class ParserWorker:
         try:
             with STAGE_SECONDS.labels(STAGE).time():
                 await self._parse(event, bound)
-            # the capture's flows are garbage now: hand their memory back (pcaptotal.memory)
-            await asyncio.to_thread(release_memory)
         except TsharkError as exc:
             bound.warning("parse failed", reason=exc.reason)
             await fail_capture(self._ctx, capture_id, STAGE, exc.reason)
@@ -98,12 +99,12 @@ class ParserWorker:
         try:
             capture = work / "capture"
             await ctx.blobs.get_to_file(capture_key(capture_id), capture)
+            job = self._job(capture, capture_id, work)
             reporter = ProgressReporter(ctx.captures, capture_id, Counter("parsing", 0))
             async with reporter as counter:
-                parsed = await self._run(capture, capture_id, work, counter)
+                parsed = await self._produce(job, counter)
             await store_files(ctx.blobs, parsed.files)
-            await parsed.discard_files()
-            _, count = await store_records(ctx.blobs, capture_id, parsed.records(), tmp_dir=work)
+            await upload_records(ctx.blobs, capture_id, job.records_path, parsed.record_count)
         finally:
             await asyncio.to_thread(shutil.rmtree, work, True)
         summary = parsed.summary
@@ -128,39 +129,51 @@ class ParserWorker:
                 generation=event.generation,
                 visibility=event.visibility,  # a private capture's events stay private
                 owner=event.owner,
-                flow_count=parsed.flows.flow_count,  # records: flows + dns/http/tls/file
+                flow_count=parsed.flow_count,  # records: flows + dns/http/tls/file
                 summary=summary,
                 warnings=parsed.warnings,
             )
         )
-        tshark = parsed.tshark
-        observe_parse(summary.packets, summary.bytes, tshark.seconds)
+        seconds = parsed.tshark_seconds
+        observe_parse(summary.packets, summary.bytes, seconds)
         bound.info(
             "capture parsed",
             packets=summary.packets,
-            flows=parsed.flows.flow_count,
-            records=count,
-            seconds=round(tshark.seconds, 3),
-            packets_per_s=round(summary.packets / tshark.seconds) if tshark.seconds else None,
+            flows=parsed.flow_count,
+            records=parsed.record_count,
+            seconds=round(seconds, 3),
+            packets_per_s=round(summary.packets / seconds) if seconds else None,
             warnings=len(parsed.warnings),
             files=len(parsed.files),
             tshark_processes=parsed.parts,
         )
 
-    async def _run(
-        self, capture: Path, capture_id: str, work: Path, counter: Counter
-    ) -> ParseResult:
+    def _job(self, capture: Path, capture_id: str, work: Path) -> ParseJob:
         settings = self._ctx.settings
-        return await parse_capture(
-            capture,
-            capture_id,
+        return ParseJob(
+            capture=capture,
+            capture_id=capture_id,
+            work_dir=work,
+            records_path=work / "records.ndjson.zst",
             tshark_path=settings.tshark_path,
             timeout_s=settings.parse_timeout_s,
             memory_limit_mb=settings.tshark_memory_limit_mb,
-            work_dir=work,
             workers=settings.parser_workers,
             split_min_bytes=settings.parser_split_min_mb * MIB,
             part_max_bytes=settings.parser_part_max_mb * MIB,
             sandbox_user=settings.tshark_sandbox_user,
-            progress=counter,
         )
+
+    async def _produce(self, job: ParseJob, counter: Counter) -> ParseOutcome:
+        """In a child process from ``parser_isolate_min_mb`` on (``isolated``), else here."""
+        settings = self._ctx.settings
+        size = await asyncio.to_thread(os.path.getsize, job.capture)
+        threshold = settings.parser_isolate_min_mb
+        if threshold >= 0 and size >= threshold * MIB:
+            return await produce_in_child(
+                job, counter, memory_limit_mb=settings.parser_memory_limit_mb
+            )
+        parsed = await produce(job, counter)
+        # the capture's flows are garbage now: hand their memory back (pcaptotal.memory)
+        await asyncio.to_thread(release_memory)
+        return parsed
