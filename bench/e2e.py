@@ -14,7 +14,8 @@ other ``tcprewrite`` seeds, so the index grows and nothing is a re-upload):
   peak while the capture was ``parsing`` and while it was ``enriching``;
 
 then nfstream (if it imports) over the same capture as a peer figure (flows/s). Medians of the
-runs. Last line: ``e2e_s_per_gb=.. parse_vs_tshark=.. enrich_flows_per_s=.. runner_peak_rss_mb=..``
+runs. Last line: ``e2e_s_per_gb=.. parse_vs_tshark=.. enrich_flows_per_s=.. runner_peak_rss_mb=..
+runner_with_parse_process_peak_rss_mb=..`` (the runner and its parse process at the same moment)
 
 Run: ``python bench/e2e.py [--mb 200] [--runs 3]``. Not a test: it prints, asserts nothing.
 """
@@ -61,6 +62,13 @@ def _status_kb(pid: int, key: str) -> int:
     return 0
 
 
+def _is_parse(pid: int) -> bool:
+    try:
+        return "pcaptotal_parser.isolated" in Path(f"/proc/{pid}/cmdline").read_bytes().decode()
+    except OSError:
+        return False
+
+
 @dataclass
 class Sampler:
     """Peak VmRSS of the runner and, separately, of its children (largest single child and
@@ -74,6 +82,9 @@ class Sampler:
     phase_peak_kb: dict[str, int] = field(default_factory=dict)  # runner peak per status
     child_peak_kb: int = 0
     children_sum_peak_kb: int = 0
+    # the parser's child process (pcaptotal_parser.isolated), and it with the runner
+    parse_process_peak_kb: int = 0
+    with_parse_peak_kb: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> None:
@@ -92,10 +103,14 @@ class Sampler:
             if sizes:
                 self.child_peak_kb = max(self.child_peak_kb, *sizes)
                 self.children_sum_peak_kb = max(self.children_sum_peak_kb, sum(sizes))
+            parse = sum(size for k, size in zip(kids, sizes, strict=True) if _is_parse(k))
+            self.parse_process_peak_kb = max(self.parse_process_peak_kb, parse)
+            self.with_parse_peak_kb = max(self.with_parse_peak_kb, rss + parse)
             self._stop.wait(self.interval)
 
     def reset(self) -> None:
         self.runner_peak_kb = self.child_peak_kb = self.children_sum_peak_kb = 0
+        self.parse_process_peak_kb = self.with_parse_peak_kb = 0
         self.runner_peak_file_kb = 0
         self.phase, self.phase_peak_kb = "uploading", {}
 
@@ -227,6 +242,8 @@ def main() -> None:
                 row["enrich_peak"] = phases.get("enriching", 0.0)
                 row["child_peak"] = sampler.child_peak_kb / 1024
                 row["children_peak"] = sampler.children_sum_peak_kb / 1024
+                row["parse_process_peak"] = sampler.parse_process_peak_kb / 1024
+                row["with_parse_peak"] = sampler.with_parse_peak_kb / 1024
                 row["tshark"] = tshark_alone(capture)
                 rows.append(row)
                 print(
@@ -239,7 +256,9 @@ def main() -> None:
                     f"{row['parse_peak']:.0f}, enriching {row['enrich_peak']:.0f}), after "
                     f"{row['rss_after']:.0f} MB ({row['rss_after_file']:.0f} mapped files); "
                     f"children peak {row['child_peak']:.0f} MB (sum "
-                    f"{row['children_peak']:.0f} MB)",
+                    f"{row['children_peak']:.0f} MB); parse process peak "
+                    f"{row['parse_process_peak']:.0f} MB, runner + parse process peak "
+                    f"{row['with_parse_peak']:.0f} MB",
                     flush=True,
                 )
             hwm = _status_kb(runner.pid, "VmHWM") / 1024
@@ -256,6 +275,7 @@ def main() -> None:
     ratio = statistics.median(r["tshark"] / r["parse"] for r in rows)
     flows_per_s = statistics.median(r["flows"] / r["enrich"] for r in rows)
     peak = max(r["runner_peak"] for r in rows)
+    with_parse = max(r["with_parse_peak"] for r in rows)
     print(
         f"median: e2e {med['e2e']:.1f} s, parse {med['parse']:.1f} s, tshark alone "
         f"{med['tshark']:.1f} s, enrich+index {med['enrich']:.1f} s; runner VmHWM {hwm:.0f} MB"
@@ -272,7 +292,8 @@ def main() -> None:
         )
     print(
         f"e2e_s_per_gb={e2e_per_gb:.0f} parse_vs_tshark={ratio:.2f} "
-        f"enrich_flows_per_s={flows_per_s:.0f} runner_peak_rss_mb={peak:.0f}"
+        f"enrich_flows_per_s={flows_per_s:.0f} runner_peak_rss_mb={peak:.0f} "
+        f"runner_with_parse_process_peak_rss_mb={with_parse:.0f}"
     )
 
 

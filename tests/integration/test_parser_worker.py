@@ -304,3 +304,23 @@ async def test_child_passes_tsharks_timeout_on(
     (event,) = bus.published
     assert isinstance(event, CaptureFailed) and "timed out after 1 s" in event.error
     assert _children() == []
+
+
+async def test_child_reports_progress_while_it_parses(tmp_path: Path, tshark: str) -> None:
+    ctx, blobs, bus, index = make_ctx(tmp_path, isolate=True)
+    seen: list[dict[str, Any]] = []
+    put = index.put_capture
+
+    async def recording(doc: dict[str, Any]) -> None:
+        if doc.get("progress"):
+            seen.append(dict(doc["progress"]))
+        await put(doc)
+
+    index.put_capture = recording  # type: ignore[method-assign]
+    capture = write_udp_capture(tmp_path / "many-flows.pcap", 50_000, 50_000)
+    await ParserWorker(ctx).handle(stored(blobs, "9" * 64, capture.path.read_bytes()))
+    assert isinstance(bus.published[0], CaptureParsed)
+    midway = [p for p in seen if 0 < p["packets_processed"] < 50_000]
+    assert midway, seen  # the child's counts reached the capture document before the end
+    assert all(p["bytes_total"] == capture.path.stat().st_size for p in midway)
+    assert seen[-1]["packets_processed"] == 50_000 and seen[-1]["percent"] == 100
