@@ -29,3 +29,18 @@ def test_hash_file_refuses_a_link_swapped_in_after_the_listing(tmp_path: Path) -
     link.symlink_to(secret)
     with pytest.raises(OSError):
         hash_file("http", link, "carved")
+
+
+def test_collect_never_follows_a_protocol_directory_swapped_for_a_link(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "private.key").write_text("the parser's own file")
+    objects = tmp_path / "objects"
+    objects.mkdir()
+    (objects / "http").symlink_to(elsewhere)
+    (objects / "imf").mkdir()
+    (objects / "imf" / "a.eml").write_text("Subject: a\r\n\r\nbody")
+    (objects / "imf" / "b.eml").write_text("Subject: a\r\n\r\nbody")  # same content: one type
+    files = collect(objects)
+    assert [(f.protocol, f.name) for f in files] == [("imf", "a.eml"), ("imf", "b.eml")]
+    assert files[0].mime_type == files[1].mime_type != "application/octet-stream"

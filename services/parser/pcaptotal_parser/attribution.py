@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from pcaptotal.fields import DATASET_KINDS, ECS_VERSION
+from pcaptotal.memory import capture_cache
 
 from pcaptotal_parser.carving import PROTOCOLS, CarvedFile, massage, path_basename
 from pcaptotal_parser.flows import FlowBuilder
@@ -64,14 +65,27 @@ def attach_files(
             # of one name over M flows held N x M keys, 17 MB on the flow-heavy bench)
             keys = [k for k, _ in candidates]
             per_file = [_by_size(builder, keys, f) for f in group]
+        done: set[tuple[tuple[str, str | int], ...]] = set()
         for file, keys in zip(group, per_file, strict=True):
             found.append((file, keys))
+            # the same content under the same name goes on the same flows: once is enough
+            # (a name served many times, e.g. 70 copies of one file, was N x M x requests)
+            facts = tuple(file_facts(file))
+            if facts in done:
+                continue
+            done.add(facts)
             for key in keys:
-                for name, value in file_facts(file):
+                for name, value in facts:
                     builder.add_flow_fact(key, name, value)
                 if protocol == "http":
                     _attach_to_http(builder, key, file)
     return orphans
+
+
+@capture_cache(maxsize=4096)
+def http_object_name(target: str) -> str:
+    """The name tshark gives an HTTP object of request target ``target``."""
+    return massage(path_basename(target))
 
 
 def _attach_to_http(builder: FlowBuilder, flow_key: str, file: CarvedFile) -> None:
@@ -81,9 +95,7 @@ def _attach_to_http(builder: FlowBuilder, flow_key: str, file: CarvedFile) -> No
     if tx is None:
         return
     named = [
-        h
-        for h in tx.http
-        if h.target is not None and massage(path_basename(h.target)) == file.base_name
+        h for h in tx.http if h.target is not None and http_object_name(h.target) == file.base_name
     ]
     sized = [
         h

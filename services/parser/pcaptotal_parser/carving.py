@@ -107,12 +107,22 @@ def _mime(head: bytes) -> str:
         return "application/octet-stream"
 
 
-def hash_file(protocol: str, path: Path, written: str) -> CarvedFile:
+def hash_file(
+    protocol: str,
+    path: Path,
+    written: str,
+    mimes: dict[str, str] | None = None,
+    dir_fd: int | None = None,
+) -> CarvedFile:
+    """Hashes, size and content type of a carved file; ``mimes`` (by SHA-256) spares libmagic
+    a content it has typed already (a capture often carries one file many times). With
+    ``dir_fd`` (its directory, open) the file is opened as ``written`` relative to it."""
     md5, sha1, sha256 = hashlib.md5(usedforsecurity=False), hashlib.sha1(), hashlib.sha256()
     size = 0
     head = b""
     # the directory belongs to the sandbox user: never follow a link it may have swapped in
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    fd = os.open(path, flags) if dir_fd is None else os.open(written, flags, dir_fd=dir_fd)
     with os.fdopen(fd, "rb") as fh:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise OSError(f"not a regular file: {path.name}")
@@ -124,6 +134,15 @@ def hash_file(protocol: str, path: Path, written: str) -> CarvedFile:
             sha256.update(chunk)
             size += len(chunk)
     base = split_written_name(written)
+    digest = sha256.hexdigest()
+    if not size:
+        mime = "application/x-empty"
+    elif mimes is not None and digest in mimes:
+        mime = mimes[digest]
+    else:
+        mime = _mime(head)
+        if mimes is not None:
+            mimes[digest] = mime
     return CarvedFile(
         protocol=protocol,
         path=path,
@@ -133,8 +152,8 @@ def hash_file(protocol: str, path: Path, written: str) -> CarvedFile:
         size=size,
         md5=md5.hexdigest(),
         sha1=sha1.hexdigest(),
-        sha256=sha256.hexdigest(),
-        mime_type=_mime(head) if size else "application/x-empty",
+        sha256=digest,
+        mime_type=mime,
     )
 
 
@@ -149,20 +168,27 @@ def collect(objects_dir: Path) -> list[CarvedFile]:
     """Hash every regular file tshark wrote (blocking: run it in a thread)."""
     root = objects_dir.resolve()
     files: list[CarvedFile] = []
+    mimes: dict[str, str] = {}
     for protocol in PROTOCOLS:
         directory = root / protocol
         if not directory.is_dir():
             continue
-        with os.scandir(directory) as entries:
-            written = sorted(e.name for e in entries if e.is_file(follow_symlinks=False))
-        for name in written:
-            path = directory / name
-            if path.resolve().parent != directory:  # belt and braces: never leave the dir
-                continue
-            try:
-                files.append(hash_file(protocol, path, name))
-            except OSError:  # swapped for a link or a FIFO after the listing: not a carved file
-                continue
+        # the directory belongs to the sandbox user: open it once without following a link
+        # it may have swapped in, and its files relative to it (never leaving it)
+        try:
+            dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            with os.scandir(dir_fd) as entries:
+                written = sorted(e.name for e in entries if e.is_file(follow_symlinks=False))
+            for name in written:
+                try:
+                    files.append(hash_file(protocol, directory / name, name, mimes, dir_fd))
+                except OSError:  # swapped for a link or a FIFO after the listing
+                    continue
+        finally:
+            os.close(dir_fd)
     return files
 
 
