@@ -35,10 +35,19 @@ def write_ndjson_zst(docs: Iterable[dict[str, Any]], path: Path) -> int:
     compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
     with path.open("wb") as raw, compressor.stream_writer(raw) as out:
         for doc in docs:
-            out.write(json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode())
+            out.write(_dumps(doc))
             out.write(b"\n")
             count += 1
     return count
+
+
+def _dumps(doc: dict[str, Any]) -> bytes:
+    # orjson: twice as fast, the same bytes as json's compact form; json for what it refuses
+    # (integers past 64 bits, keys that are not strings)
+    try:
+        return orjson.dumps(doc)
+    except TypeError:
+        return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 async def upload_records(blobs: BlobStore, capture_id: str, path: Path, count: int) -> str:

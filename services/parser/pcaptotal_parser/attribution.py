@@ -123,6 +123,16 @@ def file_records(
     for file, keys in targets:
         by_hash.setdefault(file.sha256, []).append((file, keys))
     capture_id = builder.capture_id
+    # the flow records a file needs, made once per flow (a name served by many flows puts
+    # each flow under many files)
+    documents: dict[str, dict[str, Any]] = {}
+
+    def document(key: str) -> dict[str, Any]:
+        doc = documents.get(key)
+        if doc is None:
+            doc = documents[key] = builder.flow_document(key)
+        return doc
+
     for sha256, group in by_hash.items():
         file = group[0][0]
         doc: dict[str, Any] = {
@@ -140,7 +150,7 @@ def file_records(
             "pcaptotal.file.protocol": list(dict.fromkeys(f.protocol for f, _ in group)),
         }
         keys = list(dict.fromkeys(k for _, ks in group for k in ks))
-        flows = [builder.flow_document(k) for k in keys]
+        flows = [document(k) for k in keys]
         if flows:
             first = min(flows, key=lambda d: d.get("@timestamp") or "~")
             for name in ("source.ip", "source.port", "destination.ip", "destination.port"):

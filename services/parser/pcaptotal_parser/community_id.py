@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import ipaddress
+import socket
 
 from pcaptotal.memory import capture_cache
 
@@ -53,10 +53,8 @@ def community_id(
 
     For ICMP pass the type and code as ``sport``/``dport``: the mapping happens here.
     """
-    try:
-        src = ipaddress.ip_address(saddr).packed
-        dst = ipaddress.ip_address(daddr).packed
-    except ValueError:
+    src, dst = _packed(saddr), _packed(daddr)
+    if src is None or dst is None:
         return None
     if proto in (ICMP, ICMP6) and sport is not None and dport is not None and not one_way:
         sport, dport, one_way = icmp_ports(proto, sport, dport)
@@ -72,3 +70,12 @@ def community_id(
     if not base64_encoded:
         return "1:" + digest.hex()
     return "1:" + base64.b64encode(digest).decode("ascii")
+
+
+def _packed(address: str) -> bytes | None:
+    # inet_pton (C) instead of ipaddress (~13 us an address in Python): as strict (no
+    # leading zeros, four parts), and tshark gives addresses without scope ids
+    try:
+        return socket.inet_pton(socket.AF_INET6 if ":" in address else socket.AF_INET, address)
+    except OSError:
+        return None

@@ -7,6 +7,7 @@ from typing import Any
 
 from pcaptotal import keys
 from pcaptotal.fields import DATASET_KINDS, ECS_VERSION, FLOW_FIELDS_BY_NAME
+from pcaptotal.memory import capture_cache
 
 from pcaptotal_parser.community_id import community_id
 from pcaptotal_parser.facts import SIDE
@@ -22,8 +23,15 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 def iso_from_ns(ns: int) -> str:
     """RFC 3339 UTC with ``Z`` and microseconds (what both index backends keep)."""
-    when = _EPOCH + timedelta(microseconds=ns // 1000)
-    return when.isoformat(timespec="microseconds").removesuffix("+00:00") + "Z"
+    seconds, micros = divmod(ns // 1000, 1_000_000)
+    return f"{_iso_second(seconds)}.{micros:06d}Z"
+
+
+# a capture's flows start and end within few distinct seconds: format each once
+@capture_cache(maxsize=65536)
+def _iso_second(seconds: int) -> str:
+    when = _EPOCH + timedelta(seconds=seconds)
+    return when.isoformat(timespec="seconds").removesuffix("+00:00")
 
 
 def flow_document(capture_id: str, flow: FlowState) -> dict[str, Any]:
