@@ -67,6 +67,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "PCAPTOTAL_HTTP_PORT": str(free_port()),
         "PARSERS": "2",
         "ENRICHERS": "1",
+        # every capture parsed in a process of its own (pcaptotal_parser.isolated), which
+        # small captures otherwise skip: that path too on the real servers
+        "PCAPTOTAL_PARSER_ISOLATE_MIN_MB": "0",
     }
     started = _run("up", env)
     try:
@@ -248,6 +251,20 @@ def test_kill9_parser_loses_nothing(stack: Stack) -> None:
     for path in others:
         assert docs[path.name]["status"] == "done", docs[path.name]
         assert docs[path.name]["summary"] == oracle_summary(path), path.name
+    # every parse has ended: none was left behind by the killed parser (they die with it)
+    parses = [
+        pid
+        for pid in stack_script.marked_pids(stack.run_dir)
+        if b"pcaptotal_parser.isolated" in _cmdline(pid)
+    ]
+    assert parses == []
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def test_down_stops_every_process_it_started(stack: Stack) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import io
 import json
+import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
@@ -324,3 +326,57 @@ async def test_child_reports_progress_while_it_parses(tmp_path: Path, tshark: st
     assert midway, seen  # the child's counts reached the capture document before the end
     assert all(p["bytes_total"] == capture.path.stat().st_size for p in midway)
     assert seen[-1]["packets_processed"] == 50_000 and seen[-1]["percent"] == 100
+
+
+HOLDER = """
+import asyncio, sys
+from pathlib import Path
+from pcaptotal_parser.isolated import produce_in_child
+from pcaptotal_parser.outcome import ParseJob
+
+work = Path(sys.argv[2])
+job = ParseJob(capture=Path(sys.argv[1]), capture_id="a" * 64, work_dir=work,
+               records_path=work / "records", tshark_path=sys.argv[3])
+asyncio.run(produce_in_child(job, None, memory_limit_mb=0))
+"""
+
+
+async def test_child_dies_with_its_worker(tmp_path: Path, public_dir: Path, tshark: str) -> None:
+    """A worker killed with SIGKILL (its message goes to another worker) takes its parse
+    process with it: no orphan goes on parsing."""
+    stuck = write_script(public_dir, "tshark", STUCK_TSHARK)
+    holder = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        HOLDER,
+        str(PCAPS / "zeek_icmp-5-pings.pcap"),
+        str(tmp_path),
+        str(stuck),
+    )
+    children: list[psutil.Process] = []
+    try:
+        for _ in range(200):
+            children = [
+                p
+                for p in psutil.Process(holder.pid).children()
+                if "pcaptotal_parser.isolated" in " ".join(p.cmdline())
+            ]
+            if children:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("no parse process started")
+        await asyncio.sleep(0.5)  # its stand-in tshark runs
+        holder.kill()
+        await holder.wait()
+        _, alive = psutil.wait_procs(children, timeout=5)
+        assert alive == []
+    finally:
+        if holder.returncode is None:
+            holder.kill()
+            await holder.wait()
+        for child in children:  # when the assertion failed: no orphan outlives the test
+            with contextlib.suppress(psutil.Error):
+                for grandchild in child.children():
+                    grandchild.kill()
+                child.kill()

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import os
 import signal
 import sys
@@ -38,6 +40,7 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 # after the tsharks' own timeout, what the child may spend merging and writing records
 WRAP_UP_S = 300.0
 RESULT_NAME = "outcome.json"
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 log = structlog.get_logger(__name__)
 
@@ -72,6 +75,7 @@ async def produce_in_child(
         sys.executable,
         "-m",
         "pcaptotal_parser.isolated",
+        str(os.getpid()),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         start_new_session=True,  # its own process group: tshark and the splitter go with it
@@ -200,7 +204,19 @@ async def _child(job: ParseJob, out: int) -> ChildResult:
         reporter.cancel()
 
 
+def _die_with(parent: int) -> None:
+    """Be killed when the worker dies (a SIGKILLed worker's message goes to another worker,
+    which parses the capture again: this parse would be wasted work)."""
+    name = ctypes.util.find_library("c")
+    if name:
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(name, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # it died before that took effect
+        os._exit(1)
+
+
 def main() -> None:
+    _die_with(int(sys.argv[1]))
     # stdout carries the progress lines: anything else printed goes to stderr
     out = os.dup(1)
     os.dup2(2, 1)
