@@ -303,14 +303,11 @@ def test_parser_memory_limit_follows_the_sizing_rule() -> None:
     limit = parser["containers"][0]["resources"]["limits"]["memory"]
     assert limit.endswith("Mi")
     # per capture in flight: its tsharks and its parse process; then the worker itself
-    need = (
-        int(config["PCAPTOTAL_PARSER_PREFETCH"])
-        * (
-            int(config["PCAPTOTAL_PARSER_WORKERS"]) * int(config["PCAPTOTAL_TSHARK_MEMORY_LIMIT_MB"])
-            + int(config["PCAPTOTAL_PARSER_MEMORY_LIMIT_MB"])
-        )
-        + 256
+    tsharks = int(config["PCAPTOTAL_PARSER_WORKERS"]) * int(
+        config["PCAPTOTAL_TSHARK_MEMORY_LIMIT_MB"]
     )
+    parse = int(config["PCAPTOTAL_PARSER_MEMORY_LIMIT_MB"])
+    need = int(config["PCAPTOTAL_PARSER_PREFETCH"]) * (tsharks + parse) + 256
     assert int(limit[:-2]) >= need
     assert int(parser["containers"][0]["resources"]["limits"]["cpu"]) == int(
         config["PCAPTOTAL_PARSER_WORKERS"]
