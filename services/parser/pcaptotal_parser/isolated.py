@@ -21,7 +21,6 @@ import ctypes.util
 import os
 import signal
 import sys
-import time
 from pathlib import Path
 
 import structlog
@@ -31,7 +30,7 @@ from pcaptotal.progress import Counter
 from pydantic import BaseModel, ValidationError
 
 from pcaptotal_parser.outcome import ParseJob, ParseOutcome, produce
-from pcaptotal_parser.tshark import TsharkError, TsharkTimeout
+from pcaptotal_parser.tshark import TsharkError, TsharkTimeout, signal_name
 
 PROGRESS_INTERVAL_S = 0.5
 MEMORY_POLL_S = 0.1  # how often the child's resident memory is read (it may overshoot by
@@ -168,9 +167,8 @@ def _read_result(path: Path) -> ChildResult | None:
 
 def _how(code: int) -> str:
     if code < 0:
-        name = signal.Signals(-code).name
         hint = " (out of memory?)" if -code == signal.SIGKILL else ""
-        return f"killed by {name}{hint}"
+        return f"killed by {signal_name(-code)}{hint}"
     return f"exit code {code}"
 
 
@@ -191,7 +189,7 @@ async def _report(progress: Counter, out: int) -> None:
 
 
 async def _child(job: ParseJob, out: int) -> ChildResult:
-    progress = Counter("parsing", 0, started=time.monotonic())
+    progress = Counter("parsing", 0)
     reporter = asyncio.create_task(_report(progress, out))
     try:
         return ChildResult(outcome=await produce(job, progress))

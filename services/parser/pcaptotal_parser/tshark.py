@@ -311,14 +311,19 @@ async def run_tshark(
     return result
 
 
+def signal_name(number: int) -> str:
+    """``SIGKILL`` for 9; ``signal 40`` for a number without a name."""
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
 def _classify(result: TsharkResult, messages: list[str], memory_mb: int, cpu_s: int) -> None:
     said = " ".join(messages) or "no message"
     code = result.exit_code
     if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
+        name = signal_name(-code)
         if name == "SIGXCPU":
             raise TsharkError(f"tshark exceeded its CPU limit of {cpu_s} s; the capture is too big")
         raise TsharkError(
