@@ -28,7 +28,7 @@ for sub in ("shared", "services/enricher"):
 from pcaptotal.adapters.es_index import ElasticsearchIndex  # noqa: E402
 from pcaptotal.adapters.tantivy_docs import flow_document  # noqa: E402
 from pcaptotal.messages import Envelope, encode  # noqa: E402
-from pcaptotal.records import _iter_file  # noqa: E402
+from pcaptotal.records import iter_records  # noqa: E402
 from pcaptotal_enricher.events import Published, Run, publish_enriched  # noqa: E402
 from pcaptotal_enricher.heuristics.config import DetectionConfig  # noqa: E402
 from pcaptotal_enricher.records import finding_records, finding_summary, split_records  # noqa: E402
@@ -74,7 +74,7 @@ def _tantivy_docs(records: list[dict[str, Any]]) -> list[bytes]:
 
 def digest(records_path: Path, out: Path | None) -> dict[str, str]:
     # the records carry the parser's capture id: re-key them as the worker would see them
-    flows, others = split_records(list(_iter_file(records_path)))
+    flows, others = split_records(list(iter_records(records_path)))
     analysis = analyse_capture(flows, DetectionConfig())
     findings = finding_records(CAPTURE_ID, analysis.flows, analysis.findings)
     records = [*analysis.flows, *others, *findings]

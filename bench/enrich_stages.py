@@ -29,7 +29,7 @@ import tantivy  # noqa: E402
 from pcaptotal.adapters import tantivy_docs  # noqa: E402
 from pcaptotal.adapters.es_bulk import bulk_bodies  # noqa: E402
 from pcaptotal.messages import Envelope, encode  # noqa: E402
-from pcaptotal.records import _iter_file  # noqa: E402
+from pcaptotal.records import iter_records  # noqa: E402
 from pcaptotal_enricher.events import Published, Run, publish_enriched  # noqa: E402
 from pcaptotal_enricher.heuristics.config import DetectionConfig  # noqa: E402
 from pcaptotal_enricher.records import finding_records, split_records  # noqa: E402
@@ -79,7 +79,7 @@ def _es(records: list[dict[str, Any]]) -> int:
 
 
 def one(path: Path, times: dict[str, list[float]]) -> None:
-    raw = _timed(times, "read", lambda: list(_iter_file(path)))
+    raw = _timed(times, "read", lambda: list(iter_records(path)))
     flows, others = split_records(raw)
     analysis = _timed(times, "analyse", lambda: analyse_capture(flows, DetectionConfig()))
     cid = "e" * 64

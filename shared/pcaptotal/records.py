@@ -10,6 +10,7 @@ a capture with millions of flows never sits in RAM at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import tempfile
@@ -31,14 +32,37 @@ ZSTD_LEVEL = 3
 
 def write_ndjson_zst(docs: Iterable[dict[str, Any]], path: Path) -> int:
     """Write ``docs`` to ``path``; returns how many were written."""
-    count = 0
-    compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
-    with path.open("wb") as raw, compressor.stream_writer(raw) as out:
+    with RecordsWriter(path) as writer:
+        writer.write(docs)
+    return writer.count
+
+
+class RecordsWriter:
+    """A records file written a batch at a time (from one thread at a time), so a stage can
+    stream records to it without holding them all."""
+
+    def __init__(self, path: Path) -> None:
+        compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
+        self._stack = contextlib.ExitStack()
+        raw = self._stack.enter_context(path.open("wb"))
+        self._out = self._stack.enter_context(compressor.stream_writer(raw))
+        self.count = 0
+
+    def write(self, docs: Iterable[dict[str, Any]]) -> None:
+        out = self._out
         for doc in docs:
             out.write(_dumps(doc))
             out.write(b"\n")
-            count += 1
-    return count
+            self.count += 1
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def __enter__(self) -> RecordsWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _dumps(doc: dict[str, Any]) -> bytes:
@@ -73,7 +97,8 @@ def _iter_lines(path: Path) -> Iterator[bytes]:
                 yield line
 
 
-def _iter_file(path: Path) -> Iterator[dict[str, Any]]:
+def iter_records(path: Path) -> Iterator[dict[str, Any]]:
+    """The records of the file at ``path``, decoded one at a time (blocking: not on a loop)."""
     for line in _iter_lines(path):
         yield _loads(line)
 

@@ -94,6 +94,20 @@ class Settings(BaseSettings):
         "capture fails (its tshark processes have their own limit, "
         "PCAPTOTAL_TSHARK_MEMORY_LIMIT_MB); 0: none",
     )
+    # The enricher's analysis (heuristics and verdicts over a whole capture's flows) likewise:
+    # the worker streams the records through the intel step to a file, the child holds the
+    # flows, and the worker indexes and publishes what it writes, a batch at a time.
+    enricher_isolate_min_flows: int = Field(
+        default=2000,
+        description="captures with this many flows or more are analysed in a child process "
+        "of their own (0: every capture; -1: none, all in the worker's process)",
+    )
+    enricher_memory_limit_mb: int = Field(
+        default=4096,
+        ge=0,
+        description="resident memory past which that child process is stopped and its "
+        "capture fails; 0: none",
+    )
     bus_queue_max_length: int = Field(
         default=0,
         ge=0,

@@ -10,7 +10,7 @@ bus uses (pydantic-core), so the bound is exact, not estimated.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -218,42 +218,102 @@ async def publish_retractions(
 async def publish_enriched(
     bus: Bus,
     run: Run,
-    flows: Sequence[dict[str, Any]],
+    flows: Iterable[dict[str, Any]],
     published: Published,
     *,
     max_flows: int = MAX_BATCH_FLOWS,
     max_bytes: int = MAX_BODY_BYTES,
 ) -> None:
     """Publish every flow once, grouped by verdict, in bounded batches."""
-    for verdict in VERDICTS:
-        key = flow_routing_key("enriched", verdict, run.visibility)
+    publisher = EnrichedPublisher(bus, run, published, max_flows=max_flows, max_bytes=max_bytes)
+    for flow in flows:
+        await publisher.add(flow)
+    await publisher.finish()
+
+
+class EnrichedPublisher:
+    """``flows.enriched.<verdict>`` batches of flows handed over one at a time, verdicts in
+    any order, so a caller streaming flows from a file never holds more than a few batches.
+    Per verdict, a full batch is published once the next has started (so that the last one
+    is marked ``last``); ``finish`` publishes the rest and tallies each verdict's."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        run: Run,
+        published: Published,
+        *,
+        max_flows: int = MAX_BATCH_FLOWS,
+        max_bytes: int = MAX_BODY_BYTES,
+    ) -> None:
+        self._lanes = {
+            v: _Lane(bus, run, v, published, max_flows=max_flows, max_bytes=max_bytes)
+            for v in VERDICTS
+        }
+
+    async def add(self, flow: dict[str, Any]) -> None:
+        await self._lanes[flow_verdict(flow)].add(flow)
+
+    async def finish(self) -> None:
+        for lane in self._lanes.values():
+            await lane.finish()
+
+
+class _Lane:
+    """One verdict's batches (``iter_bounded_batches``' rule, one flow at a time)."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        run: Run,
+        verdict: Verdict,
+        published: Published,
+        *,
+        max_flows: int,
+        max_bytes: int,
+    ) -> None:
+        self._bus, self._run, self._verdict, self._published = bus, run, verdict, published
+        self._key = flow_routing_key("enriched", verdict, run.visibility)
         template = FlowsEnriched.model_construct(
             **run.envelope(), verdict=verdict, seq=0, last=False, flows=[]
         )
-        overhead = envelope_overhead(template, "flows")
-        # One batch of event-shaped copies at a time (all of them at once added 30-100 MB on a
-        # 200 MB capture), published with a batch of lookahead to know which is the last.
-        sized = (
-            fit_flow_sized(public_flow(f), max_bytes - overhead)
-            for f in flows
-            if flow_verdict(f) == verdict
-        )
-        parts = iter_bounded_batches(
-            sized, lambda fs: fs[1], overhead=overhead, max_items=max_flows, max_bytes=max_bytes
-        )
-        seq = count = 0
-        pending = next(parts, None)
-        while pending is not None:
-            following = next(parts, None)
-            await bus.publish(
-                FlowsEnriched(
-                    id=message_id(run.analysis_id, key, seq),
-                    **run.envelope(),
-                    verdict=verdict,
-                    seq=seq,
-                    last=following is None,
-                    flows=[f for f, _ in pending],
-                )
+        self._overhead = envelope_overhead(template, "flows")
+        self._max_flows, self._max_bytes = max_flows, max_bytes
+        self._building: list[dict[str, Any]] = []
+        self._used = self._overhead
+        self._full: list[dict[str, Any]] | None = None  # waits to learn whether it is the last
+        self._seq = self._count = 0
+
+    async def add(self, flow: dict[str, Any]) -> None:
+        # event-shaped copies one batch at a time (all at once added 30-100 MB per 200 MB)
+        fitted, n = fit_flow_sized(public_flow(flow), self._max_bytes - self._overhead)
+        if self._building and (
+            len(self._building) >= self._max_flows or self._used + 1 + n > self._max_bytes
+        ):
+            if self._full is not None:
+                await self._send(self._full, last=False)
+            self._full, self._building, self._used = self._building, [], self._overhead
+        self._used += n + (1 if self._building else 0)
+        self._building.append(fitted)
+
+    async def finish(self) -> None:
+        if self._full is not None:
+            await self._send(self._full, last=not self._building)
+        if self._building:
+            await self._send(self._building, last=True)
+        self._full, self._building = None, []
+        self._published.add(self._verdict, flows=self._count, batches=self._seq)
+
+    async def _send(self, flows: list[dict[str, Any]], *, last: bool) -> None:
+        await self._bus.publish(
+            FlowsEnriched(
+                id=message_id(self._run.analysis_id, self._key, self._seq),
+                **self._run.envelope(),
+                verdict=self._verdict,
+                seq=self._seq,
+                last=last,
+                flows=flows,
             )
-            seq, count, pending = seq + 1, count + len(pending), following
-        published.add(verdict, flows=count, batches=seq)
+        )
+        self._seq += 1
+        self._count += len(flows)

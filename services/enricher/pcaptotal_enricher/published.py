@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,8 +37,11 @@ class PublishedState:
     retracted: dict[Verdict, list[str]] = field(default_factory=dict)
 
 
-def by_verdict(flows: list[dict[str, Any]]) -> dict[Verdict, list[str]]:
-    out: dict[Verdict, list[str]] = {v: [] for v in VERDICTS}
+def by_verdict(
+    flows: Iterable[dict[str, Any]], into: dict[Verdict, list[str]] | None = None
+) -> dict[Verdict, list[str]]:
+    """Event ids per verdict; added to ``into`` when given (a capture's flows in batches)."""
+    out: dict[Verdict, list[str]] = {v: [] for v in VERDICTS} if into is None else into
     for f in flows:
         out[flow_verdict(f)].append(flow_event_id(f))
     return out

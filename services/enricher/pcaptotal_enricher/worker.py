@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import asyncio
-import gc
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -12,11 +12,13 @@ from pcaptotal.captures import Status
 from pcaptotal.context import Context
 from pcaptotal.failures import fail_capture
 from pcaptotal.keys import parsed_key
-from pcaptotal.memory import SharedStrings, release_memory
+from pcaptotal.memory import release_memory
 from pcaptotal.messages import (
+    VERDICTS,
     CaptureAnalyzed,
     CaptureParsed,
     PerVerdict,
+    Verdict,
     message_id,
     scoped_key,
 )
@@ -24,15 +26,21 @@ from pcaptotal.metrics import STAGE_SECONDS, count_intel_hits
 from pcaptotal.ports import BlobNotFound, Delivery
 from pcaptotal.progress import Counter, ProgressReporter
 from pcaptotal.reconcile import fail_dead_letter
-from pcaptotal.records import iter_numbered, local_records, surely_not_flow
+from pcaptotal.records import RecordsWriter, iter_numbered, local_records, surely_not_flow
 from pcaptotal.resilience import redelivery_delay
 
 from pcaptotal_enricher import published
+from pcaptotal_enricher.analysis import AnalysisJob, AnalysisOutcome, analyse_file
 from pcaptotal_enricher.enrich import Enrichment, apply_enrichments
-from pcaptotal_enricher.events import Published, Run, publish_enriched, publish_retractions
+from pcaptotal_enricher.events import (
+    EnrichedPublisher,
+    Published,
+    Run,
+    publish_retractions,
+)
 from pcaptotal_enricher.heuristics.config import DetectionConfig, resolve
-from pcaptotal_enricher.records import finding_records, finding_summary, is_flow
-from pcaptotal_enricher.verdict import CaptureAnalysis, analyse_capture
+from pcaptotal_enricher.isolated import AnalysisTooBig, analyse_in_child
+from pcaptotal_enricher.records import is_flow
 
 log = structlog.get_logger(__name__)
 
@@ -74,12 +82,11 @@ class EnricherWorker:
             return
         try:
             with STAGE_SECONDS.labels("enrich").time():
-                try:
-                    await self._enrich(event)
-                finally:
-                    gc.unfreeze()  # see _enrich
+                await self._enrich(event)
             # the capture's flows are garbage now: hand their memory back (see pcaptotal.memory)
             await asyncio.to_thread(release_memory)
+        except AnalysisTooBig as exc:
+            await fail_capture(self._ctx, event.capture_id, "enrich", str(exc))
         except BlobNotFound:
             await fail_capture(
                 self._ctx,
@@ -97,11 +104,6 @@ class EnricherWorker:
             await fail_capture(
                 self._ctx, event.capture_id, "enrich", f"internal error in enricher: {exc!r}"
             )
-
-    def _analyse(self, flows: list[dict[str, Any]]) -> CaptureAnalysis:
-        # CPU-bound: runs in a worker thread, never on the event loop.
-        flows = apply_enrichments(flows, self._steps)
-        return analyse_capture(flows, self._detection)
 
     async def _enrich(self, event: CaptureParsed) -> None:
         ctx = self._ctx
@@ -128,63 +130,37 @@ class EnricherWorker:
             ProgressReporter(ctx.captures, cid, counter),
             local_records(ctx.blobs, parsed_key(cid), ctx.settings.tmp_dir) as path,
         ):
-            # Heuristics (beaconing, scans) need the whole capture's flows in memory; the
-            # other records (dns/http/tls/file, ~40 % of them) are indexed as they are, so
-            # they are only counted here and read again from the file when indexed.
-            flows: list[dict[str, Any]] = []
-            others: set[int] = set()  # their line numbers
-
-            def maybe_flow(i: int, line: bytes) -> bool:
-                if surely_not_flow(line):
-                    others.add(i)
-                    return False
-                return True
-
-            # the flows' repeated values as one object each (the few other records decoded
-            # here are dropped below)
-            strings = SharedStrings()
-            async for batch in iter_numbered(path, wanted=maybe_flow, each=strings.share):
-                for i, record in batch:
-                    if is_flow(record):
-                        flows.append(record)
-                    else:
-                        others.add(i)
-                counter.records_processed = min(len(flows) + len(others), expected)
-            strings.clear()  # the table; the flows keep their values
-            # The flows (~1 million objects per 50,000) live until the end: the cyclic
-            # collector need not walk them again at every collection the steps below trigger.
-            gc.freeze()
-            analysis = await asyncio.to_thread(self._analyse, flows)
-            findings = finding_records(cid, analysis.flows, analysis.findings)
-            count_intel_hits(analysis.flows)
-            record_count = len(analysis.flows) + len(others) + len(findings)
+            # The flows go through the per-flow steps a batch at a time into a file of their
+            # own, which the analysis reads; the other records (dns/http/tls/file, ~40 % of
+            # them) are indexed as they are, read again from the parser's file.
+            job = AnalysisJob(
+                capture_id=cid,
+                flows_path=path.with_name("flows.ndjson.zst"),
+                out_path=path.with_name("analysed.ndjson.zst"),
+                detection=self._detection,
+            )
+            flow_count, others = await self._through_steps(path, job.flows_path, counter, expected)
+            outcome = await self._analyse(job, flow_count)
+            record_count = outcome.flow_count + len(others) + outcome.finding_count
             counter.records_total = 2 * record_count
             counter.records_processed = record_count
-            # Replace, don't merge: a re-run must not leave flows of an earlier parse behind.
             with STAGE_SECONDS.labels("index").time():
-                await ctx.index.delete_flows(cid)
-                batches = _Batches(ctx, counter)
-                await batches.add(analysis.flows)
-                async for batch in iter_numbered(path, wanted=lambda i, _: i in others):
-                    await batches.add([record for _, record in batch])
-                await batches.add(findings)
-                await batches.flush()
-        per_verdict = await self._publish_flows(event, analysis.flows, doc)
-        verdict = analysis.verdict.value
+                by_verdict = await self._index(cid, job.out_path, path, others, outcome, counter)
+            per_verdict = await self._publish_flows(event, job.out_path, outcome, by_verdict, doc)
         await ctx.captures.update(
             cid,
             Status.DONE,
             summary=event.summary.model_dump(),
             warnings=event.warnings,
-            flows_indexed=len(analysis.flows),
-            verdict=verdict,
-            score=round(analysis.score, 1),
-            reasons=analysis.reasons,
-            tags=analysis.tags,
-            finding_count=len(findings),  # the findings are records (event.dataset:finding)
-            finding_summary=finding_summary(findings),
+            flows_indexed=outcome.flow_count,
+            verdict=outcome.verdict.value,
+            score=outcome.score,
+            reasons=outcome.reasons,
+            tags=outcome.tags,
+            finding_count=outcome.finding_count,  # the findings are records (event.dataset:finding)
+            finding_summary=outcome.finding_summary,
             record_count=record_count,
-            flow_verdicts=analysis.flow_verdicts,
+            flow_verdicts=outcome.flow_verdicts,
             analysis_id=str(event.analysis_id),
             generation=event.generation,
         )
@@ -198,37 +174,113 @@ class EnricherWorker:
                 visibility=scope.visibility,  # a private capture's events stay private
                 owner=scope.owner,
                 summary=event.summary,
-                flows_indexed=len(analysis.flows),
+                flows_indexed=outcome.flow_count,
                 warnings=event.warnings,
-                verdict=verdict,
-                risk_score=round(analysis.score, 1),
-                reasons=analysis.reasons,
-                tags=analysis.tags,
+                verdict=outcome.verdict.value,
+                risk_score=outcome.score,
+                reasons=outcome.reasons,
+                tags=outcome.tags,
                 per_verdict=per_verdict,
             )
         )
         log.info(
             "capture analysed",
             capture_id=cid,
-            flows=len(flows),
-            verdict=verdict,
+            flows=outcome.flow_count,
+            verdict=outcome.verdict.value,
             generation=event.generation,
         )
 
+    async def _through_steps(
+        self, path: Path, flows_path: Path, counter: Counter, expected: int
+    ) -> tuple[int, set[int]]:
+        """The flows of ``path``, each through the steps, to ``flows_path``: how many, and
+        the line numbers of the other records."""
+        others: set[int] = set()
+
+        def maybe_flow(i: int, line: bytes) -> bool:
+            if surely_not_flow(line):
+                others.add(i)
+                return False
+            return True
+
+        def through(flows: list[dict[str, Any]]) -> None:
+            # CPU-bound (intel matching): in a worker thread, never on the event loop
+            flows = apply_enrichments(flows, self._steps)
+            count_intel_hits(flows)
+            writer.write(flows)
+
+        writer = await asyncio.to_thread(RecordsWriter, flows_path)
+        try:
+            async for batch in iter_numbered(path, wanted=maybe_flow):
+                flows: list[dict[str, Any]] = []
+                for i, record in batch:
+                    if is_flow(record):
+                        flows.append(record)
+                    else:
+                        others.add(i)
+                await asyncio.to_thread(through, flows)
+                counter.records_processed = min(writer.count + len(others), expected)
+        finally:
+            await asyncio.to_thread(writer.close)
+        return writer.count, others
+
+    async def _analyse(self, job: AnalysisJob, flows: int) -> AnalysisOutcome:
+        """In a child process from ``enricher_isolate_min_flows`` flows on (it holds the
+        capture's flows and hands their memory back when it exits), else in a thread."""
+        settings = self._ctx.settings
+        isolate = settings.enricher_isolate_min_flows
+        if isolate >= 0 and flows >= isolate:
+            return await analyse_in_child(job, memory_limit_mb=settings.enricher_memory_limit_mb)
+        return await asyncio.to_thread(analyse_file, job)
+
+    async def _index(
+        self,
+        cid: str,
+        analysed: Path,
+        parsed: Path,
+        others: set[int],
+        outcome: AnalysisOutcome,
+        counter: Counter,
+    ) -> dict[Verdict, list[str]]:
+        """Replace the capture's records in the index with the analysed flows, the findings
+        and the parser's other records; the flows' event ids per verdict."""
+        ctx = self._ctx
+        by_verdict: dict[Verdict, list[str]] = {v: [] for v in VERDICTS}
+        # Replace, don't merge: a re-run must not leave flows of an earlier parse behind.
+        await ctx.index.delete_flows(cid)
+        batches = _Batches(ctx, counter)
+        async for batch in iter_numbered(analysed):
+            records = [record for _, record in batch]
+            published.by_verdict((r for i, r in batch if i < outcome.flow_count), by_verdict)
+            await batches.add(records)
+        async for batch in iter_numbered(parsed, wanted=lambda i, _: i in others):
+            await batches.add([record for _, record in batch])
+        await batches.flush()
+        return by_verdict
+
     async def _publish_flows(
-        self, event: CaptureParsed, flows: list[dict[str, Any]], doc: dict[str, Any]
+        self,
+        event: CaptureParsed,
+        analysed: Path,
+        outcome: AnalysisOutcome,
+        current: dict[Verdict, list[str]],
+        doc: dict[str, Any],
     ) -> PerVerdict:
         """Retractions against the previous run, then this run's batches (a private
         capture's under the private keys); remembers what each verdict carried."""
         ctx = self._ctx
         cid = event.capture_id
         run = Run.of_capture(cid, event.analysis_id, event.generation, doc)
-        current = published.by_verdict(flows)
         previous = await published.load(ctx.blobs, cid)
         retracted = published.plan_retractions(previous, str(event.analysis_id), current)
         sent = Published()
         await publish_retractions(ctx.bus, run, retracted, sent)
-        await publish_enriched(ctx.bus, run, flows, sent)
+        publisher = EnrichedPublisher(ctx.bus, run, sent)
+        async for batch in iter_numbered(analysed, wanted=lambda i, _: i < outcome.flow_count):
+            for _, flow in batch:
+                await publisher.add(flow)
+        await publisher.finish()
         state = published.PublishedState(
             str(event.analysis_id), event.generation, current, retracted
         )

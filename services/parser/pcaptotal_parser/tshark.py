@@ -18,12 +18,13 @@ import fcntl
 import math
 import os
 import shutil
-import signal
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from pcaptotal.child_process import signal_name
 
 from pcaptotal_parser.carving import export_arguments
 from pcaptotal_parser.columns import AGGREGATOR, FIELDS, SEPARATOR
@@ -309,14 +310,6 @@ async def run_tshark(
     ]
     _classify(result, messages, memory_limit_mb, cpu_seconds)
     return result
-
-
-def signal_name(number: int) -> str:
-    """``SIGKILL`` for 9; ``signal 40`` for a number without a name."""
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"
 
 
 def _classify(result: TsharkResult, messages: list[str], memory_mb: int, cpu_s: int) -> None:
