@@ -66,8 +66,14 @@ def parsed_records(mb: int) -> Path:
 
 
 def _cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    """This process's CPU seconds and its ended children's (the analysis process)."""
+    return sum(
+        u.ru_utime + u.ru_stime
+        for u in (
+            resource.getrusage(resource.RUSAGE_SELF),
+            resource.getrusage(resource.RUSAGE_CHILDREN),
+        )
+    )
 
 
 def _rss_parts_mb() -> dict[str, float]:
@@ -86,8 +92,8 @@ def _rss_mb() -> float:
 
 class _RssMarks:
     """Resident memory at the enricher's steps (before/after the analysis, after each index
-    call, around publishing flows.enriched) and its peak with its parts, sampled every 20 ms
-    on a thread while the block runs."""
+    call, at the start and end of publishing flows.enriched, which goes with the index calls)
+    and its peak with its parts, sampled every 20 ms on a thread while the block runs."""
 
     def __init__(self, worker: EnricherWorker, ctx: Context) -> None:
         self.marks: list[tuple[str, float]] = []
@@ -95,11 +101,12 @@ class _RssMarks:
         self.peak_parts: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
-        analyse, add, publish = worker._analyse, ctx.index.add_flows, worker._publish_flows
+        analyse, add = worker._analyse, ctx.index.add_flows
+        start, finish = worker._start_publishing, worker._finish_publishing
 
-        def analysed(flows: Any) -> Any:
-            self.marks.append(("flows read", _rss_mb()))
-            out = analyse(flows)
+        async def analysed(*args: Any) -> Any:
+            self.marks.append(("flows written", _rss_mb()))
+            out = await analyse(*args)
             self.marks.append(("analysed", _rss_mb()))
             return out
 
@@ -107,14 +114,18 @@ class _RssMarks:
             await add(records)
             self.marks.append(("indexed", _rss_mb()))
 
-        async def published(*args: Any) -> Any:
+        async def publishing(*args: Any) -> Any:
             self.marks.append(("publishing", _rss_mb()))
-            out = await publish(*args)
+            return await start(*args)
+
+        async def published(*args: Any) -> Any:
+            out = await finish(*args)
             self.marks.append(("published", _rss_mb()))
             return out
 
-        worker._analyse = analysed  # type: ignore[method-assign]
-        worker._publish_flows = published  # type: ignore[method-assign,assignment]
+        worker._analyse = analysed  # type: ignore[method-assign,assignment]
+        worker._start_publishing = publishing  # type: ignore[method-assign,assignment]
+        worker._finish_publishing = published  # type: ignore[method-assign,assignment]
         ctx.index.add_flows = added  # type: ignore[method-assign,assignment]
 
     def _sample(self) -> None:

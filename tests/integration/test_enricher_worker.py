@@ -176,6 +176,8 @@ async def test_child_past_its_memory_limit_fails_the_capture(tmp_path: Path) -> 
         parsed = await stack.parse(_capture())
         await stack.worker.handle(_analysed(stack, parsed))  # no retry: it would fail again
         doc = await stack.ctx.captures.get(parsed.capture_id)
+        # the records indexed while the analysis ran came out again
+        assert await stack.records(parsed.capture_id) == []
     finally:
         await stack.index.close()
         await stack.blobs.close()
@@ -200,6 +202,7 @@ async def test_child_killed_midway_is_retried_then_fails(tmp_path: Path) -> None
                 with pytest.raises(AnalysisProcessError, match="killed by SIGKILL"):
                     await task
                 assert stack.bus.sent == []
+                assert await stack.records(parsed.capture_id) == []
             else:
                 await task
         doc = await stack.ctx.captures.get(parsed.capture_id)

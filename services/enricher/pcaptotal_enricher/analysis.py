@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from pcaptotal.memory import SharedStrings
+from pcaptotal.messages import Verdict as FlowVerdict
 from pcaptotal.records import iter_records, write_ndjson_zst
 from pydantic import BaseModel, ConfigDict
 
+from pcaptotal_enricher import published
 from pcaptotal_enricher.heuristics.config import DetectionConfig
 from pcaptotal_enricher.records import finding_records, finding_summary
 from pcaptotal_enricher.verdict import Verdict, analyse_capture
@@ -41,6 +43,8 @@ class AnalysisOutcome(BaseModel):
     flow_count: int  # the first flow_count records of out_path are the flows
     finding_count: int
     finding_summary: list[dict[str, Any]]
+    # the flows' event ids by verdict: what the run publishes (and retracts against)
+    flow_ids: dict[FlowVerdict, list[str]]
 
 
 def analyse_file(job: AnalysisJob) -> AnalysisOutcome:
@@ -70,4 +74,5 @@ def analyse_file(job: AnalysisJob) -> AnalysisOutcome:
         flow_count=len(analysis.flows),
         finding_count=len(findings),
         finding_summary=finding_summary(findings),
+        flow_ids=published.by_verdict(analysis.flows),
     )

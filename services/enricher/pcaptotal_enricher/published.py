@@ -37,11 +37,8 @@ class PublishedState:
     retracted: dict[Verdict, list[str]] = field(default_factory=dict)
 
 
-def by_verdict(
-    flows: Iterable[dict[str, Any]], into: dict[Verdict, list[str]] | None = None
-) -> dict[Verdict, list[str]]:
-    """Event ids per verdict; added to ``into`` when given (a capture's flows in batches)."""
-    out: dict[Verdict, list[str]] = {v: [] for v in VERDICTS} if into is None else into
+def by_verdict(flows: Iterable[dict[str, Any]]) -> dict[Verdict, list[str]]:
+    out: dict[Verdict, list[str]] = {v: [] for v in VERDICTS}
     for f in flows:
         out[flow_verdict(f)].append(flow_event_id(f))
     return out

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,6 @@ from pcaptotal.failures import fail_capture
 from pcaptotal.keys import parsed_key
 from pcaptotal.memory import release_memory
 from pcaptotal.messages import (
-    VERDICTS,
     CaptureAnalyzed,
     CaptureParsed,
     PerVerdict,
@@ -140,13 +140,23 @@ class EnricherWorker:
                 detection=self._detection,
             )
             flow_count, others = await self._through_steps(path, job.flows_path, counter, expected)
-            outcome = await self._analyse(job, flow_count)
-            record_count = outcome.flow_count + len(others) + outcome.finding_count
+            record_count = flow_count + len(others)  # and the findings, once known
             counter.records_total = 2 * record_count
             counter.records_processed = record_count
             with STAGE_SECONDS.labels("index").time():
-                by_verdict = await self._index(cid, job.out_path, path, others, outcome, counter)
-            per_verdict = await self._publish_flows(event, job.out_path, outcome, by_verdict, doc)
+                # Replace, don't merge: a re-run must not leave records of an earlier parse.
+                await ctx.index.delete_flows(cid)
+                batches = _Batches(ctx, counter)
+                outcome = await self._analyse_while_indexing(job, flow_count, path, others, batches)
+                counter.records_total += 2 * outcome.finding_count
+                counter.records_processed += outcome.finding_count
+                record_count += outcome.finding_count
+                # each batch of flows is published once it is in the index
+                publishing = await self._start_publishing(event, outcome, doc)
+                batches.publisher = publishing.publisher
+                await self._index_analysed(job.out_path, batches)
+                await batches.flush()
+            per_verdict = await self._finish_publishing(event, outcome, publishing)
         await ctx.captures.update(
             cid,
             Status.DONE,
@@ -234,58 +244,64 @@ class EnricherWorker:
             return await analyse_in_child(job, memory_limit_mb=settings.enricher_memory_limit_mb)
         return await asyncio.to_thread(analyse_file, job)
 
-    async def _index(
-        self,
-        cid: str,
-        analysed: Path,
-        parsed: Path,
-        others: set[int],
-        outcome: AnalysisOutcome,
-        counter: Counter,
-    ) -> dict[Verdict, list[str]]:
-        """Replace the capture's records in the index with the analysed flows, the findings
-        and the parser's other records; the flows' event ids per verdict."""
-        ctx = self._ctx
-        by_verdict: dict[Verdict, list[str]] = {v: [] for v in VERDICTS}
-        # Replace, don't merge: a re-run must not leave flows of an earlier parse behind.
-        await ctx.index.delete_flows(cid)
-        batches = _Batches(ctx, counter)
-        async for batch in iter_numbered(analysed):
-            records = [record for _, record in batch]
-            published.by_verdict((r for i, r in batch if i < outcome.flow_count), by_verdict)
-            await batches.add(records)
+    async def _analyse_while_indexing(
+        self, job: AnalysisJob, flow_count: int, parsed: Path, others: set[int], batches: _Batches
+    ) -> AnalysisOutcome:
+        """The analysis, while the parser's other records go into the index (the analysis is
+        a child process or a thread, the indexing mostly tantivy's threads: two cores busy at
+        once). When the analysis fails, what went in comes out again."""
+        indexing = asyncio.create_task(self._index_others(parsed, others, batches))
+        try:
+            outcome = await self._analyse(job, flow_count)
+        except BaseException:
+            indexing.cancel()
+            await asyncio.gather(indexing, return_exceptions=True)
+            await asyncio.shield(self._ctx.index.delete_flows(job.capture_id))
+            raise
+        await indexing
+        return outcome
+
+    async def _index_others(self, parsed: Path, others: set[int], batches: _Batches) -> None:
         async for batch in iter_numbered(parsed, wanted=lambda i, _: i in others):
             await batches.add([record for _, record in batch])
-        await batches.flush()
-        return by_verdict
 
-    async def _publish_flows(
-        self,
-        event: CaptureParsed,
-        analysed: Path,
-        outcome: AnalysisOutcome,
-        current: dict[Verdict, list[str]],
-        doc: dict[str, Any],
-    ) -> PerVerdict:
-        """Retractions against the previous run, then this run's batches (a private
-        capture's under the private keys); remembers what each verdict carried."""
+    async def _index_analysed(self, analysed: Path, batches: _Batches) -> None:
+        """The annotated flows and the findings into the index."""
+        async for batch in iter_numbered(analysed):
+            await batches.add([record for _, record in batch])
+
+    async def _start_publishing(
+        self, event: CaptureParsed, outcome: AnalysisOutcome, doc: dict[str, Any]
+    ) -> _Publishing:
+        """Retractions against the previous run; then the publisher of this run's batches
+        (a private capture's under the private keys)."""
         ctx = self._ctx
-        cid = event.capture_id
-        run = Run.of_capture(cid, event.analysis_id, event.generation, doc)
-        previous = await published.load(ctx.blobs, cid)
-        retracted = published.plan_retractions(previous, str(event.analysis_id), current)
+        run = Run.of_capture(event.capture_id, event.analysis_id, event.generation, doc)
+        previous = await published.load(ctx.blobs, event.capture_id)
+        retracted = published.plan_retractions(previous, str(event.analysis_id), outcome.flow_ids)
         sent = Published()
         await publish_retractions(ctx.bus, run, retracted, sent)
-        publisher = EnrichedPublisher(ctx.bus, run, sent)
-        async for batch in iter_numbered(analysed, wanted=lambda i, _: i < outcome.flow_count):
-            for _, flow in batch:
-                await publisher.add(flow)
-        await publisher.finish()
+        return _Publishing(EnrichedPublisher(ctx.bus, run, sent), sent, retracted)
+
+    async def _finish_publishing(
+        self, event: CaptureParsed, outcome: AnalysisOutcome, publishing: _Publishing
+    ) -> PerVerdict:
+        """The last batches; remembers what each verdict carried."""
+        await publishing.publisher.finish()
         state = published.PublishedState(
-            str(event.analysis_id), event.generation, current, retracted
+            str(event.analysis_id), event.generation, outcome.flow_ids, publishing.retracted
         )
-        await published.save(ctx.blobs, cid, state)
-        return sent.per_verdict()
+        await published.save(self._ctx.blobs, event.capture_id, state)
+        return publishing.sent.per_verdict()
+
+
+@dataclass(frozen=True, slots=True)
+class _Publishing:
+    """One run's flow events under way."""
+
+    publisher: EnrichedPublisher
+    sent: Published
+    retracted: dict[Verdict, list[str]]
 
 
 class _Batches:
@@ -295,6 +311,7 @@ class _Batches:
         self._ctx = ctx
         self._counter = counter
         self._pending: list[dict[str, Any]] = []
+        self.publisher: EnrichedPublisher | None = None  # gets the flows once indexed
 
     async def add(self, records: list[dict[str, Any]]) -> None:
         self._pending.extend(records)
@@ -309,3 +326,7 @@ class _Batches:
         batch, self._pending = self._pending[:n], self._pending[n:]
         await self._ctx.index.add_flows(batch)
         self._counter.records_processed += len(batch)
+        if self.publisher is not None:
+            for record in batch:
+                if is_flow(record):
+                    await self.publisher.add(record)
