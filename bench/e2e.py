@@ -10,8 +10,9 @@ other ``tcprewrite`` seeds, so the index grows and nothing is a re-upload):
   the same run: ``parse_vs_tshark`` = tshark / parse (> 1: the parser beats tshark alone);
 - enrich+index flows/s (``enriching`` -> ``done``, flows indexed);
 - the runner's resident memory, sampled from ``/proc/<pid>/status`` (VmRSS, and VmHWM for the
-  runner itself) for the runner and, separately, for its children (tshark), and the runner's
-  peak while the capture was ``parsing`` and while it was ``enriching``;
+  runner itself) for the runner and, separately, for its children (tshark, the parse and the
+  analysis processes, each also with the runner at the same moment), and the runner's peak
+  while the capture was ``parsing`` and while it was ``enriching``;
 
 then nfstream (if it imports) over the same capture as a peer figure (flows/s). Medians of the
 runs. Last line: ``e2e_s_per_gb=.. parse_vs_tshark=.. enrich_flows_per_s=.. runner_peak_rss_mb=..
@@ -62,11 +63,15 @@ def _status_kb(pid: int, key: str) -> int:
     return 0
 
 
-def _is_parse(pid: int) -> bool:
+def _runs(pid: int, module: str) -> bool:
     try:
-        return "pcaptotal_parser.isolated" in Path(f"/proc/{pid}/cmdline").read_bytes().decode()
+        return module in Path(f"/proc/{pid}/cmdline").read_bytes().decode()
     except OSError:
         return False
+
+
+PARSE_CHILD = "pcaptotal_parser.isolated"
+ANALYSIS_CHILD = "pcaptotal_enricher.isolated"
 
 
 @dataclass
@@ -85,6 +90,9 @@ class Sampler:
     # the parser's child process (pcaptotal_parser.isolated), and it with the runner
     parse_process_peak_kb: int = 0
     with_parse_peak_kb: int = 0
+    # the enricher's (pcaptotal_enricher.isolated), and it with the runner
+    analysis_process_peak_kb: int = 0
+    with_analysis_peak_kb: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> None:
@@ -103,14 +111,18 @@ class Sampler:
             if sizes:
                 self.child_peak_kb = max(self.child_peak_kb, *sizes)
                 self.children_sum_peak_kb = max(self.children_sum_peak_kb, sum(sizes))
-            parse = sum(size for k, size in zip(kids, sizes, strict=True) if _is_parse(k))
+            parse = sum(s for k, s in zip(kids, sizes, strict=True) if _runs(k, PARSE_CHILD))
             self.parse_process_peak_kb = max(self.parse_process_peak_kb, parse)
             self.with_parse_peak_kb = max(self.with_parse_peak_kb, rss + parse)
+            analysis = sum(s for k, s in zip(kids, sizes, strict=True) if _runs(k, ANALYSIS_CHILD))
+            self.analysis_process_peak_kb = max(self.analysis_process_peak_kb, analysis)
+            self.with_analysis_peak_kb = max(self.with_analysis_peak_kb, rss + analysis)
             self._stop.wait(self.interval)
 
     def reset(self) -> None:
         self.runner_peak_kb = self.child_peak_kb = self.children_sum_peak_kb = 0
         self.parse_process_peak_kb = self.with_parse_peak_kb = 0
+        self.analysis_process_peak_kb = self.with_analysis_peak_kb = 0
         self.runner_peak_file_kb = 0
         self.phase, self.phase_peak_kb = "uploading", {}
 
@@ -244,6 +256,8 @@ def main() -> None:
                 row["children_peak"] = sampler.children_sum_peak_kb / 1024
                 row["parse_process_peak"] = sampler.parse_process_peak_kb / 1024
                 row["with_parse_peak"] = sampler.with_parse_peak_kb / 1024
+                row["analysis_process_peak"] = sampler.analysis_process_peak_kb / 1024
+                row["with_analysis_peak"] = sampler.with_analysis_peak_kb / 1024
                 row["tshark"] = tshark_alone(capture)
                 rows.append(row)
                 print(
@@ -258,7 +272,9 @@ def main() -> None:
                     f"children peak {row['child_peak']:.0f} MB (sum "
                     f"{row['children_peak']:.0f} MB); parse process peak "
                     f"{row['parse_process_peak']:.0f} MB, runner + parse process peak "
-                    f"{row['with_parse_peak']:.0f} MB",
+                    f"{row['with_parse_peak']:.0f} MB; analysis process peak "
+                    f"{row['analysis_process_peak']:.0f} MB, runner + analysis process peak "
+                    f"{row['with_analysis_peak']:.0f} MB",
                     flush=True,
                 )
             hwm = _status_kb(runner.pid, "VmHWM") / 1024

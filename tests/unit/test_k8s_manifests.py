@@ -7,6 +7,7 @@ their replicas, one API origin split by method."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import shutil
@@ -20,6 +21,7 @@ import pytest
 import yaml
 from pcaptotal.settings import Settings
 from pcaptotal_enricher.worker import QUEUE as ENRICHER_QUEUE
+from pcaptotal_enricher.worker import EnricherWorker
 from pcaptotal_parser.worker import QUEUE as PARSER_QUEUE
 from pcaptotal_runner.gateway import GatewaySettings, upstream_for
 
@@ -312,6 +314,18 @@ def test_parser_memory_limit_follows_the_sizing_rule() -> None:
     assert int(parser["containers"][0]["resources"]["limits"]["cpu"]) == int(
         config["PCAPTOTAL_PARSER_WORKERS"]
     )
+
+
+def test_enricher_memory_limit_follows_the_sizing_rule() -> None:
+    docs = render("overlays/prod")
+    config = _by_name(docs, "ConfigMap")["pcaptotal-config"]["data"]
+    enricher = _by_name(docs, "Deployment")["pcaptotal-enricher"]["spec"]["template"]["spec"]
+    limit = enricher["containers"][0]["resources"]["limits"]["memory"]
+    assert limit.endswith("Gi")
+    # the captures in flight, each with its analysis process; then the worker and its feeds
+    in_flight = inspect.signature(EnricherWorker.start).parameters["prefetch"].default
+    analysis = int(config["PCAPTOTAL_ENRICHER_MEMORY_LIMIT_MB"])
+    assert int(limit[:-2]) * 1024 >= in_flight * analysis + 1024
 
 
 @pytest.mark.parametrize("path", [f"overlays/{o}" for o in OVERLAYS])
