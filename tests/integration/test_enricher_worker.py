@@ -15,7 +15,6 @@ from typing import Any
 import psutil
 import pytest
 from pcaptotal.adapters.file_blobstore import FileBlobStore
-from pcaptotal.adapters.memory_bus import MemoryBus
 from pcaptotal.adapters.tantivy_index import TantivyIndex
 from pcaptotal.context import Context
 from pcaptotal.keys import capture_key
@@ -24,7 +23,6 @@ from pcaptotal.messages import (
     CaptureFailed,
     CaptureParsed,
     CaptureStored,
-    Envelope,
     FlowsEnriched,
 )
 from pcaptotal.ports import Delivery
@@ -35,6 +33,7 @@ from pcaptotal_enricher.isolated import AnalysisProcessError
 from pcaptotal_enricher.worker import EnricherWorker
 from pcaptotal_parser.worker import ParserWorker
 
+from tests.buses import RecordingBus
 from tests.paths import PCAPS
 
 pytestmark = pytest.mark.integration
@@ -64,15 +63,6 @@ JUDGED = (
 )
 
 
-class Recorder(MemoryBus):
-    def __init__(self) -> None:
-        super().__init__()
-        self.sent: list[Envelope] = []
-
-    async def publish(self, event: Envelope, routing_key: str | None = None) -> None:
-        self.sent.append(event)
-
-
 def _capture() -> bytes:
     return b"".join(
         (PCAPS / name).read_bytes()[24 if i else 0 :]  # one pcap header: the files' are equal
@@ -91,7 +81,7 @@ class Stack:
         )
         self.index = TantivyIndex(tmp_path / "index")
         self.blobs = FileBlobStore(tmp_path / "blobs")
-        self.bus = Recorder()
+        self.bus = RecordingBus()
         self.ctx = Context(settings=settings, bus=self.bus, blobs=self.blobs, index=self.index)
         tmp_path.mkdir(parents=True, exist_ok=True)
         feed = tmp_path / "threatfox_export.csv"

@@ -16,30 +16,21 @@ from typing import Any
 
 import pytest
 from pcaptotal.adapters.file_blobstore import FileBlobStore
-from pcaptotal.adapters.memory_bus import MemoryBus
 from pcaptotal.adapters.tantivy_index import TantivyIndex
 from pcaptotal.captures import Status
 from pcaptotal.context import Context
 from pcaptotal.keys import capture_key
-from pcaptotal.messages import CaptureParsed, CaptureStored, Envelope
+from pcaptotal.messages import CaptureParsed, CaptureStored
 from pcaptotal.ports import Delivery
 from pcaptotal.settings import Settings
 from pcaptotal_enricher.worker import EnricherWorker
 from pcaptotal_parser.worker import ParserWorker
 from pcaptotal_search_api.capture_view import CaptureView
 
+from tests.buses import RecordingBus
 from tests.faults import write_udp_capture
 
 pytestmark = pytest.mark.integration
-
-
-class Recorder(MemoryBus):
-    def __init__(self) -> None:
-        super().__init__()
-        self.sent: list[Envelope] = []
-
-    async def publish(self, event: Envelope, routing_key: str | None = None) -> None:
-        self.sent.append(event)
 
 
 async def _watch(ctx: Context, cid: str, seen: list[dict[str, Any]], stop: asyncio.Event) -> None:
@@ -55,7 +46,8 @@ async def test_workers_write_progress_while_they_work(tmp_path: Path) -> None:
     data = synthetic.path.read_bytes()
     cid = hashlib.sha256(data).hexdigest()
     settings = Settings(data_dir=tmp_path / "data", parser_workers=1)
-    index, blobs, bus = TantivyIndex(tmp_path / "index"), FileBlobStore(tmp_path / "b"), Recorder()
+    index, blobs = TantivyIndex(tmp_path / "index"), FileBlobStore(tmp_path / "b")
+    bus = RecordingBus()
     await index.start()
     await blobs.start()
     ctx = Context(settings=settings, bus=bus, blobs=blobs, index=index).with_retry(60)

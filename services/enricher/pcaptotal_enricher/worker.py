@@ -1,5 +1,9 @@
 """Enricher worker: capture.parsed → threat intel, heuristics, verdicts → indexed flows,
-``flows.enriched.<verdict>`` batches and ``capture.analyzed``."""
+``flows.enriched.<verdict>`` batches and ``capture.analyzed``.
+
+The worker streams a capture's records a batch at a time; only the analysis (``analysis``, in
+a child process for large captures) holds all of its flows.
+"""
 
 from __future__ import annotations
 
@@ -53,8 +57,9 @@ INDEX_BATCH = 10_000
 
 
 class EnricherWorker:
-    """``steps`` run per flow (threat-intel matching); heuristics and verdicts then see the
-    whole capture at once."""
+    """``steps`` run on the flows a batch at a time (threat-intel matching, in the worker,
+    which keeps the feeds loaded); heuristics and verdicts then see the whole capture at once
+    (``analysis``)."""
 
     def __init__(
         self,
