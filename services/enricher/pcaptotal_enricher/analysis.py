@@ -32,6 +32,11 @@ class AnalysisJob(BaseModel):
     flows_path: Path  # the capture's flows, each through the per-flow steps (threat intel)
     out_path: Path  # written: the annotated flows, in their order, then the finding records
     detection: DetectionConfig
+    analysis_id: str
+    generation: int
+    state_path: Path  # written: what this run publishes, the state the next run reads
+    # the flows the previous run published (a local copy of its state), if it published any
+    previous_state: Path | None = None
 
 
 class AnalysisOutcome(BaseModel):
@@ -43,8 +48,8 @@ class AnalysisOutcome(BaseModel):
     flow_count: int  # the first flow_count records of out_path are the flows
     finding_count: int
     finding_summary: list[dict[str, Any]]
-    # the flows' event ids by verdict: what the run publishes (and retracts against)
-    flow_ids: dict[FlowVerdict, list[str]]
+    # event ids per old verdict that this run retracts (flows that left that verdict)
+    retracted: dict[FlowVerdict, list[str]]
 
 
 def analyse_file(job: AnalysisJob) -> AnalysisOutcome:
@@ -74,5 +79,16 @@ def analyse_file(job: AnalysisJob) -> AnalysisOutcome:
         flow_count=len(analysis.flows),
         finding_count=len(findings),
         finding_summary=finding_summary(findings),
-        flow_ids=published.by_verdict(analysis.flows),
+        retracted=_plan_events(job, analysis.flows),
     )
+
+
+def _plan_events(job: AnalysisJob, flows: list[dict[str, Any]]) -> dict[FlowVerdict, list[str]]:
+    """This run's published state written for the worker to store, and the retractions it
+    implies: the event ids of every flow stay here, not in the worker."""
+    current = published.by_verdict(flows)
+    previous = None if job.previous_state is None else published.read_state(job.previous_state)
+    retracted = published.plan_retractions(previous, job.analysis_id, current)
+    state = published.PublishedState(job.analysis_id, job.generation, current, retracted)
+    published.write_state(state, job.state_path)
+    return retracted

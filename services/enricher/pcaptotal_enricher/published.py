@@ -10,10 +10,10 @@ exactly the same retractions.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import zstandard
@@ -84,17 +84,28 @@ def _decode(data: bytes) -> PublishedState:
     )
 
 
-async def load(blobs: BlobStore, capture_id: str) -> PublishedState | None:
+def read_state(path: Path) -> PublishedState | None:
+    """The state in the file at ``path`` (blocking); None when it cannot be read: nothing to
+    retract against then (subscribers get full batches)."""
     try:
-        data = await blobs.get_bytes(state_key(capture_id))
-    except BlobNotFound:
+        return _decode(path.read_bytes())
+    except (OSError, ValueError, KeyError, TypeError, zstandard.ZstdError):
         return None
+
+
+def write_state(state: PublishedState, path: Path) -> None:
+    path.write_bytes(_encode(state))
+
+
+async def fetch(blobs: BlobStore, capture_id: str, path: Path) -> bool:
+    """The capture's published state as the file ``path``; False when it has none."""
     try:
-        return await asyncio.to_thread(_decode, data)
-    except (ValueError, KeyError, TypeError, zstandard.ZstdError):
-        return None  # unreadable: nothing to retract against (subscribers get full batches)
+        await blobs.get_to_file(state_key(capture_id), path)
+    except BlobNotFound:
+        return False
+    return True
 
 
-async def save(blobs: BlobStore, capture_id: str, state: PublishedState) -> None:
-    data = await asyncio.to_thread(_encode, state)
-    await blobs.put_bytes(state_key(capture_id), data)
+async def upload(blobs: BlobStore, capture_id: str, path: Path) -> None:
+    """Store the state ``write_state`` wrote to ``path`` as the capture's."""
+    await blobs.put_file(state_key(capture_id), path)

@@ -22,7 +22,6 @@ from pcaptotal.messages import (
     CaptureAnalyzed,
     CaptureParsed,
     PerVerdict,
-    Verdict,
     message_id,
     scoped_key,
 )
@@ -138,11 +137,17 @@ class EnricherWorker:
             # The flows go through the per-flow steps a batch at a time into a file of their
             # own, which the analysis reads; the other records (dns/http/tls/file, ~40 % of
             # them) are indexed as they are, read again from the parser's file.
+            previous = path.with_name("published-before.json.zst")
+            had_previous = await published.fetch(ctx.blobs, cid, previous)
             job = AnalysisJob(
                 capture_id=cid,
                 flows_path=path.with_name("flows.ndjson.zst"),
                 out_path=path.with_name("analysed.ndjson.zst"),
                 detection=self._detection,
+                analysis_id=str(event.analysis_id),
+                generation=event.generation,
+                state_path=path.with_name("published.json.zst"),
+                previous_state=previous if had_previous else None,
             )
             flow_count, others = await self._through_steps(path, job.flows_path, counter, expected)
             record_count = flow_count + len(others)  # and the findings, once known
@@ -161,7 +166,7 @@ class EnricherWorker:
                 batches.publisher = publishing.publisher
                 await self._index_analysed(job.out_path, batches)
                 await batches.flush()
-            per_verdict = await self._finish_publishing(event, outcome, publishing)
+            per_verdict = await self._finish_publishing(job, publishing)
         await ctx.captures.update(
             cid,
             Status.DONE,
@@ -278,25 +283,19 @@ class EnricherWorker:
     async def _start_publishing(
         self, event: CaptureParsed, outcome: AnalysisOutcome, doc: dict[str, Any]
     ) -> _Publishing:
-        """Retractions against the previous run; then the publisher of this run's batches
-        (a private capture's under the private keys)."""
+        """Retractions against the previous run (the analysis planned them); then the
+        publisher of this run's batches (a private capture's under the private keys)."""
         ctx = self._ctx
         run = Run.of_capture(event.capture_id, event.analysis_id, event.generation, doc)
-        previous = await published.load(ctx.blobs, event.capture_id)
-        retracted = published.plan_retractions(previous, str(event.analysis_id), outcome.flow_ids)
         sent = Published()
-        await publish_retractions(ctx.bus, run, retracted, sent)
-        return _Publishing(EnrichedPublisher(ctx.bus, run, sent), sent, retracted)
+        await publish_retractions(ctx.bus, run, outcome.retracted, sent)
+        return _Publishing(EnrichedPublisher(ctx.bus, run, sent), sent)
 
-    async def _finish_publishing(
-        self, event: CaptureParsed, outcome: AnalysisOutcome, publishing: _Publishing
-    ) -> PerVerdict:
-        """The last batches; remembers what each verdict carried."""
+    async def _finish_publishing(self, job: AnalysisJob, publishing: _Publishing) -> PerVerdict:
+        """The last batches; then the state the analysis wrote (what each verdict carried)
+        becomes the capture's."""
         await publishing.publisher.finish()
-        state = published.PublishedState(
-            str(event.analysis_id), event.generation, outcome.flow_ids, publishing.retracted
-        )
-        await published.save(self._ctx.blobs, event.capture_id, state)
+        await published.upload(self._ctx.blobs, job.capture_id, job.state_path)
         return publishing.sent.per_verdict()
 
 
@@ -306,7 +305,6 @@ class _Publishing:
 
     publisher: EnrichedPublisher
     sent: Published
-    retracted: dict[Verdict, list[str]]
 
 
 class _Batches:
