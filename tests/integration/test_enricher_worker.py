@@ -141,7 +141,7 @@ async def test_child_process_gives_what_the_worker_thread_gives(tmp_path: Path) 
             if isinstance(e, FlowsEnriched)
             for f in e.flows
         )
-        judged = {k: doc.get(k) for k in JUDGED}
+        judged: dict[str, Any] = {k: doc.get(k) for k in JUDGED}
         tally = analyzed.per_verdict.model_dump()
         outputs.append((judged, records, enriched, analyzed.verdict, tally))
     assert outputs[0] == outputs[1]
