@@ -92,7 +92,7 @@ def _rss_mb() -> float:
 
 class _RssMarks:
     """Resident memory at the enricher's steps (before/after the analysis, after each index
-    call, at the start and end of publishing flows.enriched, which goes with the index calls)
+    call, at the start of publishing flows.enriched, which goes with the index calls, and the end)
     and its peak with its parts, sampled every 20 ms on a thread while the block runs."""
 
     def __init__(self, worker: EnricherWorker, ctx: Context) -> None:
@@ -102,7 +102,7 @@ class _RssMarks:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         analyse, add = worker._analyse, ctx.index.add_flows
-        start, finish = worker._start_publishing, worker._finish_publishing
+        start = worker._start_publishing
 
         async def analysed(*args: Any) -> Any:
             self.marks.append(("flows written", _rss_mb()))
@@ -118,14 +118,8 @@ class _RssMarks:
             self.marks.append(("publishing", _rss_mb()))
             return await start(*args)
 
-        async def published(*args: Any) -> Any:
-            out = await finish(*args)
-            self.marks.append(("published", _rss_mb()))
-            return out
-
         worker._analyse = analysed  # type: ignore[method-assign,assignment]
         worker._start_publishing = publishing  # type: ignore[method-assign,assignment]
-        worker._finish_publishing = published  # type: ignore[method-assign,assignment]
         ctx.index.add_flows = added  # type: ignore[method-assign,assignment]
 
     def _sample(self) -> None:
@@ -139,6 +133,7 @@ class _RssMarks:
         self._thread.start()
 
     def __exit__(self, *exc: object) -> None:
+        self.marks.append(("done", _rss_mb()))
         self._stop.set()
         self._thread.join()
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import pydantic_core
 from pcaptotal.messages import (
@@ -130,23 +130,46 @@ def envelope_overhead(template: Envelope, items_field: str) -> int:
     return len(encode(probe))
 
 
+class BoundedBatcher(Generic[T]):
+    """Items into batches of at most ``max_items`` items and a body of at most ``max_bytes``:
+    overhead + items + one comma between items; fed one item at a time."""
+
+    def __init__(self, *, overhead: int, max_items: int, max_bytes: int) -> None:
+        self._overhead, self._max_items, self._max_bytes = overhead, max_items, max_bytes
+        self._batch: list[T] = []
+        self._used = overhead
+
+    def add(self, item: T, size: int) -> list[T] | None:
+        """Add ``item`` (``size`` bytes); the batch it closed when it did not fit there."""
+        full = None
+        if self._batch and (
+            len(self._batch) >= self._max_items or self._used + 1 + size > self._max_bytes
+        ):
+            full, self._batch, self._used = self._batch, [], self._overhead
+        self._used += size + (1 if self._batch else 0)
+        self._batch.append(item)
+        return full
+
+    def rest(self) -> list[T]:
+        """The open batch (empty when nothing was added since the last one closed)."""
+        batch, self._batch, self._used = self._batch, [], self._overhead
+        return batch
+
+
 def iter_bounded_batches(
     items: Iterable[T], size: Callable[[T], int], *, overhead: int, max_items: int, max_bytes: int
 ) -> Iterator[list[T]]:
-    """Split ``items`` so that each batch has at most ``max_items`` items and a body of at most
-    ``max_bytes``: overhead + items + one comma between items. Each batch as soon as it is
-    full, so a caller need not hold them all."""
-    batch: list[T] = []
-    used = overhead
+    """``BoundedBatcher``'s batches of ``items``, each as soon as it is full, so a caller need
+    not hold them all."""
+    batcher: BoundedBatcher[T] = BoundedBatcher(
+        overhead=overhead, max_items=max_items, max_bytes=max_bytes
+    )
     for item in items:
-        n = size(item)
-        if batch and (len(batch) >= max_items or used + 1 + n > max_bytes):
-            yield batch
-            batch, used = [], overhead
-        used += n + (1 if batch else 0)
-        batch.append(item)
-    if batch:
-        yield batch
+        full = batcher.add(item, size(item))
+        if full is not None:
+            yield full
+    if rest := batcher.rest():
+        yield rest
 
 
 def bounded_batches(
@@ -246,6 +269,7 @@ class EnrichedPublisher:
         max_flows: int = MAX_BATCH_FLOWS,
         max_bytes: int = MAX_BODY_BYTES,
     ) -> None:
+        self._published = published
         self._lanes = {
             v: _Lane(bus, run, v, published, max_flows=max_flows, max_bytes=max_bytes)
             for v in VERDICTS
@@ -254,13 +278,16 @@ class EnrichedPublisher:
     async def add(self, flow: dict[str, Any]) -> None:
         await self._lanes[flow_verdict(flow)].add(flow)
 
-    async def finish(self) -> None:
+    async def finish(self) -> PerVerdict:
+        """Publish the rest; what the run sent, these batches and whatever else went into
+        its ``Published``."""
         for lane in self._lanes.values():
             await lane.finish()
+        return self._published.per_verdict()
 
 
 class _Lane:
-    """One verdict's batches (``iter_bounded_batches``' rule, one flow at a time)."""
+    """One verdict's batches."""
 
     def __init__(
         self,
@@ -277,31 +304,29 @@ class _Lane:
         template = FlowsEnriched.model_construct(
             **run.envelope(), verdict=verdict, seq=0, last=False, flows=[]
         )
-        self._overhead = envelope_overhead(template, "flows")
-        self._max_flows, self._max_bytes = max_flows, max_bytes
-        self._building: list[dict[str, Any]] = []
-        self._used = self._overhead
+        overhead = envelope_overhead(template, "flows")
+        self._budget = max_bytes - overhead  # for one flow alone
+        self._batcher: BoundedBatcher[dict[str, Any]] = BoundedBatcher(
+            overhead=overhead, max_items=max_flows, max_bytes=max_bytes
+        )
         self._full: list[dict[str, Any]] | None = None  # waits to learn whether it is the last
         self._seq = self._count = 0
 
     async def add(self, flow: dict[str, Any]) -> None:
         # event-shaped copies one batch at a time (all at once added 30-100 MB per 200 MB)
-        fitted, n = fit_flow_sized(public_flow(flow), self._max_bytes - self._overhead)
-        if self._building and (
-            len(self._building) >= self._max_flows or self._used + 1 + n > self._max_bytes
-        ):
+        full = self._batcher.add(*fit_flow_sized(public_flow(flow), self._budget))
+        if full is not None:
             if self._full is not None:
                 await self._send(self._full, last=False)
-            self._full, self._building, self._used = self._building, [], self._overhead
-        self._used += n + (1 if self._building else 0)
-        self._building.append(fitted)
+            self._full = full
 
     async def finish(self) -> None:
+        rest = self._batcher.rest()
         if self._full is not None:
-            await self._send(self._full, last=not self._building)
-        if self._building:
-            await self._send(self._building, last=True)
-        self._full, self._building = None, []
+            await self._send(self._full, last=not rest)
+        if rest:
+            await self._send(rest, last=True)
+        self._full = None
         self._published.add(self._verdict, flows=self._count, batches=self._seq)
 
     async def _send(self, flows: list[dict[str, Any]], *, last: bool) -> None:

@@ -8,7 +8,7 @@ a child process for large captures) holds all of its flows.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,6 @@ from pcaptotal.memory import release_memory
 from pcaptotal.messages import (
     CaptureAnalyzed,
     CaptureParsed,
-    PerVerdict,
     message_id,
     scoped_key,
 )
@@ -162,11 +161,13 @@ class EnricherWorker:
                 counter.records_processed += outcome.finding_count
                 record_count += outcome.finding_count
                 # each batch of flows is published once it is in the index
-                publishing = await self._start_publishing(event, outcome, doc)
-                batches.publisher = publishing.publisher
-                await self._index_analysed(job.out_path, batches)
+                publisher = await self._start_publishing(event, outcome, doc)
+                batches.publisher = publisher
+                await self._index_file(job.out_path, batches)  # the flows, then the findings
                 await batches.flush()
-            per_verdict = await self._finish_publishing(job, publishing)
+            per_verdict = await publisher.finish()
+            # what each verdict carried, for the next run: the analysis wrote it
+            await published.upload(ctx.blobs, cid, job.state_path)
         await ctx.captures.update(
             cid,
             Status.DONE,
@@ -260,7 +261,9 @@ class EnricherWorker:
         """The analysis, while the parser's other records go into the index (the analysis is
         a child process or a thread, the indexing mostly tantivy's threads: two cores busy at
         once). When the analysis fails, what went in comes out again."""
-        indexing = asyncio.create_task(self._index_others(parsed, others, batches))
+        indexing = asyncio.create_task(
+            self._index_file(parsed, batches, wanted=lambda i, _: i in others)
+        )
         try:
             outcome = await self._analyse(job, flow_count)
         except BaseException:
@@ -271,40 +274,22 @@ class EnricherWorker:
         await indexing
         return outcome
 
-    async def _index_others(self, parsed: Path, others: set[int], batches: _Batches) -> None:
-        async for batch in iter_numbered(parsed, wanted=lambda i, _: i in others):
-            await batches.add([record for _, record in batch])
-
-    async def _index_analysed(self, analysed: Path, batches: _Batches) -> None:
-        """The annotated flows and the findings into the index."""
-        async for batch in iter_numbered(analysed):
+    async def _index_file(
+        self, path: Path, batches: _Batches, wanted: Callable[[int, bytes], bool] | None = None
+    ) -> None:
+        async for batch in iter_numbered(path, wanted=wanted):
             await batches.add([record for _, record in batch])
 
     async def _start_publishing(
         self, event: CaptureParsed, outcome: AnalysisOutcome, doc: dict[str, Any]
-    ) -> _Publishing:
+    ) -> EnrichedPublisher:
         """Retractions against the previous run (the analysis planned them); then the
         publisher of this run's batches (a private capture's under the private keys)."""
         ctx = self._ctx
         run = Run.of_capture(event.capture_id, event.analysis_id, event.generation, doc)
         sent = Published()
         await publish_retractions(ctx.bus, run, outcome.retracted, sent)
-        return _Publishing(EnrichedPublisher(ctx.bus, run, sent), sent)
-
-    async def _finish_publishing(self, job: AnalysisJob, publishing: _Publishing) -> PerVerdict:
-        """The last batches; then the state the analysis wrote (what each verdict carried)
-        becomes the capture's."""
-        await publishing.publisher.finish()
-        await published.upload(self._ctx.blobs, job.capture_id, job.state_path)
-        return publishing.sent.per_verdict()
-
-
-@dataclass(frozen=True, slots=True)
-class _Publishing:
-    """One run's flow events under way."""
-
-    publisher: EnrichedPublisher
-    sent: Published
+        return EnrichedPublisher(ctx.bus, run, sent)
 
 
 class _Batches:
