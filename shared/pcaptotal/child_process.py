@@ -124,8 +124,10 @@ async def _talk(
 ) -> int:
     """Hand the child its job, pass on its lines; its exit code."""
     assert proc.stdin is not None and proc.stdout is not None
-    proc.stdin.write(job.model_dump_json().encode() + b"\n")
-    await proc.stdin.drain()
+    # a child killed before it read its job closes the pipe: its exit code says how it ended
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        proc.stdin.write(job.model_dump_json().encode() + b"\n")
+        await proc.stdin.drain()
     proc.stdin.close()
     async for line in proc.stdout:
         if on_line is not None:
