@@ -37,7 +37,7 @@ from flowheavy import build, cache_dir  # noqa: E402
 from pcaptotal.adapters.factory import close_context, make_context, start_context  # noqa: E402
 from pcaptotal.context import Context  # noqa: E402
 from pcaptotal.keys import parsed_key  # noqa: E402
-from pcaptotal.memory import limit_malloc_arenas  # noqa: E402
+from pcaptotal.memory import tune_malloc  # noqa: E402
 from pcaptotal.messages import CaptureParsed, CaptureSummary  # noqa: E402
 from pcaptotal.ports import Delivery  # noqa: E402
 from pcaptotal.records import write_ndjson_zst  # noqa: E402
@@ -209,7 +209,7 @@ async def runs(args: argparse.Namespace, records: Path) -> list[dict[str, float]
 
 
 def main() -> None:
-    limit_malloc_arenas()  # as the services do at start
+    tune_malloc()  # as the services do at start
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--records", type=Path, help="a parsed/<id>.ndjson.zst blob")
     ap.add_argument("--mb", type=int, default=200, help="flow-heavy capture size (no --records)")

@@ -22,7 +22,7 @@ from pcaptotal.adapters.factory import close_context, make_context, start_contex
 from pcaptotal.context import Context
 from pcaptotal.health import create_health_router
 from pcaptotal.logs import TraceMiddleware, configure_logging
-from pcaptotal.memory import limit_malloc_arenas
+from pcaptotal.memory import tune_malloc
 from pcaptotal.metrics import instrument_http
 from pcaptotal.settings import Settings
 from pcaptotal.tmpfiles import clean_stale_tmp
@@ -105,7 +105,7 @@ def _worker_http_server(name: str, settings: Settings, ctx: Context) -> uvicorn.
 
 
 def run_worker(name: str, start: StartWorker) -> None:
-    limit_malloc_arenas()
+    tune_malloc()
     settings = Settings()
     configure_logging(settings.log_level)
     asyncio.run(_run_worker(name, settings, start))
@@ -152,7 +152,7 @@ def create_http_app(
 
 
 def serve_http(app: FastAPI, settings: Settings) -> None:
-    limit_malloc_arenas()  # before the server's and the adapters' threads start
+    tune_malloc()  # before the server's and the adapters' threads start
     uvicorn.run(
         app,
         host=settings.http_host,

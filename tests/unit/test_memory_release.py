@@ -10,7 +10,12 @@ import subprocess
 import sys
 
 import pytest
-from pcaptotal.memory import capture_cache, limit_malloc_arenas, release_memory
+from pcaptotal.memory import (
+    capture_cache,
+    fix_mmap_threshold,
+    limit_malloc_arenas,
+    release_memory,
+)
 from pcaptotal_enricher.heuristics import dns, names, util
 from pcaptotal_enricher.verdict import analyse_capture
 from pcaptotal_parser.community_id import community_id
@@ -127,3 +132,51 @@ def test_limit_malloc_arenas_caps_the_threads_heaps(mode: str, most: int) -> Non
 def test_an_operators_malloc_arena_max_wins(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
     assert limit_malloc_arenas() is False
+
+
+_BIG_BLOCKS = """
+import ctypes, ctypes.util, sys
+from pcaptotal.memory import fix_mmap_threshold
+if sys.argv[1] == "fixed":
+    assert fix_mmap_threshold()
+libc = ctypes.CDLL(ctypes.util.find_library("c"))
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+libc.memset.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t]
+def anon_mb():
+    for line in open("/proc/self/status"):
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1]) // 1024
+MB = 1 << 20
+libc.free(libc.malloc(4 * MB))  # a mapped block freed: glibc raises its threshold past it
+before = anon_mb()
+blocks, pins = [], []
+for _ in range(200):  # 1 MiB blocks (tantivy's arena pages), each followed by a small one
+    block = libc.malloc(MB)
+    libc.memset(block, 1, MB)
+    blocks.append(block)
+    pins.append(libc.malloc(4096))  # keeps the heap from shrinking past the freed blocks
+for block in blocks:
+    libc.free(block)
+print(anon_mb() - before)
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's mmap threshold")
+@pytest.mark.parametrize(("mode", "kept_mb"), [("fixed", (0, 20)), ("default", (180, 250))])
+def test_fixed_mmap_threshold_returns_freed_big_blocks(mode: str, kept_mb: tuple[int, int]) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    out = subprocess.run(
+        [sys.executable, "-c", _BIG_BLOCKS, mode],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    low, high = kept_mb
+    assert low <= int(out.stdout) <= high  # default: the 200 MiB freed stays resident
+
+
+def test_an_operators_mmap_threshold_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "131072")
+    assert fix_mmap_threshold() is False

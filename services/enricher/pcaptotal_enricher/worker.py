@@ -49,9 +49,10 @@ log = structlog.get_logger(__name__)
 QUEUE = "enricher"
 # Records per add_flows call. Each call is one commit on tantivy (an fsync'd segment: with
 # 2,000 a 200 MB flow-heavy capture made 38 commits and spent more time in them than in
-# indexing) and one refresh on Elasticsearch; 10,000 keeps the converted batch to a few tens
-# of MB.
-INDEX_BATCH = 10_000
+# indexing) and one refresh on Elasticsearch. 5,000 (~25 MB of records) rather than 10,000:
+# on the 1 GB capture the enricher's anonymous peak fell by ~60 MB with the fixed mmap
+# threshold (``pcaptotal.memory``), at the same flows/s (bench/enrich.py, medians of 3).
+INDEX_BATCH = 5_000
 
 
 class EnricherWorker:
