@@ -60,7 +60,7 @@ down:
 
 test: deps tools
 	bash scripts/ensure-rabbitmq.sh
-	$(PY) -m pytest tests -q
+	$(PY) -m pytest tests -q --durations=25  # the slowest, to keep the tier under ~25 minutes
 
 # No server, no tshark: unit tests and the in-memory/file/tantivy contract cases only
 # (PCAPTOTAL_TEST_TIER=unit makes any attempt to start one fail; see tests/conftest.py).
