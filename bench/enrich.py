@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import cProfile
 import hashlib
+import os
 import resource
 import shutil
 import statistics
@@ -83,6 +84,19 @@ def _rss_parts_mb() -> dict[str, float]:
     return {ln.split()[0][:-1]: int(ln.split()[1]) / 1024 for ln in lines if ln.startswith(keys)}
 
 
+def _thread_cpu_s() -> dict[str, float]:
+    """CPU seconds of each thread of this process, by thread id."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            fields = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended
+            continue
+        out[tid] = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+    return out
+
+
 def _rss_mb() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -91,36 +105,45 @@ def _rss_mb() -> float:
 
 
 class _RssMarks:
-    """Resident memory at the enricher's steps (before/after the analysis, after each index
-    call, at the start of publishing flows.enriched, which goes with the index calls, and the end)
-    and its peak with its parts, sampled every 20 ms on a thread while the block runs."""
+    """Resident memory and seconds since the start at the enricher's steps (before/after the
+    analysis, after each index call, at the start of publishing flows.enriched, which goes with
+    the index calls, and the end), the peak with its parts, sampled every 20 ms on a thread
+    while the block runs, and the CPU seconds of each of this process's threads in the flows
+    pass (from "publishing" to the end): how many cores that pass keeps busy."""
 
     def __init__(self, worker: EnricherWorker, ctx: Context) -> None:
-        self.marks: list[tuple[str, float]] = []
+        self.marks: list[tuple[str, float, float]] = []  # (step, RSS MB, seconds in)
+        self._t0 = time.perf_counter()
         self.peak = 0.0
         self.peak_parts: dict[str, float] = {}
+        self._threads_then: dict[str, float] = {}
+        self.flows_pass_threads: list[float] = []  # CPU seconds per thread, busiest first
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         analyse, add = worker._analyse, ctx.index.add_flows
         start = worker._start_publishing
 
         async def analysed(*args: Any) -> Any:
-            self.marks.append(("flows written", _rss_mb()))
+            self._mark("flows written")
             out = await analyse(*args)
-            self.marks.append(("analysed", _rss_mb()))
+            self._mark("analysed")
             return out
 
         async def added(records: Any) -> None:
             await add(records)
-            self.marks.append(("indexed", _rss_mb()))
+            self._mark("indexed")
 
         async def publishing(*args: Any) -> Any:
-            self.marks.append(("publishing", _rss_mb()))
+            self._mark("publishing")
+            self._threads_then = _thread_cpu_s()
             return await start(*args)
 
         worker._analyse = analysed  # type: ignore[method-assign,assignment]
         worker._start_publishing = publishing  # type: ignore[method-assign,assignment]
         ctx.index.add_flows = added  # type: ignore[method-assign,assignment]
+
+    def _mark(self, step: str) -> None:
+        self.marks.append((step, _rss_mb(), time.perf_counter() - self._t0))
 
     def _sample(self) -> None:
         while not self._stop.wait(0.02):
@@ -129,18 +152,28 @@ class _RssMarks:
                 self.peak, self.peak_parts = rss["VmRSS"], rss
 
     def __enter__(self) -> None:
-        self.marks.append(("start", _rss_mb()))
+        self._t0 = time.perf_counter()
+        self._mark("start")
         self._thread.start()
 
     def __exit__(self, *exc: object) -> None:
-        self.marks.append(("done", _rss_mb()))
+        self._mark("done")
+        now = _thread_cpu_s()
+        used = (now[t] - self._threads_then.get(t, 0.0) for t in now)
+        self.flows_pass_threads = sorted((u for u in used if u >= 0.05), reverse=True)
         self._stop.set()
         self._thread.join()
 
     def summary(self) -> str:
         parts = ", ".join(f"{k} {v:.0f}" for k, v in self.peak_parts.items() if k != "VmRSS")
-        marks = ", ".join(f"{k} {v:.0f}" for k, v in self.marks)
-        return f"{marks}; peak {self.peak:.0f} ({parts})"
+        marks = ", ".join(f"{k} {v:.0f}@{t:.1f}s" for k, v, t in self.marks)
+        passed = next((t for k, _, t in self.marks if k == "publishing"), 0.0)
+        wall = self.marks[-1][2] - passed
+        threads = ", ".join(f"{c:.2f}" for c in self.flows_pass_threads)
+        return (
+            f"{marks}; peak {self.peak:.0f} ({parts})\n  flows pass: {wall:.2f} s, "
+            f"{sum(self.flows_pass_threads):.2f} CPU-s in this process (threads: {threads})"
+        )
 
 
 async def one_run(ctx: Context, records: Path, size: int, run: int) -> dict[str, float]:

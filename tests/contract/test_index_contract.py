@@ -375,6 +375,17 @@ async def test_upsert_is_idempotent(loaded: Index) -> None:
     assert await loaded.get_flow(changed["event.id"]) == changed
 
 
+async def test_a_batch_of_new_records_and_one_replacement(loaded: Index) -> None:
+    # the adapter may skip the per-record delete for a batch of new records only
+    new = {**DOCS["dns"], "event.id": f"{C1}-udp-777", "destination.port": 5353}
+    changed = {**DOCS["http"], "destination.port": 8080}
+    await loaded.add_flows([new, changed])
+    assert (await loaded.search_flows(parse_query(""), limit=100)).total == len(DOCS) + 1
+    assert await loaded.get_flow(changed["event.id"]) == changed
+    assert await loaded.get_flow(new["event.id"]) == new
+    assert await names(loaded, "destination.port:80") == []
+
+
 async def test_duplicate_ids_in_one_batch_keep_the_last(index: Index) -> None:
     first = DOCS["ssh"]
     second = {**first, "destination.port": 2222}
