@@ -13,7 +13,7 @@ help:
 	@echo "make up     - the distributed stack (RabbitMQ, SeaweedFS, osmem, every service; PARSERS=N ENRICHERS=M) on 127.0.0.1:$(PCAPTOTAL_HTTP_PORT)"
 	@echo "make down   - stop what make up started (RUN_DIR, default ./run)"
 	@echo "make test   - install what is missing and run every test tier"
-	@echo "make lint   - ruff + mypy"
+	@echo "make lint   - ruff + mypy + import contracts"
 	@echo "make bench  - benchmarks under bench/"
 
 # tshark (+ mergecap/editcap from wireshark-common) parses; libmagic names carved files' types.
@@ -71,6 +71,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy shared services tests bench
+	$(VENV)/bin/lint-imports  # services -> shared only, services independent (pyproject.toml)
 
 fmt: venv
 	$(VENV)/bin/ruff format .

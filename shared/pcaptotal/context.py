@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from pcaptotal.access.stamping import StampingIndex, stamping
+from pcaptotal.access.visibility import VisibleBlobs, VisibleIndex
 from pcaptotal.captures import CaptureRepository
 from pcaptotal.ports import BlobStore, Bus, Index
 from pcaptotal.resilience import retrying
@@ -32,6 +34,16 @@ class Context:
             blobs=retrying(self.blobs, "blob store", budget_s),
             index=stamping(retrying(_unstamped(self.index), "index", budget_s)),
         )
+
+    def visible(self) -> Context:
+        """The same adapters with Index and BlobStore reads scoped to ``current_identity``
+        (``pcaptotal.access.visibility``; for requests)."""
+        out = Context(settings=self.settings, bus=self.bus, blobs=self.blobs, index=self.index)
+        index: Any = VisibleIndex(self.index)
+        blobs: Any = VisibleBlobs(self.blobs, self.index)
+        out.index, out.blobs = index, blobs
+        out.captures = type(self.captures)(index)
+        return out
 
 
 def _unstamped(index: Index) -> Index:

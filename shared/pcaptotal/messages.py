@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from pcaptotal.record_schema import declared_as, flow_event_record
+from pcaptotal.verdicts import VERDICTS as VERDICTS  # re-exported: events use them
+from pcaptotal.verdicts import Verdict as Verdict
 
 # 3: capture.analyzed says flows_indexed and risk_score (the capture's names), not flow_count/score
 SCHEMA_VERSION = 3
@@ -25,8 +27,6 @@ MAX_BATCH_FLOWS = 500
 MAX_RETRACTION_IDS = 5000
 MAX_BODY_BYTES = 512 * 1024
 
-Verdict = Literal["clean", "suspicious", "malicious"]
-VERDICTS: tuple[Verdict, ...] = ("clean", "suspicious", "malicious")
 # The stage that gave up on a capture (closed set: the producers of capture.failed).
 Stage = Literal["parse", "enrich", "reconcile"]
 # Every event of a private capture goes under this prefix (``private.capture.analyzed``,

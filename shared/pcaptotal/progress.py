@@ -17,16 +17,20 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 import structlog
 
 from pcaptotal.clock import now_iso
 
-if TYPE_CHECKING:
-    from pcaptotal.captures import CaptureRepository
-
 log = structlog.get_logger(__name__)
+
+
+class ProgressStore(Protocol):
+    """Where progress goes (``captures.CaptureRepository``, which imports this module)."""
+
+    async def set_progress(self, capture_id: str, progress: dict[str, Any]) -> bool: ...
+
 
 Stage = Literal["stored", "parsing", "enriching", "done", "failed"]
 INTERVAL_S = 1.0  # the issue asks for at least every 2 s; one write a second is cheap
@@ -149,7 +153,7 @@ class ProgressReporter:
 
     def __init__(
         self,
-        captures: CaptureRepository,
+        captures: ProgressStore,
         capture_id: str,
         counter: Counter,
         interval_s: float = INTERVAL_S,

@@ -33,6 +33,7 @@ from pydantic_core import CoreSchema, core_schema
 
 from pcaptotal.fields import DATASET_KINDS, FLOW_FIELDS, STORED_OBJECTS, Field, FieldType
 from pcaptotal.finding_view import EvidenceValue, FindingView
+from pcaptotal.verdicts import Verdict
 
 _STRICT = ConfigDict(extra="forbid", populate_by_name=True)
 _SCALARS: dict[FieldType, type] = {
@@ -166,8 +167,6 @@ def record_union() -> Any:
 def flow_event_record() -> type[BaseModel]:
     """A flow as ``flows.enriched`` events carry it: the flow record of the HTTP API, with its
     verdict always set and ``pcaptotal.omitted_fields`` when the flow was cut to fit a body."""
-    from pcaptotal.messages import Verdict  # messages declares its flows with this model
-
     flow = record_models()["flow"]
     return create_model(
         "FlowEventRecord",

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from pcaptotal.access.apikeys import KeyStore
 from pcaptotal.access.http import AccessState, install_access
 from pcaptotal.access.roles import Role
-from pcaptotal.access.visibility import private_capture_id, visible_context
+from pcaptotal.access.visibility import private_capture_id
 from pcaptotal.adapters.factory import make_context, start_context
 from pcaptotal.adapters.file_blobstore import FileBlobStore
 from pcaptotal.captures import new_capture_doc
@@ -74,7 +74,7 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient,
             doc = new_capture_doc(cid, size=1, filename=f"{vis}.pcap")
             await ctx.index.put_capture(doc | {"visibility": vis, "owner": "alice"})
         await ctx.index.add_flows(RECORDS)
-        app.state.ctx = visible_context(base)
+        app.state.ctx = base.visible()
         store = KeyStore(FileBlobStore(tmp / "keys"), b"k" * 32)
         app.state.access = AccessState(auth_on=True, store=store)
         return {

@@ -28,7 +28,6 @@ from pcaptotal.access.ratelimit import RateLimiter
 from pcaptotal.access.roles import Role, required_role
 from pcaptotal.access.secret import auth_dir, load_secret, write_private
 from pcaptotal.access.usage import UploadQuota, UsageLedger
-from pcaptotal.access.visibility import visible_context
 from pcaptotal.settings import Settings
 from pcaptotal.web import ProblemError, error_responses
 
@@ -200,7 +199,7 @@ async def start_access(app: FastAPI, settings: Settings, *, embedded: bool) -> N
     limiter = RateLimiter(per_minute) if per_minute else None
     usage = UsageLedger(ctx.blobs, UploadQuota.from_settings(settings))
     app.state.access = AccessState(auth_on=auth_on, store=store, limiter=limiter, usage=usage)
-    app.state.ctx = visible_context(ctx)
+    app.state.ctx = ctx.visible()
     if auth_on:
         await _first_admin_key(store, settings, embedded=embedded)
 

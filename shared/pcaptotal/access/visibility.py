@@ -31,7 +31,6 @@ from typing import Any, Literal, TypeVar
 from pcaptotal import fields
 from pcaptotal.access.identity import Identity, current_identity
 from pcaptotal.access.stamping import OWNER_FIELD, VIS_FIELD
-from pcaptotal.context import Context
 from pcaptotal.ports import BlobInfo, BlobStore, Index
 from pcaptotal.query import ValidatedQuery, ir, parse_query
 
@@ -245,13 +244,3 @@ class VisibleBlobs:
             q = scoped(parse_query(f"file.hash.sha256:{sha}"), who)
             return (await self._index.search_flows(q, limit=1)).total > 0
         return False
-
-
-def visible_context(ctx: Context) -> Context:
-    """``ctx`` with Index and BlobStore reads scoped to ``current_identity`` (for requests)."""
-    out = Context(settings=ctx.settings, bus=ctx.bus, blobs=ctx.blobs, index=ctx.index)
-    index: Any = VisibleIndex(ctx.index)
-    blobs: Any = VisibleBlobs(ctx.blobs, ctx.index)
-    out.index, out.blobs = index, blobs
-    out.captures = type(ctx.captures)(index)
-    return out

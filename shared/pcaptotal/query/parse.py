@@ -43,6 +43,7 @@ from pcaptotal.query.limits import (
     check_wildcard,
     pattern_clauses_error,
 )
+from pcaptotal.query.tantivy_regex import regex_problem
 from pcaptotal.query.values import (
     parse_bool,
     parse_date,
@@ -357,7 +358,7 @@ class _Resolver:
 
     def _check_regex(self, pattern: str, pos: int | None) -> None:
         check_regex(pattern, self.limits, pos)
-        problem = _regex_problem(pattern)
+        problem = regex_problem(pattern)  # the embedded engine runs them
         if problem:
             raise QueryError(f"bad regular expression /{excerpt(pattern)}/: {problem}", pos)
 
@@ -378,13 +379,6 @@ def _expected(t: FieldType) -> str:
         FieldType.BOOL: " (expected true or false)",
         FieldType.DATE: " (expected ISO-8601 like 2009-11-18T16:43:00Z, epoch millis or now-1d)",
     }.get(t, "")
-
-
-def _regex_problem(pattern: str) -> str | None:
-    """Regexes run on the embedded index's engine (Rust regex); check them up front."""
-    from pcaptotal.query.tantivy_compiler import regex_problem
-
-    return regex_problem(pattern)
 
 
 _DEFAULT_FIELDS: tuple[Field, ...] = tuple(

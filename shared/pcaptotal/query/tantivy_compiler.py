@@ -22,6 +22,7 @@ from pcaptotal.fields import Field, FieldType
 from pcaptotal.query import ir
 from pcaptotal.query.errors import QueryError, excerpt
 from pcaptotal.query.parse import ValidatedQuery
+from pcaptotal.query.tantivy_regex import tantivy_reason
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _Q = tantivy.Query
@@ -43,20 +44,6 @@ def _text_analyzer() -> tantivy.TextAnalyzer:
     return builder.filter(tantivy.Filter.remove_long(40)).filter(tantivy.Filter.lowercase()).build()
 
 
-@cache
-def _probe_schema() -> tantivy.Schema:
-    return tantivy.SchemaBuilder().add_text_field("k", tokenizer_name="raw").build()
-
-
-def regex_problem(pattern: str) -> str | None:
-    """None if tantivy accepts the regex, else its complaint."""
-    try:
-        _Q.regex_query(_probe_schema(), "k", pattern)
-    except ValueError as exc:
-        return _reason(exc)
-    return None
-
-
 def compile_query(query: ValidatedQuery | ir.Node, schema: tantivy.Schema) -> tantivy.Query:
     """Build the tantivy query; raises :class:`QueryError` for anything tantivy refuses.
 
@@ -70,15 +57,7 @@ def compile_query(query: ValidatedQuery | ir.Node, schema: tantivy.Schema) -> ta
     except RecursionError:  # ``limits`` bounds depth; this guards an IR built elsewhere
         raise QueryError("query is nested too deeply") from None
     except (ValueError, TypeError, OverflowError) as exc:
-        raise QueryError(f"cannot run query: {_reason(exc)}") from None
-
-
-def _reason(exc: Exception) -> str:
-    """tantivy's complaint without its wrapping ("An invalid argument was passed: '…'")."""
-    msg = str(exc).splitlines()[-1].strip(" '")
-    for prefix in ("An invalid argument was passed: ", "'", "RegexQueryError: "):
-        msg = msg.removeprefix(prefix)
-    return msg or "invalid"
+        raise QueryError(f"cannot run query: {tantivy_reason(exc)}") from None
 
 
 # Compiled wildcard queries, least recently used first: building the automaton was most of a
@@ -149,7 +128,7 @@ class _Compiler:
         try:
             return _Q.regex_query(self.schema, f.name, pattern)
         except ValueError as exc:  # e.g. its automaton exceeds tantivy's size limit
-            raise QueryError(f"{what} is too complex: {_reason(exc)}") from None
+            raise QueryError(f"{what} is too complex: {tantivy_reason(exc)}") from None
 
     def _and(self, children: tuple[ir.Node, ...]) -> tantivy.Query:
         # NOT children become MustNot clauses; a pure negation needs a positive clause.

@@ -26,11 +26,17 @@ import structlog
 from pcaptotal_enricher.intel.limits import DEFAULT_LIMITS, FeedLimits, size_text
 from pcaptotal_enricher.intel.load import iter_feed
 from pcaptotal_enricher.intel.matching import Hit, match_flow
-from pcaptotal_enricher.intel.model import FeedStats, Indicator, IndicatorMeta, IndicatorType, Kind
+from pcaptotal_enricher.intel.model import (
+    FeedStats,
+    Group,
+    Indicator,
+    IndicatorMeta,
+    IndicatorType,
+    Kind,
+)
 from pcaptotal_enricher.intel.normalize import parse_ip
 
 log = structlog.get_logger(__name__)
-Group = tuple[IndicatorMeta, ...]
 _T = Kind
 _MISS: list[tuple[str, Group]] = []  # shared empty result; callers never mutate it
 _DOMAIN = IndicatorType.DOMAIN.value

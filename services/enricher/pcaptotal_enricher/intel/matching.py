@@ -7,12 +7,24 @@ parser does not produce yet (``file.hash.*``, ``tls.server.hash.sha1``) are simp
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:  # indicator_set imports this module; the types are for annotations only
-    from pcaptotal_enricher.intel.indicator_set import Group, IndicatorSet
-from pcaptotal_enricher.intel.model import Confidence, IndicatorType, Kind
+from pcaptotal_enricher.intel.model import Confidence, Group, IndicatorType, Kind
 from pcaptotal_enricher.intel.normalize import normalise_url, strip_port
+
+
+class Indicators(Protocol):
+    """The lookups matching needs (``indicator_set.IndicatorSet``, which imports this
+    module, has them)."""
+
+    def lookup_ip(self, text: str) -> list[tuple[str, Group]] | None: ...
+
+    def lookup_domain(self, name: str) -> list[tuple[str, Group]]: ...
+
+    def lookup(self, kind: str, value: str) -> Group | None: ...
+
+    def active(self) -> frozenset[str]: ...
+
 
 _T = Kind
 # Fields compared verbatim (lowercased for hex digests) with one indicator type each.
@@ -84,7 +96,7 @@ def _add(hits: list[Hit], found: list[tuple[str, Group]], field: str, atomic: st
             )
 
 
-def _host(indicators: IndicatorSet, field: str, raw: str) -> list[tuple[str, Group]]:
+def _host(indicators: Indicators, field: str, raw: str) -> list[tuple[str, Group]]:
     """A name that may be an address (``Host: 1.2.3.4:8080``, a DNS A answer) or a DNS name."""
     host = strip_port(raw) if field == "url.domain" else raw
     if not host:
@@ -113,7 +125,7 @@ def flow_urls(flow: dict[str, Any]) -> list[str]:
     return urls
 
 
-def match_flow(indicators: IndicatorSet, flow: dict[str, Any]) -> list[Hit]:
+def match_flow(indicators: Indicators, flow: dict[str, Any]) -> list[Hit]:
     """Every indicator the flow touches, once per (indicator, feed, field, flow value), in
     field order (deterministic documents).
 

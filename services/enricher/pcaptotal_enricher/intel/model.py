@@ -87,6 +87,10 @@ class IndicatorMeta:
     confidence: Confidence = Confidence.MEDIUM
 
 
+# The indicators that share one value (several feeds may list it), as the set stores them.
+Group = tuple[IndicatorMeta, ...]
+
+
 @dataclass(frozen=True, slots=True)
 class Indicator:
     value: str  # normalised (see normalize.py)
