@@ -326,6 +326,8 @@ def test_enricher_memory_limit_follows_the_sizing_rule() -> None:
     in_flight = inspect.signature(EnricherWorker.start).parameters["prefetch"].default
     analysis = int(config["PCAPTOTAL_ENRICHER_MEMORY_LIMIT_MB"])
     assert int(limit[:-2]) * 1024 >= in_flight * analysis + 1024
+    # a core for a capture's analysis process and one for the worker indexing meanwhile
+    assert int(enricher["containers"][0]["resources"]["limits"]["cpu"]) >= 2
 
 
 @pytest.mark.parametrize("path", [f"overlays/{o}" for o in OVERLAYS])
