@@ -376,7 +376,7 @@ async def test_upsert_is_idempotent(loaded: Index) -> None:
 
 
 async def test_a_batch_of_new_records_and_one_replacement(loaded: Index) -> None:
-    # the adapter may skip the per-record delete for a batch of new records only
+    # an upsert batch may mix new ids with ids already in the index
     new = {**DOCS["dns"], "event.id": f"{C1}-udp-777", "destination.port": 5353}
     changed = {**DOCS["http"], "destination.port": 8080}
     await loaded.add_flows([new, changed])

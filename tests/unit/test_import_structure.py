@@ -5,16 +5,16 @@ pyproject.toml, run by ``make lint``."""
 
 from __future__ import annotations
 
+import tomllib
+
 import grimp
 import pytest
 
-PACKAGES = (
-    "pcaptotal",
-    "pcaptotal_ingest",
-    "pcaptotal_parser",
-    "pcaptotal_enricher",
-    "pcaptotal_search_api",
-    "pcaptotal_runner",
+from tests.paths import REPO
+
+# the packages the import-linter contracts cover: one list, in pyproject.toml
+PACKAGES: tuple[str, ...] = tuple(
+    tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]["root_packages"]
 )
 
 
