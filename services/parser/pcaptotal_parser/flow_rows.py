@@ -3,9 +3,15 @@ quotes, fragments, other IP protocols). ``FlowBuilder`` (``flows``) adds the fas
 
 from __future__ import annotations
 
-from pcaptotal_parser.columns import Row
+from pcaptotal_parser.columns import FIELDS, SEPARATOR, Row
 from pcaptotal_parser.community_id import ICMP, ICMP6, community_id
-from pcaptotal_parser.flow_state import MAX_VALUES_PER_FIELD, Endpoint, FlowState, parse_epoch_ns
+from pcaptotal_parser.flow_state import (
+    BURST_MIN_FRAME,
+    MAX_VALUES_PER_FIELD,
+    Endpoint,
+    FlowState,
+    parse_epoch_ns,
+)
 from pcaptotal_parser.layers import IpLayer, Layers, payload_number, plan, transport_name
 from pcaptotal_parser.summary import SummaryCounter
 
@@ -24,8 +30,14 @@ class FlowTable:
         self._fragments: dict[FragmentKey, list[tuple[int, int]]] = {}
         self.malformed_rows = 0
         self.fast = True  # tests turn the fast path off to compare it with the general one
+        # the prefilter's packets (``prefilter``): the flow (and the reverse flag of direction
+        # 0) of each sealed epoch, and the last row's transport flow, which a bind reads
+        self._epochs: dict[int, tuple[FlowState, bool]] = {}
+        self._anchor: tuple[FlowState, bool, int] | None = None
+        self.unattached = 0  # withheld packets of an epoch no row could be bound to
 
     def add(self, row: Row) -> None:
+        self._anchor = None
         self._counter.add(row)
         frame_len = int(row.raw("frame.len") or 0)
         ts_ns = parse_epoch_ns(row.raw("frame.time_epoch") or "0")
@@ -42,6 +54,7 @@ class FlowTable:
         if transports:
             flow, reverse = transports[-1]
             flow.add_packet_facts(row, reverse)
+            self._anchor = (flow, reverse, frame_len)
         eth_src = row.first("eth.src")
         vlans = row.values("vlan.id")
         outer_src, outer_dst = _ip_addrs(row, live_ips[0]) if len(live_ips) > 1 else (None, None)
@@ -146,6 +159,62 @@ class FlowTable:
                 self._attach_fragments(row, layer.ip, flow, sender, receiver)
             touched.append((flow, layer.ip, reverse))
         return touched
+
+    # -- packets tshark did not see (``prefilter``) ------------------------------------------------
+    def add_anchor_line(self, line: str) -> None:
+        """Add a tshark line through ``add``, which remembers its transport flow for ``bind``."""
+        cols = line.split(SEPARATOR)
+        if len(cols) != len(FIELDS):
+            self._anchor = None
+            self.malformed_rows += 1
+            return
+        self.add(Row(cols))
+
+    def bind(self, epoch: int, direction: int, frame_len: int) -> None:
+        """The row just added (``add_anchor_line``) sealed ``epoch``: its later packets, which
+        the splitter withheld, belong to that row's flow. ``direction``: the row's, relative
+        to the epoch's; ``frame_len`` checks that the row is the packet the splitter meant."""
+        anchor, self._anchor = self._anchor, None
+        if anchor is None or anchor[2] != frame_len or anchor[0].transport != "tcp":
+            return  # its packets count in the totals only (``unattached``)
+        flow, reverse, _ = anchor
+        self._epochs[epoch] = (flow, reverse != bool(direction))
+
+    def add_withheld(
+        self,
+        epoch: int,
+        direction: int,
+        frame_len: int,
+        ts_ns: int,
+        flags: int,
+        vlans: tuple[str, ...],
+    ) -> None:
+        """One packet of a sealed epoch, as tshark would have counted it in its flow."""
+        counter = self._counter
+        counter.withheld_packets += 1
+        counter.withheld_bytes += frame_len
+        bound = self._epochs.get(epoch)
+        if bound is None:
+            self.unattached += 1
+            return
+        flow, reverse0 = bound
+        reverse = reverse0 != bool(direction)
+        flow.packets[reverse] += 1
+        flow.bytes[reverse] += frame_len
+        flow.touch(ts_ns)
+        if frame_len >= BURST_MIN_FRAME:
+            flow.burst(reverse, frame_len, ts_ns)
+        flow.tcp_flags |= flags
+        if vlans:
+            if flow.vlans is None:
+                flow.vlans = {}
+            for vlan in vlans:
+                flow.vlans[vlan] = None
+
+    def add_counted(self, packets: int, size: int) -> None:
+        """Packets that only count in the capture's totals (ARP, ...), withheld from tshark."""
+        self._counter.withheld_packets += packets
+        self._counter.withheld_bytes += size
 
     # -- helpers -----------------------------------------------------------------------------
     def _transport_flow(

@@ -180,6 +180,7 @@ class FlowBuilder(FlowTable):
         for number, (part, frames) in enumerate(parts):
             out._counter.merge(part._counter)
             out.malformed_rows += part.malformed_rows
+            out.unattached += part.unattached
             for frags in part._fragments.values():
                 out._fragments.setdefault((0, "", "", str(number)), []).extend(frags)
             for seq, flow in enumerate(part._flows.values()):

@@ -5,7 +5,9 @@ split by host pair (``partition``) into ``workers`` parts (more when a part woul
 ``part_max_bytes``), each piped straight into its own tshark while the file is read (no part
 files, the split overlaps the decoding), and the parts' flows are merged
 (``FlowBuilder.merged``) into exactly what one pass gives. Each tshark's memory is bounded by
-its part's size instead of the capture's.
+its part's size instead of the capture's. While splitting, the prefilter (``prefilter``,
+``prefilter=True``) keeps from tshark the packets it would find nothing in; each part's side
+channel brings them to its builder in frame order (``lockstep``).
 """
 
 from __future__ import annotations
@@ -31,7 +33,9 @@ from pcaptotal_parser import sandbox
 from pcaptotal_parser.attribution import attach_files, file_records
 from pcaptotal_parser.carving import CarvedFile, collect, renumber_unnamed
 from pcaptotal_parser.flows import FlowBuilder
-from pcaptotal_parser.partition import capture_format, read_frames
+from pcaptotal_parser.lockstep import Lockstep
+from pcaptotal_parser.partition import capture_format, read_frames, side_path
+from pcaptotal_parser.prefilter import SideReader
 from pcaptotal_parser.tshark import PIPE_BYTES, PIPE_SET_SIZE, TsharkResult, run_tshark
 
 MIB = 1024 * 1024
@@ -51,6 +55,7 @@ class ParseResult:
     parts: int = 1  # tshark processes the capture was split over
     # (carved file, keys of the flows it came from); no keys for a file tied to none
     file_targets: list[tuple[CarvedFile, list[str]]] = field(default_factory=list)
+    withheld: int = 0  # packets the prefilter kept from tshark (counted from their headers)
 
     def records(self) -> Iterator[dict[str, Any]]:
         """Every record of the capture: each flow with its dns/http/tls records, then one
@@ -82,19 +87,19 @@ async def _pass(
     work_dir: Path | None,
     objects_dir: Path | None,
     stdin_fd: int | None = None,
+    lockstep: Lockstep | None = None,
 ) -> tuple[TsharkResult, list[CarvedFile]]:
-    on_lines = builder.add_lines
+    on_lines = add = builder.add_lines if lockstep is None else lockstep.feed
     progress, framing = options.progress, options.framing
     if progress is not None:
         totals = builder._counter  # the builder's running packet/byte counts
-        add = builder.add_lines
 
         def on_lines(lines: list[str]) -> None:
-            packets, size = totals.packets, totals.bytes
+            packets, size = totals.all_packets, totals.all_bytes
             add(lines)
-            new = totals.packets - packets
+            new = totals.all_packets - packets
             progress.packets_processed += new
-            progress.bytes_processed += totals.bytes - size + new * framing
+            progress.bytes_processed += totals.all_bytes - size + new * framing
 
     result = await run_tshark(
         capture,
@@ -125,6 +130,7 @@ async def parse_capture(
     part_max_bytes: int = 256 * MIB,
     sandbox_user: str = sandbox.DEFAULT_USER,
     progress: Counter | None = None,
+    prefilter: bool = True,
 ) -> ParseResult:
     """Parse ``capture`` (in one pass or split, see the module docstring).
 
@@ -148,9 +154,12 @@ async def parse_capture(
             # the parts come out about equal in size (partition deals buckets by size), so
             # one per worker, unless the part size limit asks for more
             count = max(workers, math.ceil(size / part_max_bytes))
-            split = await _split_parse(capture, capture_id, count, options, work_dir, objects_dir)
+            split = await _split_parse(
+                capture, capture_id, count, options, work_dir, objects_dir, prefilter
+            )
+        withheld = 0
         if split is not None:
-            builder, result, files, parts = split
+            builder, result, files, parts, withheld = split
         else:
             builder, parts = FlowBuilder(capture_id), 1
             result, files = await _pass(capture, builder, options, work_dir, objects_dir)
@@ -163,6 +172,11 @@ async def parse_capture(
     orphans = attach_files(builder, files, targets)
     if orphans:
         warnings.append(f"{len(orphans)} carved files could not be tied to a flow")
+    if builder.unattached:
+        warnings.append(
+            f"{builder.unattached} packets of encrypted sessions could not be tied to a flow; "
+            "they count in the capture totals only"
+        )
     if builder.malformed_rows:
         warnings.append(f"{builder.malformed_rows} packets could not be read from tshark's output")
     if builder.unreassembled_fragments:
@@ -172,7 +186,15 @@ async def parse_capture(
         )
     summary = builder.summary()
     return ParseResult(
-        builder, summary, result, warnings, files, objects_dir, parts, file_targets=targets
+        builder,
+        summary,
+        result,
+        warnings,
+        files,
+        objects_dir,
+        parts,
+        file_targets=targets,
+        withheld=withheld,
     )
 
 
@@ -190,7 +212,8 @@ async def _split_parse(
     options: TsharkOptions,
     work_dir: Path | None,
     objects_dir: Path | None,
-) -> tuple[FlowBuilder, TsharkResult, list[CarvedFile], int] | None:
+    prefilter: bool,
+) -> tuple[FlowBuilder, TsharkResult, list[CarvedFile], int, int] | None:
     """Split into ``count`` parts piped into as many tshark processes, and merge.
 
     ``None`` when the file cannot be split (then nothing of this attempt is kept).
@@ -199,7 +222,14 @@ async def _split_parse(
     pipes = [_pipe() for _ in range(count)]
     builders = [FlowBuilder(capture_id) for _ in range(count)]
     frames_path = Path(await asyncio.to_thread(tempfile.mktemp, ".frames", "split-", work_dir))
+    side_prefix = frames_path.with_suffix(".side")
+    side_paths = [side_path(side_prefix, i) for i in range(count)] if prefilter else []
+    readers: list[SideReader] = []
     try:
+        for path in side_paths:  # made here, so that the readers can open them at once
+            await asyncio.to_thread(path.touch)
+            readers.append(await asyncio.to_thread(SideReader, path))
+        locksteps = [Lockstep(b, r) for b, r in zip(builders, readers, strict=True)]
         write_ends = [w for _, w in pipes]
         splitter = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -207,6 +237,7 @@ async def _split_parse(
             "pcaptotal_parser.partition",
             str(capture),
             str(frames_path),
+            str(side_prefix) if prefilter else "-",
             *map(str, write_ends),
             pass_fds=write_ends,
             stdin=asyncio.subprocess.DEVNULL,
@@ -222,6 +253,7 @@ async def _split_parse(
                     work_dir,
                     objects_dir / f"part-{i:03d}" if objects_dir else None,
                     stdin_fd=read_end,
+                    lockstep=locksteps[i] if locksteps else None,
                 )
             )
             for i, (read_end, _) in enumerate(pipes)
@@ -233,6 +265,11 @@ async def _split_parse(
                 await asyncio.to_thread(read_frames, frames_path, count) if status == 0 else None
             )
             done = await asyncio.gather(*passes, return_exceptions=parts is None)
+            if parts is not None:  # what the prefilter withheld after each part's last row
+                for lockstep in locksteps:
+                    lockstep.finish()
+                for part_builder, part in zip(builders, parts, strict=True):
+                    part_builder.add_counted(part.counted_packets, part.counted_bytes)
         except BaseException:  # one tshark failed (or we are cancelled): stop everything
             if splitter.returncode is None:
                 splitter.kill()
@@ -246,6 +283,10 @@ async def _split_parse(
             os.close(read_end)
             os.close(write_end)
         await asyncio.to_thread(frames_path.unlink, True)
+        for reader in readers:
+            reader.close()
+        for path in side_paths:
+            await asyncio.to_thread(path.unlink, True)
     if parts is None:
         return None
     results = [d for d in done if isinstance(d, tuple)]
@@ -263,4 +304,5 @@ async def _split_parse(
     for (_, part_files), part in zip(results, parts, strict=True):
         renumber_unnamed(part_files, part.frames, named)
     files = [f for _, part_files in results for f in part_files]
-    return builder, result, files, len(parts)
+    withheld = sum(part.withheld + part.counted_packets for part in parts)
+    return builder, result, files, len(parts), withheld

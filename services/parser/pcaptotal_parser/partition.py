@@ -24,9 +24,12 @@ import mmap
 import struct
 import zlib
 from array import array
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
+
+from pcaptotal_parser.prefilter import COUNT, KEEP, KEEP_BIND, Prefilter, SideWriter, applicable
 
 Buffer = bytes | mmap.mmap  # indexing gives ints, slicing gives bytes
 
@@ -59,6 +62,11 @@ _ICMP6_ERRORS = frozenset({1, 2, 3, 4})
 class Part:
     path: Path
     frames: array[int] = field(default_factory=lambda: array("L"))  # original frame numbers
+    # withheld by the prefilter: packets and bytes that only count in the totals, and packets
+    # of sealed conversations (their side channel carries them)
+    counted_packets: int = 0
+    counted_bytes: int = 0
+    withheld: int = 0
 
     @property
     def packets(self) -> int:
@@ -161,9 +169,12 @@ class _Dealer:
     the current run in locals and hand it over with ``emit``.
     """
 
-    def __init__(self, parts: list[Part], files: list[BinaryIO]) -> None:
+    def __init__(
+        self, parts: list[Part], files: list[BinaryIO], sides: list[SideWriter] | None = None
+    ) -> None:
         self.parts = parts
         self.files = files
+        self.sides = sides  # the prefilter's side channels (classic pcap only), or None
         self.buffers: list[list[bytes]] = [[] for _ in parts]
         self.sizes = [0] * len(parts)
         self.sent = [0] * len(parts)  # bytes dealt to each part
@@ -205,6 +216,8 @@ class _Dealer:
             self.sizes[index] += len(record)
 
     def flush(self, index: int) -> None:
+        if self.sides is not None:  # the records before these packets reach the builder first
+            self.sides[index].flush()
         if self.broken[index]:
             self.buffers[index].clear()
             return
@@ -224,9 +237,14 @@ class _Dealer:
             raise _Damaged
         order = _PCAP_MAGICS[mm[:4]]
         caplen_at = struct.Struct(order + "8xI").unpack_from
+        header_at = struct.Struct(order + "IIII").unpack_from
         linktype = struct.unpack_from(order + "I", mm, 20)[0] & 0xFFFF
+        nanos = mm[:4] in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
         self.everywhere(mm[0:24])
         owner, appenders = self.owner, [p.frames.append for p in self.parts]
+        withhold = None
+        if self.sides is not None and applicable(linktype):
+            withhold = _Withholding(self.parts, self.sides, header_at, nanos)
         frame = 0
         run_part = run_start = run_end = -1
         pos, end = 24, len(mm)
@@ -243,6 +261,9 @@ class _Dealer:
             if target < 0:
                 target = self.assign(bucket, run_part, run_end - run_start)
             frame += 1
+            if withhold is not None and withhold.withheld(mm, pos, base, stop, target, frame):
+                pos = stop
+                continue
             appenders[target](frame)
             if target == run_part and pos == run_end and stop - run_start <= _FLUSH:
                 run_end = stop
@@ -326,6 +347,50 @@ class _Dealer:
         self.emit(mm, run_part, run_start, run_end)
 
 
+class _Withholding:
+    """The prefilter in the splitter's loop: withheld packets go to their part's side channel
+    (or its totals) instead of its tshark."""
+
+    def __init__(
+        self,
+        parts: list[Part],
+        sides: list[SideWriter],
+        header_at: Callable[[Buffer, int], tuple[int, ...]],
+        nanos: bool,
+    ) -> None:
+        self.prefilter = Prefilter()
+        self.classify = self.prefilter.classify
+        self.parts = parts
+        self.sides = sides
+        self.header_at = header_at
+        self.frac_ns, self.frac_max = (1, 10**9) if nanos else (1000, 10**6)
+
+    def withheld(
+        self, mm: mmap.mmap, pos: int, base: int, stop: int, target: int, frame: int
+    ) -> bool:
+        """Classify the frame at ``pos``; True when it does not go to tshark. A kept frame that
+        sealed its conversation is followed by its bind (applied once tshark's row for it,
+        the part's next, has been added)."""
+        verdict = self.classify(mm, base, stop)
+        if verdict == KEEP:
+            return False
+        ts_s, ts_frac, _, wire = self.header_at(mm, pos)
+        part = self.parts[target]
+        if verdict == KEEP_BIND:
+            self.sides[target].bind(len(part.frames) + 1, self.prefilter, wire)
+            return False
+        if ts_frac >= self.frac_max:  # a timestamp tshark reads its own way: it decides
+            return False
+        if verdict == COUNT:
+            part.counted_packets += 1
+            part.counted_bytes += wire
+        else:
+            ts_ns = ts_s * 1_000_000_000 + ts_frac * self.frac_ns
+            self.sides[target].packet(len(part.frames), self.prefilter, wire, ts_ns)
+            part.withheld += 1
+        return True
+
+
 def frame_bucket(linktype: int, mm: mmap.mmap, base: int, end: int) -> int:
     """The host-pair bucket of the frame ``mm[base:end]``: a fast path for Ethernet IPv4
     (not ICMP, whose errors follow the packet they quote), ``host_pair`` for the rest."""
@@ -351,19 +416,24 @@ def capture_format(capture: Path) -> str | None:
     return "pcap" if head in _PCAP_MAGICS else None
 
 
-def split_into(capture: Path, sinks: list[BinaryIO]) -> list[Part] | None:
+def split_into(
+    capture: Path, sinks: list[BinaryIO], sides: list[BinaryIO] | None = None
+) -> list[Part] | None:
     """Deal the packets of ``capture`` to ``sinks`` (files or pipes to tshark), one pass.
 
     A host-pair bucket (``pair_bucket``) goes, when first seen, to the sink that has received
     the least work so far, so the parts come out about equal without a first pass.
     Returns each part's original frame numbers, or ``None`` when the file is not a pcap/pcapng
     the splitter can read or is damaged (the sinks then hold a prefix). Blocking: use a thread.
+    ``sides``: one side channel per sink turns the prefilter on (``prefilter``; classic pcap
+    on Ethernet only: otherwise they stay empty).
     """
     kind = capture_format(capture)
     if kind is None:
         return None
     parts = [Part(Path(f"part-{i:03d}.{kind}")) for i in range(len(sinks))]
-    dealer = _Dealer(parts, sinks)
+    writers = [SideWriter(side) for side in sides] if sides is not None else None
+    dealer = _Dealer(parts, sinks, writers)
     with capture.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
         try:
             if kind == "pcap":
@@ -398,10 +468,11 @@ def split_capture(capture: Path, out_dir: Path, count: int) -> list[Part] | None
     return parts
 
 
-# -- run as a process: ``python -m pcaptotal_parser.partition CAPTURE FRAMES FD...`` ----------
+# -- run as a process: ``python -m pcaptotal_parser.partition CAPTURE FRAMES SIDES FD...`` ---
 # The parser runs the splitter in its own small process (stdlib only, ~30 ms to start) so that
 # dealing packets to the tshark pipes never waits for the parser's thread, which is busy with
-# the rows coming back. FRAMES receives each part's original frame numbers.
+# the rows coming back. FRAMES receives each part's original frame numbers (and what the
+# prefilter withheld); SIDES is the side channels' path prefix, or ``-`` for no prefilter.
 
 CANNOT_SPLIT = 3  # exit status: not a pcap/pcapng this splitter reads, or damaged
 
@@ -409,6 +480,8 @@ CANNOT_SPLIT = 3  # exit status: not a pcap/pcapng this splitter reads, or damag
 def write_frames(parts: list[Part], path: Path) -> None:
     with path.open("wb") as fh:
         for part in parts:
+            for number in (part.counted_packets, part.counted_bytes, part.withheld):
+                fh.write(number.to_bytes(8, "little"))
             fh.write(len(part.frames).to_bytes(8, "little"))
             part.frames.tofile(fh)
 
@@ -417,21 +490,35 @@ def read_frames(path: Path, count: int) -> list[Part]:
     parts = []
     with path.open("rb") as fh:
         for i in range(count):
+            counted, counted_bytes, withheld = (
+                int.from_bytes(fh.read(8), "little") for _ in range(3)
+            )
             frames: array[int] = array("L")
             frames.fromfile(fh, int.from_bytes(fh.read(8), "little"))
-            parts.append(Part(Path(f"part-{i:03d}"), frames))
+            parts.append(Part(Path(f"part-{i:03d}"), frames, counted, counted_bytes, withheld))
     return parts
 
 
+def side_path(prefix: Path, index: int) -> Path:
+    """Where part ``index``'s side channel is written (``main``'s SIDES argument)."""
+    return prefix.with_name(f"{prefix.name}.{index:03d}")
+
+
 def main(argv: list[str]) -> int:
-    capture, frames_path, *fds = argv
+    capture, frames_path, side_prefix, *fds = argv
     sinks: list[BinaryIO] = [open(int(fd), "wb", buffering=_FLUSH) for fd in fds]  # noqa: SIM115
+    sides: list[BinaryIO] | None = None
     try:
-        parts = split_into(Path(capture), sinks)
+        if side_prefix != "-":
+            prefix = Path(side_prefix)
+            sides = [side_path(prefix, i).open("wb") for i in range(len(sinks))]
+        parts = split_into(Path(capture), sinks, sides)
     finally:
         for sink in sinks:  # end of input for every tshark
             with contextlib.suppress(OSError):
                 sink.close()
+        for side in sides or []:
+            side.close()
     if parts is None:
         return CANNOT_SPLIT
     write_frames(parts, Path(frames_path))

@@ -33,6 +33,17 @@ class SummaryCounter:
         # streams counted in other parts of a split capture (their numbers restart per part)
         self.merged_tcp = 0
         self.merged_udp = 0
+        # packets the splitter's prefilter kept from tshark (``packets`` counts tshark's rows)
+        self.withheld_packets = 0
+        self.withheld_bytes = 0
+
+    @property
+    def all_packets(self) -> int:
+        return self.packets + self.withheld_packets
+
+    @property
+    def all_bytes(self) -> int:
+        return self.bytes + self.withheld_bytes
 
     def add(self, row: Row) -> None:
         self.packets += 1
@@ -62,6 +73,8 @@ class SummaryCounter:
         """Add the counts of another part (every stream lies wholly in one part)."""
         self.packets += other.packets
         self.bytes += other.bytes
+        self.withheld_packets += other.withheld_packets
+        self.withheld_bytes += other.withheld_bytes
         self.merged_tcp += len(other.tcp_streams) + other.merged_tcp
         self.merged_udp += len(other.udp_streams) + other.merged_udp
         self.dns_names |= other.dns_names
@@ -70,8 +83,8 @@ class SummaryCounter:
 
     def summary(self, other_flows: int) -> CaptureSummary:
         return CaptureSummary(
-            packets=self.packets,
-            bytes=self.bytes,
+            packets=self.all_packets,
+            bytes=self.all_bytes,
             flows=FlowCounts(
                 tcp=len(self.tcp_streams) + self.merged_tcp,
                 udp=len(self.udp_streams) + self.merged_udp,
