@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -71,7 +72,7 @@ def tshark_alone(capture: Path, work: Path) -> float:
 
 
 async def parser_run(
-    capture: Path, work: Path, workers: int, part_max_bytes: int = 1 << 40
+    capture: Path, work: Path, workers: int, part_max_bytes: int = 1 << 40, prefilter: bool = True
 ) -> tuple[float, int, int]:
     """Seconds for a full parse (+ writing the records); returns (seconds, flows, parts)."""
     started = time.perf_counter()
@@ -83,6 +84,7 @@ async def parser_run(
         workers=workers,
         split_min_bytes=0,
         part_max_bytes=part_max_bytes,
+        prefilter=prefilter,
     )
     flows = await asyncio.to_thread(write_ndjson_zst, result.flows.flows(), work / "records.zst")
     seconds = time.perf_counter() - started
@@ -146,7 +148,17 @@ def main() -> None:
     ap.add_argument(
         "--part-max-mb", type=int, default=0, help="largest part in (c) (default: no limit)"
     )
+    ap.add_argument(
+        "--compare-prefilter",
+        type=int,
+        default=0,
+        metavar="RUNS",
+        help="only time (c) with the prefilter off and on, alternately, RUNS times each",
+    )
     args = ap.parse_args()
+    if args.compare_prefilter:
+        compare_prefilter(args.mb, args.workers, args.compare_prefilter)
+        return
     with tempfile.TemporaryDirectory(prefix="bench-parser-") as tmp:
         work = Path(tmp)
         capture, packets = build_capture(args.mb)
@@ -183,6 +195,35 @@ def main() -> None:
     print(
         f"parser_vs_tshark={a / b:.2f} parser_vs_pyshark={d / b:.1f} "
         f"parallel_speedup={b / c:.2f} peak_rss_mb={poller.peak / MIB:.0f}"
+    )
+
+
+def compare_prefilter(mb: int, workers: int, runs: int) -> None:
+    """(c) with the prefilter off, then on, ``runs`` times; wall and CPU seconds (this process
+    and its children: splitter, parse, tsharks), medians and their ratios."""
+    capture, packets = build_capture(mb)
+    print(f"capture: {packets} packets ({capture.name}), {workers} workers")
+    times: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
+    with tempfile.TemporaryDirectory(prefix="bench-parser-") as tmp:
+        for run in range(runs):
+            for prefilter in (False, True):
+                before = os.times()
+                wall, flows, _ = asyncio.run(
+                    parser_run(capture, Path(tmp), workers, prefilter=prefilter)
+                )
+                after = os.times()
+                cpu = sum(after[:4]) - sum(before[:4])
+                times[prefilter].append((wall, cpu))
+                print(
+                    f"run {run + 1} prefilter {'on ' if prefilter else 'off'}: {wall:6.2f} s wall, "
+                    f"{cpu:6.2f} s CPU, {flows} flows"
+                )
+    off_wall, on_wall = (statistics.median(w for w, _ in times[k]) for k in (False, True))
+    off_cpu, on_cpu = (statistics.median(c for _, c in times[k]) for k in (False, True))
+    print(
+        f"prefilter_wall_ratio={on_wall / off_wall:.2f} prefilter_cpu_ratio={on_cpu / off_cpu:.2f} "
+        f"off_wall_s={off_wall:.1f} on_wall_s={on_wall:.1f} off_cpu_s={off_cpu:.1f} "
+        f"on_cpu_s={on_cpu:.1f}"
     )
 
 

@@ -79,6 +79,11 @@ class Settings(BaseSettings):
     parser_part_max_mb: int = Field(
         default=256, description="largest part of a split capture (bounds tshark's memory)"
     )
+    parser_prefilter: bool = Field(
+        default=True,
+        description="a split classic-pcap capture's sealed TLS/SSH segments, ARP and STP "
+        "frames are counted from their headers instead of being decoded by tshark",
+    )
     # A parse in a child process hands its memory back when it exits (a long-lived process
     # keeps CPython arenas pinned by a few survivors of each capture) and cannot take the
     # worker's memory: the child is killed past parser_memory_limit_mb resident.

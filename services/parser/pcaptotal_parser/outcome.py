@@ -32,6 +32,7 @@ class ParseJob(BaseModel):
     workers: int = 1
     split_min_bytes: int = 64 * MIB
     part_max_bytes: int = 256 * MIB
+    prefilter: bool = True  # see parse.parse_capture
     sandbox_user: str = sandbox.DEFAULT_USER
 
 
@@ -70,6 +71,7 @@ async def produce(job: ParseJob, progress: Counter | None = None) -> ParseOutcom
         workers=job.workers,
         split_min_bytes=job.split_min_bytes,
         part_max_bytes=job.part_max_bytes,
+        prefilter=job.prefilter,
         sandbox_user=job.sandbox_user,
         progress=progress,
     )

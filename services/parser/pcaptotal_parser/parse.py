@@ -229,7 +229,9 @@ async def _split_parse(
         for path in side_paths:  # made here, so that the readers can open them at once
             await asyncio.to_thread(path.touch)
             readers.append(await asyncio.to_thread(SideReader, path))
-        locksteps = [Lockstep(b, r) for b, r in zip(builders, readers, strict=True)]
+        locksteps = (
+            [Lockstep(b, r) for b, r in zip(builders, readers, strict=True)] if readers else []
+        )
         write_ends = [w for _, w in pipes]
         splitter = await asyncio.create_subprocess_exec(
             sys.executable,

@@ -161,6 +161,7 @@ class ParserWorker:
             workers=settings.parser_workers,
             split_min_bytes=settings.parser_split_min_mb * MIB,
             part_max_bytes=settings.parser_part_max_mb * MIB,
+            prefilter=settings.parser_prefilter,
             sandbox_user=settings.tshark_sandbox_user,
         )
 
