@@ -158,3 +158,27 @@ def test_arp_and_stp_only_count() -> None:
     assert classify(prefilter, arp) == COUNT
     assert classify(prefilter, stp) == COUNT
     assert classify(prefilter, snap) == KEEP  # CDP and other SNAP frames: tshark decodes them
+
+
+def test_only_sessions_on_tshark_tls_and_ssh_ports_are_sealed() -> None:
+    """On port 53 (or 21, 25, 80, ...) tshark's own dissector for that port reads the encrypted
+    bytes, and may find "facts" there: such sessions always reach tshark whole."""
+    prefilter = Prefilter()
+    frames = [
+        frame(CLIENT, SERVER, 50000, 53, ACK | PSH, HELLO),
+        frame(CLIENT, SERVER, 50000, 53, ACK | PSH, DATA),
+        frame(SERVER, CLIENT, 53, 50000, ACK | PSH, DATA),
+        frame(SERVER, CLIENT, 53, 50000, ACK | PSH, DATA),
+    ]
+    assert [classify(prefilter, f) for f in frames] == [KEEP] * 4
+    # the lower port decides (tshark tries its dissector first): 443 from client port 80 is
+    # read as HTTP first; 8883 (MQTT over TLS) from client port 50000 is sealed
+    for client_port, server_port, sealed in ((80, 443, False), (50000, 8883, True)):
+        session = [
+            frame(CLIENT, SERVER, client_port, server_port, ACK | PSH, HELLO),
+            frame(CLIENT, SERVER, client_port, server_port, ACK | PSH, DATA),
+            frame(SERVER, CLIENT, server_port, client_port, ACK | PSH, DATA),
+            frame(SERVER, CLIENT, server_port, client_port, ACK),
+        ]
+        expected = [KEEP, KEEP, KEEP_BIND, WITHHOLD] if sealed else [KEEP] * 4
+        assert [classify(prefilter, f) for f in session] == expected

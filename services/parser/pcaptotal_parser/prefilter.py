@@ -3,12 +3,13 @@
 tshark's dissection of every packet was the parse's floor (issue 12). Two kinds of packet carry
 nothing tshark reads for us beyond what raw headers give:
 
-- **sealed TCP**: once a TCP conversation showed a TLS handshake record (``16 03`` at a segment
-  start) and then each direction sent a segment starting with a TLS record of application data
-  (``17 03``), or each direction sent its SSH banner (``SSH-``), its later segments are
-  encrypted: tshark finds no fact, no summary number and no exported object in them. They still
-  count in their flow (packets, bytes, times, bursts, TCP flags, VLAN ids), and the splitter
-  reads those from the headers.
+- **sealed TCP**: once a TCP conversation on a port tshark decodes as TLS or SSH
+  (``SEALABLE_PORTS``) showed a TLS handshake record (``16 03`` at a segment start) and then
+  each direction sent a segment starting with a TLS record of application data (``17 03``), or
+  each direction sent its SSH banner (``SSH-``), its later segments are encrypted: tshark
+  finds no fact, no summary number and no exported object in them. They still count in their
+  flow (packets, bytes, times, bursts, TCP flags, VLAN ids), and the splitter reads those from
+  the headers.
 - **ARP and spanning-tree BPDUs**: in no flow and without facts, they only count in the
   capture's packets and bytes.
 
@@ -48,6 +49,14 @@ KEEP, KEEP_BIND, COUNT, WITHHOLD = 0, 1, 2, 3
 MAX_CONVERSATIONS = 500_000
 
 _VLAN_TYPES = frozenset({0x8100, 0x88A8, 0x9100})
+# TCP ports tshark 4.0 decodes as TLS or SSH by default (``tshark -G decodes``). A session is
+# only sealed when the lower of its ports is one of them: tshark tries the lower port's
+# dissector first, and on any other port some dissector (DNS on 53, FTP on 21, SMTP on 25, ...)
+# might read the encrypted bytes as its own protocol and find "facts" in them.
+SEALABLE_PORTS = frozenset(
+    {22, 324, 443, 465, 636, 802, 853, 993, 995, 1300, 2221, 2443, 3249, 3250, 3251, 3252, 3496,
+     5061, 5671, 5684, 5868, 8883, 11207, 19999, 27017, 29418}
+)  # fmt: skip
 _ETHERNET = 1
 
 
@@ -135,6 +144,9 @@ class Prefilter:
         p = t + doff
         if conv is None:
             if syn or p + 4 > ip_end:
+                return KEEP
+            sport, dport = buf[t] << 8 | buf[t + 1], buf[t + 2] << 8 | buf[t + 3]
+            if min(sport, dport) not in SEALABLE_PORTS:
                 return KEEP
             b0 = buf[p]
             if b0 == 0x16 and buf[p + 1] == 0x03:
