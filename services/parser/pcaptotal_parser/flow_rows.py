@@ -13,6 +13,7 @@ from pcaptotal_parser.flow_state import (
     parse_epoch_ns,
 )
 from pcaptotal_parser.layers import IpLayer, Layers, payload_number, plan, transport_name
+from pcaptotal_parser.prefilter import NO_VLAN, SideRecord
 from pcaptotal_parser.summary import SummaryCounter
 
 FragmentKey = tuple[int, str, str, str]
@@ -180,36 +181,30 @@ class FlowTable:
         flow, reverse, _ = anchor
         self._epochs[epoch] = (flow, reverse != bool(direction))
 
-    def add_withheld(
-        self,
-        epoch: int,
-        direction: int,
-        frame_len: int,
-        ts_ns: int,
-        flags: int,
-        vlans: tuple[str, ...],
-    ) -> None:
+    def add_withheld(self, packet: SideRecord) -> None:
         """One packet of a sealed epoch, as tshark would have counted it in its flow."""
+        frame_len, ts_ns = packet.frame_len, packet.ts_ns
         counter = self._counter
         counter.withheld_packets += 1
         counter.withheld_bytes += frame_len
-        bound = self._epochs.get(epoch)
+        bound = self._epochs.get(packet.epoch)
         if bound is None:
             self.unattached += 1
             return
         flow, reverse0 = bound
-        reverse = reverse0 != bool(direction)
+        reverse = reverse0 != bool(packet.direction)
         flow.packets[reverse] += 1
         flow.bytes[reverse] += frame_len
         flow.touch(ts_ns)
         if frame_len >= BURST_MIN_FRAME:
             flow.burst(reverse, frame_len, ts_ns)
-        flow.tcp_flags |= flags
-        if vlans:
+        flow.tcp_flags |= packet.flags
+        if packet.vlan_a != NO_VLAN:
             if flow.vlans is None:
                 flow.vlans = {}
-            for vlan in vlans:
-                flow.vlans[vlan] = None
+            flow.vlans[str(packet.vlan_a)] = None
+            if packet.vlan_b != NO_VLAN:
+                flow.vlans[str(packet.vlan_b)] = None
 
     def add_counted(self, packets: int, size: int) -> None:
         """Packets that only count in the capture's totals (ARP, ...), withheld from tshark."""

@@ -23,7 +23,7 @@ class Lockstep:
             if pos is None or pos > self.rows + end - start:
                 break
             upto = start + pos - self.rows  # the record goes after lines[upto - 1]
-            record = next(side.until(pos))
+            record = side.pop()
             # A bind reads the row before it, which goes through the path that remembers its
             # flow. That row is always in the same batch (the splitter writes a bind before its
             # row reaches tshark); were it not, the epoch's packets count in the totals only.
@@ -41,19 +41,12 @@ class Lockstep:
 
     def finish(self) -> None:
         """The records after the last row (call once the splitter has exited)."""
-        for record in self._side.until(-1):
-            self._apply(record, anchored=False)
+        while self._side.next_pos() is not None:
+            self._apply(self._side.pop(), anchored=False)
 
     def _apply(self, record: SideRecord, anchored: bool) -> None:
         if record.kind == BIND:
             if anchored:
                 self._builder.bind(record.epoch, record.direction, record.frame_len)
         else:
-            self._builder.add_withheld(
-                record.epoch,
-                record.direction,
-                record.frame_len,
-                record.ts_ns,
-                record.flags,
-                record.vlans,
-            )
+            self._builder.add_withheld(record)

@@ -33,10 +33,8 @@ from __future__ import annotations
 
 import mmap
 import struct
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 # pos (packets sent to tshark before), epoch, frame length, timestamp ns, kind, direction
 # (relative to the epoch's first TLS/SSH sender), TCP flags (tshark's tcp.flags), two VLAN ids
@@ -222,57 +220,48 @@ class SideWriter:
             self._buffer.clear()
 
 
-@dataclass(frozen=True, slots=True)
-class SideRecord:
-    pos: int
+class SideRecord(NamedTuple):
+    pos: int  # the part's packets that went to tshark before this one
     epoch: int
     frame_len: int
     ts_ns: int
-    kind: int
+    kind: int  # BIND or PACKET
     direction: int
     flags: int
-    vlans: tuple[str, ...]
+    vlan_a: int  # NO_VLAN: none
+    vlan_b: int
 
 
 class SideReader:
-    """Reads a part's side channel as the splitter writes it (``until``: the records whose
-    ``pos`` is at most a row count; they are on disk by the time tshark printed those rows)."""
+    """Reads a part's side channel as the splitter writes it: ``next_pos`` sees every record
+    on disk so far (those the rows tshark printed need are there, see the module docstring)."""
 
     def __init__(self, path: Path) -> None:
         self._file = path.open("rb")
-        self._pending = b""
-        self._next: SideRecord | None = None
-        self.done = False
+        self._records: list[SideRecord] = []
+        self._at = 0  # the next record of ``_records``
+        self._tail = b""  # the start of a record not wholly written yet
 
     def close(self) -> None:
         self._file.close()
 
-    def _read(self) -> SideRecord | None:
-        if self._next is None:
-            while len(self._pending) < SIDE.size:
-                chunk = self._file.read(64 * SIDE.size)
-                if not chunk:
-                    return None
-                self._pending += chunk
-            fields = SIDE.unpack_from(self._pending)
-            self._pending = self._pending[SIDE.size :]
-            pos, epoch, frame_len, ts_ns, kind, direction, flags, vlan_a, vlan_b = fields
-            vlans = tuple(str(v) for v in (vlan_a, vlan_b) if v != NO_VLAN)
-            self._next = SideRecord(pos, epoch, frame_len, ts_ns, kind, direction, flags, vlans)
-        return self._next
-
     def next_pos(self) -> int | None:
-        record = self._read()
-        return None if record is None else record.pos
+        """The next record's position, or None when none is on disk (yet)."""
+        if self._at == len(self._records):
+            data = self._tail + self._file.read()
+            whole = len(data) - len(data) % SIDE.size
+            self._records = list(map(SideRecord._make, SIDE.iter_unpack(data[:whole])))
+            self._tail = data[whole:]
+            self._at = 0
+            if not self._records:
+                return None
+        return self._records[self._at].pos
 
-    def until(self, rows: int) -> Iterator[SideRecord]:
-        """The records with ``pos <= rows``, in order (``rows=-1``: every record left)."""
-        while True:
-            record = self._read()
-            if record is None or (rows >= 0 and record.pos > rows):
-                return
-            self._next = None
-            yield record
+    def pop(self) -> SideRecord:
+        """The record ``next_pos`` saw."""
+        record = self._records[self._at]
+        self._at += 1
+        return record
 
 
 def applicable(linktype: int) -> bool:
