@@ -81,7 +81,7 @@ class Settings(BaseSettings):
     )
     parser_prefilter: bool = Field(
         default=True,
-        description="a split classic-pcap capture's sealed TLS/SSH segments, ARP and STP "
+        description="a split capture's sealed TLS/SSH segments, ARP and STP "
         "frames are counted from their headers instead of being decoded by tshark",
     )
     # A parse in a child process hands its memory back when it exits (a long-lived process

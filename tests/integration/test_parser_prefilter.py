@@ -82,11 +82,28 @@ async def test_prefiltered_parts_equal_one_pass(
     assert split.summary.model_dump() == oracle_summary(concatenated)
 
 
-async def test_pcapng_is_not_prefiltered(tmp_path: Path, tshark: str) -> None:
-    """pcapng can carry TLS keys (decryption secrets blocks): tshark sees every packet."""
+@pytest.mark.parametrize("kind", ["pcapng", "nsecpcap"])
+async def test_other_file_formats_are_prefiltered_alike(
+    kind: str, tmp_path: Path, tshark: str
+) -> None:
+    """pcapng (timestamps per interface resolution) and nanosecond pcap."""
+    source = next(p for p in CAPTURES if p.name == "slips_jittered-https-beacon-curl.pcap")
+    capture = tmp_path / f"in.{kind}"
+    command = ["editcap", "-F", kind, str(source), str(capture)]
+    await asyncio.to_thread(subprocess.run, command, check=True)
+    split = await parse(capture, tmp_path, 2, prefilter=True)
+    single = await parse(capture, tmp_path, 1, prefilter=False)
+    assert split.withheld > 200
+    assert_same(split, single)
+
+
+async def test_a_pcapng_with_tls_keys_is_not_prefiltered(tmp_path: Path, tshark: str) -> None:
+    """A decryption secrets block lets tshark read sealed sessions: it sees every packet."""
+    keys = tmp_path / "keys.txt"
+    keys.write_text(f"CLIENT_RANDOM {'1' * 64} {'2' * 96}\n")
     capture = tmp_path / "in.pcapng"
     source = next(p for p in CAPTURES if p.name == "zeek_tls12-heise-stream.pcap")
-    command = ["editcap", "-F", "pcapng", str(source), str(capture)]
+    command = ["editcap", "--inject-secrets", f"tls,{keys}", str(source), str(capture)]
     await asyncio.to_thread(subprocess.run, command, check=True)
     split = await parse(capture, tmp_path, 2, prefilter=True)
     single = await parse(capture, tmp_path, 1, prefilter=False)

@@ -24,12 +24,12 @@ import mmap
 import struct
 import zlib
 from array import array
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from pcaptotal_parser.prefilter import COUNT, KEEP, KEEP_BIND, Prefilter, SideWriter, applicable
+from pcaptotal_parser.part import Part
+from pcaptotal_parser.prefilter import SideWriter
+from pcaptotal_parser.withholding import Withholding, has_secrets, interface_clock
 
 Buffer = bytes | mmap.mmap  # indexing gives ints, slicing gives bytes
 
@@ -39,6 +39,7 @@ _PCAP_MAGICS = {
     b"\x4d\x3c\xb2\xa1": "<",
     b"\xa1\xb2\x3c\x4d": ">",
 }
+_NANOSECOND_MAGICS = (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
 _PCAPNG_SHB = 0x0A0D0D0A
 _EPB, _SPB, _OLD_PB, _IDB = 6, 3, 2, 1
 # blocks that describe rather than carry packets: section and interface descriptions, name
@@ -56,21 +57,6 @@ _VLAN_TYPES = frozenset({0x8100, 0x88A8, 0x9100})
 _MPLS_TYPES = frozenset({0x8847, 0x8848})
 _ICMP4_ERRORS = frozenset({3, 4, 5, 11, 12})
 _ICMP6_ERRORS = frozenset({1, 2, 3, 4})
-
-
-@dataclass(slots=True)
-class Part:
-    path: Path
-    frames: array[int] = field(default_factory=lambda: array("L"))  # original frame numbers
-    # withheld by the prefilter: packets and bytes that only count in the totals, and packets
-    # of sealed conversations (their side channel carries them)
-    counted_packets: int = 0
-    counted_bytes: int = 0
-    withheld: int = 0
-
-    @property
-    def packets(self) -> int:
-        return len(self.frames)
 
 
 def _ip_start(linktype: int, buf: Buffer, base: int, end: int) -> int:
@@ -174,7 +160,7 @@ class _Dealer:
     ) -> None:
         self.parts = parts
         self.files = files
-        self.sides = sides  # the prefilter's side channels (classic pcap only), or None
+        self.sides = sides  # the prefilter's side channels, or None
         self.buffers: list[list[bytes]] = [[] for _ in parts]
         self.sizes = [0] * len(parts)
         self.sent = [0] * len(parts)  # bytes dealt to each part
@@ -239,12 +225,13 @@ class _Dealer:
         caplen_at = struct.Struct(order + "8xI").unpack_from
         header_at = struct.Struct(order + "IIII").unpack_from
         linktype = struct.unpack_from(order + "I", mm, 20)[0] & 0xFFFF
-        nanos = mm[:4] in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
+        # timestamps in microseconds, or in nanoseconds after the 0xa1b23c4d magic
+        frac_ns, frac_max = (1, 10**9) if mm[:4] in _NANOSECOND_MAGICS else (1000, 10**6)
         self.everywhere(mm[0:24])
         owner, appenders = self.owner, [p.frames.append for p in self.parts]
         withhold = None
-        if self.sides is not None and applicable(linktype):
-            withhold = _Withholding(self.parts, self.sides, header_at, nanos)
+        if self.sides is not None and linktype == _ETHERNET:
+            withhold = Withholding(self.parts, self.sides)
         frame = 0
         run_part = run_start = run_end = -1
         pos, end = 24, len(mm)
@@ -261,9 +248,14 @@ class _Dealer:
             if target < 0:
                 target = self.assign(bucket, run_part, run_end - run_start)
             frame += 1
-            if withhold is not None and withhold.withheld(mm, pos, base, stop, target, frame):
-                pos = stop
-                continue
+            if withhold is not None:
+                verdict = withhold.classify(mm, base, stop)
+                if verdict:
+                    ts_s, ts_frac, _, wire = header_at(mm, pos)
+                    ts_ns = ts_s * 1_000_000_000 + ts_frac * frac_ns if ts_frac < frac_max else -1
+                    if withhold.take(verdict, target, ts_ns, wire):
+                        pos = stop
+                        continue
             appenders[target](frame)
             if target == run_part and pos == run_end and stop - run_start <= _FLUSH:
                 run_end = stop
@@ -278,8 +270,13 @@ class _Dealer:
         pos = 0
         head = struct.Struct("<II")
         epb = struct.Struct("<III8xI")  # type, length, interface, (timestamp), captured length
+        times = struct.Struct("<12xII4xI")  # timestamp (high, low), original length
         linktypes: list[int] = []
+        clocks: list[int] = []  # per interface: ns per timestamp unit (0: not prefiltered)
         owner, appenders = self.owner, [p.frames.append for p in self.parts]
+        withhold = None
+        if self.sides is not None and not has_secrets(mm):
+            withhold = Withholding(self.parts, self.sides)
         frame = 0
         run_part = run_start = run_end = -1
         while pos < end:
@@ -297,14 +294,17 @@ class _Dealer:
                 linktype = linktypes[iface]
                 base = pos + 28
                 fend = base + caplen
+                clock = clocks[iface]
             else:
+                clock = 0  # (simple and obsolete packet blocks: not prefiltered)
                 if btype == _PCAPNG_SHB:  # a section starts: its byte order
                     magic = mm[pos + 8 : pos + 12]
                     if magic not in (b"\x4d\x3c\x2b\x1a", b"\x1a\x2b\x3c\x4d"):
                         raise _Damaged
                     order = "<" if magic == b"\x4d\x3c\x2b\x1a" else ">"
                     head, epb = struct.Struct(order + "II"), struct.Struct(order + "III8xI")
-                    linktypes = []
+                    times = struct.Struct(order + "12xII4xI")
+                    linktypes, clocks = [], []
                     btype, blen = head.unpack_from(mm, pos)
                 if blen < 12 or blen % 4 or pos + blen > end:
                     raise _Damaged
@@ -325,6 +325,7 @@ class _Dealer:
                 elif btype in _EVERYWHERE:
                     if btype == _IDB:
                         linktypes.append(struct.unpack_from(order + "H", mm, pos + 8)[0])
+                        clocks.append(interface_clock(mm, pos, stop, order))
                     self.emit(mm, run_part, run_start, run_end)
                     run_part = run_start = run_end = -1
                     self.everywhere(mm[pos:stop])
@@ -337,6 +338,13 @@ class _Dealer:
             if target < 0:
                 target = self.assign(bucket, run_part, run_end - run_start)
             frame += 1
+            if withhold is not None and clock and linktype == _ETHERNET:
+                verdict = withhold.classify(mm, base, fend)
+                if verdict:
+                    ts_high, ts_low, wire = times.unpack_from(mm, pos)
+                    if withhold.take(verdict, target, (ts_high << 32 | ts_low) * clock, wire):
+                        pos = stop
+                        continue
             appenders[target](frame)
             if target == run_part and pos == run_end and stop - run_start <= _FLUSH:
                 run_end = stop
@@ -345,50 +353,6 @@ class _Dealer:
                 run_part, run_start, run_end = target, pos, stop
             pos = stop
         self.emit(mm, run_part, run_start, run_end)
-
-
-class _Withholding:
-    """The prefilter in the splitter's loop: withheld packets go to their part's side channel
-    (or its totals) instead of its tshark."""
-
-    def __init__(
-        self,
-        parts: list[Part],
-        sides: list[SideWriter],
-        header_at: Callable[[Buffer, int], tuple[int, ...]],
-        nanos: bool,
-    ) -> None:
-        self.prefilter = Prefilter()
-        self.classify = self.prefilter.classify
-        self.parts = parts
-        self.sides = sides
-        self.header_at = header_at
-        self.frac_ns, self.frac_max = (1, 10**9) if nanos else (1000, 10**6)
-
-    def withheld(
-        self, mm: mmap.mmap, pos: int, base: int, stop: int, target: int, frame: int
-    ) -> bool:
-        """Classify the frame at ``pos``; True when it does not go to tshark. A kept frame that
-        sealed its conversation is followed by its bind (applied once tshark's row for it,
-        the part's next, has been added)."""
-        verdict = self.classify(mm, base, stop)
-        if verdict == KEEP:
-            return False
-        ts_s, ts_frac, _, wire = self.header_at(mm, pos)
-        part = self.parts[target]
-        if verdict == KEEP_BIND:
-            self.sides[target].bind(len(part.frames) + 1, self.prefilter, wire)
-            return False
-        if ts_frac >= self.frac_max:  # a timestamp tshark reads its own way: it decides
-            return False
-        if verdict == COUNT:
-            part.counted_packets += 1
-            part.counted_bytes += wire
-        else:
-            ts_ns = ts_s * 1_000_000_000 + ts_frac * self.frac_ns
-            self.sides[target].packet(len(part.frames), self.prefilter, wire, ts_ns)
-            part.withheld += 1
-        return True
 
 
 def frame_bucket(linktype: int, mm: mmap.mmap, base: int, end: int) -> int:
@@ -425,8 +389,8 @@ def split_into(
     the least work so far, so the parts come out about equal without a first pass.
     Returns each part's original frame numbers, or ``None`` when the file is not a pcap/pcapng
     the splitter can read or is damaged (the sinks then hold a prefix). Blocking: use a thread.
-    ``sides``: one side channel per sink turns the prefilter on (``prefilter``; classic pcap
-    on Ethernet only: otherwise they stay empty).
+    ``sides``: one side channel per sink turns the prefilter on (``prefilter``; Ethernet
+    frames only).
     """
     kind = capture_format(capture)
     if kind is None:

@@ -16,9 +16,9 @@ nothing tshark reads for us beyond what raw headers give:
 Everything else reaches tshark: every SYN (any SYN ends a sealed epoch: later packets are kept
 until the conversation seals again, so tshark alone decides its stream numbers), non-Ethernet
 link types, fragments, IPv6 extension headers, tunnels, UDP (QUIC short headers were measured
-to be 0.7 % of the flow-heavy capture's packets and are not withheld), more than two VLAN tags.
-Only classic pcap is prefiltered: pcapng can carry decryption secrets, which would let tshark
-read the sealed packets.
+to be 0.7 % of the flow-heavy capture's packets and are not withheld), more than two VLAN tags,
+frames whose time tshark might read otherwise than the splitter (``withholding``), and every
+frame of a pcapng file with a decryption secrets block (tshark would read sealed sessions).
 
 The splitter writes, per part, a side channel of fixed-size records (``SIDE``) in frame order.
 Each record's ``pos`` is how many of the part's packets went to tshark before it, so the flow
@@ -43,8 +43,11 @@ BIND, PACKET = 1, 2
 NO_VLAN = 0xFFFF
 # classify() results
 KEEP, KEEP_BIND, COUNT, WITHHOLD = 0, 1, 2, 3
-# conversations tracked at once (~250 B each): past this, new ones are simply kept
-MAX_CONVERSATIONS = 500_000
+# conversations tracked at once (~250 B each, ~60 MB at most in the splitter's process): past
+# this, new ones are simply kept
+MAX_CONVERSATIONS = 250_000
+# records decoded at a time by the reader (its memory stays flat however far behind it is)
+_READ_RECORDS = 4096
 
 _VLAN_TYPES = frozenset({0x8100, 0x88A8, 0x9100})
 # TCP ports tshark 4.0 decodes as TLS or SSH by default (``tshark -G decodes``). A session is
@@ -248,7 +251,7 @@ class SideReader:
     def next_pos(self) -> int | None:
         """The next record's position, or None when none is on disk (yet)."""
         if self._at == len(self._records):
-            data = self._tail + self._file.read()
+            data = self._tail + self._file.read(_READ_RECORDS * SIDE.size)
             whole = len(data) - len(data) % SIDE.size
             self._records = list(map(SideRecord._make, SIDE.iter_unpack(data[:whole])))
             self._tail = data[whole:]
