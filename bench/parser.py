@@ -15,6 +15,10 @@ and polls (psutil) the resident set of the parser's process and its children dur
 Last line: ``parser_vs_tshark=(a)/(b) parser_vs_pyshark=(d)/(b) parallel_speedup=(b)/(c)
 peak_rss_mb=M`` (M: the largest RSS of any one process of the parser during (c)).
 
+``--compare-prefilter RUNS`` times only (c), with the prefilter (``pcaptotal_parser.prefilter``)
+off and on alternately, and prints wall and CPU seconds (the parser's process and its
+children) and the ratios of their medians.
+
 Run: ``python bench/parser.py`` (``--help`` for options). Not a test: it prints, it asserts
 nothing.
 """

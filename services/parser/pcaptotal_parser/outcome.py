@@ -53,6 +53,7 @@ class ParseOutcome(BaseModel):
     files: list[FileToStore]
     tshark_seconds: float
     parts: int  # tshark processes the capture was split over
+    withheld: int = 0  # packets the prefilter counted instead of tshark
 
 
 async def produce(job: ParseJob, progress: Counter | None = None) -> ParseOutcome:
@@ -88,4 +89,5 @@ async def produce(job: ParseJob, progress: Counter | None = None) -> ParseOutcom
         ],
         tshark_seconds=parsed.tshark.seconds,
         parts=parsed.parts,
+        withheld=parsed.withheld,
     )

@@ -119,13 +119,13 @@ class Prefilter:
                 return KEEP
             ip_end = min(off + (buf[off + 2] << 8 | buf[off + 3]), end)
             t = off + ihl
-            src, dst = buf[off + 12 : off + 16], buf[off + 16 : off + 20]
+            addrs = off + 12, off + 16, off + 20
         elif etype == 0x86DD:
             if off + 40 > end or buf[off] >> 4 != 6 or buf[off + 6] != 6:
                 return KEEP  # not TCP right after the fixed header (extension headers: kept)
             ip_end = min(off + 40 + (buf[off + 4] << 8 | buf[off + 5]), end)
             t = off + 40
-            src, dst = buf[off + 8 : off + 24], buf[off + 24 : off + 40]
+            addrs = off + 8, off + 24, off + 40
         elif etype == 0x0806 or (
             etype <= 1500 and off + 2 <= end and buf[off] == 0x42 == buf[off + 1]
         ):
@@ -134,10 +134,14 @@ class Prefilter:
             return KEEP
         if t + 20 > ip_end:
             return KEEP
+        sport, dport = buf[t] << 8 | buf[t + 1], buf[t + 2] << 8 | buf[t + 3]
+        if (sport if sport < dport else dport) not in SEALABLE_PORTS:
+            return KEEP  # (most packets: decided before any bytes are copied)
         doff = (buf[t + 12] >> 4) * 4
         if doff < 20:
             return KEEP
-        me, peer = src + buf[t : t + 2], dst + buf[t + 2 : t + 4]
+        first, middle, last = addrs
+        me, peer = buf[first:middle] + buf[t : t + 2], buf[middle:last] + buf[t + 2 : t + 4]
         key = me + peer if me < peer else peer + me
         convs = self._convs
         conv = convs.get(key)
@@ -145,9 +149,6 @@ class Prefilter:
         p = t + doff
         if conv is None:
             if syn or p + 4 > ip_end:
-                return KEEP
-            sport, dport = buf[t] << 8 | buf[t + 1], buf[t + 2] << 8 | buf[t + 3]
-            if min(sport, dport) not in SEALABLE_PORTS:
                 return KEEP
             b0 = buf[p]
             if b0 == 0x16 and buf[p + 1] == 0x03:

@@ -146,6 +146,7 @@ class ParserWorker:
             warnings=len(parsed.warnings),
             files=len(parsed.files),
             tshark_processes=parsed.parts,
+            withheld_from_tshark=parsed.withheld,  # the prefilter's packets (parse.py)
         )
 
     def _job(self, capture: Path, capture_id: str, work: Path) -> ParseJob:
