@@ -10,8 +10,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from pcaptotal_parser.parse import ParseResult, parse_capture
+from pcaptotal_parser.parse import ParseResult
 
+from tests.parsing import parse_split
 from tests.paths import COMMUNITY_ID, detection_captures, shared_captures
 from tests.tshark_oracle import oracle_summary
 
@@ -25,15 +26,7 @@ CAPTURES = [
 
 
 async def parse(path: Path, tmp_path: Path, workers: int, prefilter: bool) -> ParseResult:
-    return await parse_capture(
-        path,
-        "c" * 64,
-        work_dir=tmp_path,
-        timeout_s=300,
-        workers=workers,
-        split_min_bytes=0,
-        prefilter=prefilter,
-    )
+    return await parse_split(path, tmp_path, workers, prefilter=prefilter)
 
 
 def assert_same(split: ParseResult, single: ParseResult) -> None:

@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pcaptotal_parser.parse import ParseResult, parse_capture
+from pcaptotal_parser.parse import ParseResult
 from pcaptotal_parser.partition import split_capture
 
+from tests.parsing import parse_split
 from tests.paths import COMMUNITY_ID, PCAPS
 from tests.tshark_oracle import oracle_summary
 
@@ -37,15 +38,7 @@ def concatenated(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 async def parse(path: Path, tmp_path: Path, workers: int, part_max_bytes: int) -> ParseResult:
-    return await parse_capture(
-        path,
-        "c" * 64,
-        work_dir=tmp_path,
-        timeout_s=300,
-        workers=workers,
-        split_min_bytes=0,
-        part_max_bytes=part_max_bytes,
-    )
+    return await parse_split(path, tmp_path, workers, part_max_bytes=part_max_bytes)
 
 
 def docs(result: ParseResult) -> list[dict[str, Any]]:

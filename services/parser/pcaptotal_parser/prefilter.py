@@ -93,20 +93,18 @@ class Prefilter:
         off = base + 14
         etype = buf[off - 2] << 8 | buf[off - 1]
         vlan_a = vlan_b = NO_VLAN
-        if etype in _VLAN_TYPES:
-            if off + 4 > end:
+        tags = 0
+        while etype in _VLAN_TYPES:
+            if tags == 2 or off + 4 > end:
                 return KEEP
-            vlan_a = (buf[off] << 8 | buf[off + 1]) & 0x0FFF
+            vid = (buf[off] << 8 | buf[off + 1]) & 0x0FFF
+            if tags:
+                vlan_b = vid
+            else:
+                vlan_a = vid
             etype = buf[off + 2] << 8 | buf[off + 3]
             off += 4
-            if etype in _VLAN_TYPES:
-                if off + 4 > end:
-                    return KEEP
-                vlan_b = (buf[off] << 8 | buf[off + 1]) & 0x0FFF
-                etype = buf[off + 2] << 8 | buf[off + 3]
-                off += 4
-                if etype in _VLAN_TYPES:
-                    return KEEP
+            tags += 1
         if etype == 0x0800:
             if off + 20 > end:
                 return KEEP
