@@ -184,9 +184,7 @@ class FlowTable:
     def add_withheld(self, packet: SideRecord) -> None:
         """One packet of a sealed epoch, as tshark would have counted it in its flow."""
         frame_len, ts_ns = packet.frame_len, packet.ts_ns
-        counter = self._counter
-        counter.withheld_packets += 1
-        counter.withheld_bytes += frame_len
+        self._counter.add_withheld(1, frame_len)
         bound = self._epochs.get(packet.epoch)
         if bound is None:
             self.unattached += 1
@@ -208,8 +206,7 @@ class FlowTable:
 
     def add_counted(self, packets: int, size: int) -> None:
         """Packets that only count in the capture's totals (ARP, ...), withheld from tshark."""
-        self._counter.withheld_packets += packets
-        self._counter.withheld_bytes += size
+        self._counter.add_withheld(packets, size)
 
     # -- helpers -----------------------------------------------------------------------------
     def _transport_flow(

@@ -58,7 +58,6 @@ SEALABLE_PORTS = frozenset(
     {22, 324, 443, 465, 636, 802, 853, 993, 995, 1300, 2221, 2443, 3249, 3250, 3251, 3252, 3496,
      5061, 5671, 5684, 5868, 8883, 11207, 19999, 27017, 29418}
 )  # fmt: skip
-_ETHERNET = 1
 
 
 class _Conv:
@@ -264,7 +263,3 @@ class SideReader:
         record = self._records[self._at]
         self._at += 1
         return record
-
-
-def applicable(linktype: int) -> bool:
-    return linktype == _ETHERNET

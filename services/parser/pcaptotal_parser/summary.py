@@ -37,6 +37,10 @@ class SummaryCounter:
         self.withheld_packets = 0
         self.withheld_bytes = 0
 
+    def add_withheld(self, packets: int, size: int) -> None:
+        self.withheld_packets += packets
+        self.withheld_bytes += size
+
     @property
     def all_packets(self) -> int:
         return self.packets + self.withheld_packets
