@@ -131,7 +131,7 @@ class _RssMarks:
         self.flows_pass_threads: list[tuple[str, float]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
-        analyse, add = worker._analyse, ctx.index.add_flows
+        analyse, add, add_prepared = worker._analyse, ctx.index.add_flows, ctx.index.add_prepared
         start = worker._start_publishing
 
         async def analysed(*args: Any) -> Any:
@@ -144,6 +144,10 @@ class _RssMarks:
             await add(records)
             self._mark("indexed")
 
+        async def added_prepared(records: Any) -> None:
+            await add_prepared(records)
+            self._mark("indexed")
+
         async def publishing(*args: Any) -> Any:
             self._mark("publishing")
             self._threads_then = _thread_cpu_s()
@@ -153,6 +157,7 @@ class _RssMarks:
         worker._analyse = analysed  # type: ignore[method-assign,assignment]
         worker._start_publishing = publishing  # type: ignore[method-assign,assignment]
         ctx.index.add_flows = added  # type: ignore[method-assign,assignment]
+        ctx.index.add_prepared = added_prepared  # type: ignore[method-assign]
 
     def _mark(self, step: str) -> None:
         self.marks.append((step, _rss_mb(), time.perf_counter() - self._t0))

@@ -103,6 +103,9 @@ class SearchResult:
     raw: list[bytes] | None = None
 
 
+# (the record encoded for the index, or None; the record): see ``Index.add_prepared``
+PreparedRecord = tuple[str | None, dict[str, Any]]
+
 CaptureChange = Callable[[dict[str, Any] | None], dict[str, Any] | None]
 
 
@@ -154,6 +157,15 @@ class Index(Protocol):
 
     async def add_flows(self, docs: Sequence[dict[str, Any]]) -> None:
         """Upsert records by ``event.id``."""
+        ...
+
+    # Which ``pcaptotal.adapters.record_formats`` encoding ``add_prepared`` reads.
+    record_format: str
+
+    async def add_prepared(self, records: Sequence[PreparedRecord]) -> None:
+        """``add_flows`` of the records, each with the encoding ``record_format`` names made
+        ahead of time (in another process): the write then skips building the index's
+        document. A record whose encoding is None is written as ``add_flows`` writes it."""
         ...
 
     async def delete_flows(self, capture_id: str) -> None: ...

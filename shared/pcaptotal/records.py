@@ -55,6 +55,13 @@ class RecordsWriter:
             out.write(b"\n")
             self.count += 1
 
+    def write_lines(self, lines: Iterable[bytes]) -> None:
+        """Lines written as they are (each a JSON value without a newline)."""
+        out = self._out
+        for line in lines:
+            out.write(line)
+            out.write(b"\n")
+
     def close(self) -> None:
         self._stack.close()
 
@@ -63,6 +70,11 @@ class RecordsWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def dumps(doc: dict[str, Any]) -> bytes:
+    """One record as a records file's line holds it (without the newline)."""
+    return _dumps(doc)
 
 
 def _dumps(doc: dict[str, Any]) -> bytes:
@@ -101,6 +113,16 @@ def iter_records(path: Path) -> Iterator[dict[str, Any]]:
     """The records of the file at ``path``, decoded one at a time (blocking: not on a loop)."""
     for line in _iter_lines(path):
         yield _loads(line)
+
+
+def iter_lines(path: Path) -> Iterator[bytes]:
+    """The non-blank lines of the file at ``path``, undecoded (each ends with its newline)."""
+    return _iter_lines(path)
+
+
+def loads(line: bytes) -> Any:
+    """One line of a records file, decoded as ``iter_records`` decodes it."""
+    return _loads(line)
 
 
 def _loads(line: bytes) -> Any:

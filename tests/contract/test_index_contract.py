@@ -10,14 +10,14 @@ import asyncio
 import hashlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import tantivy
-from pcaptotal.adapters import tantivy_index
+from pcaptotal.adapters import record_formats, tantivy_index
 from pcaptotal.adapters.es_index import ElasticsearchIndex
 from pcaptotal.adapters.tantivy_docs import flow_document, tantivy_schema
 from pcaptotal.adapters.tantivy_index import TantivyIndex
@@ -33,8 +33,19 @@ def _osmem(request: pytest.FixtureRequest, path: Path) -> Index:
     return ElasticsearchIndex(url, prefix=f"test-{uuid.uuid4().hex[:12]}")
 
 
+class PreparedTantivy(TantivyIndex):
+    """tantivy written as the enricher writes it: each record encoded ahead
+    (``record_formats``, as the analysis process does) and added with ``add_prepared``, so
+    every answer of this suite holds for that path too."""
+
+    async def add_flows(self, docs: Sequence[dict[str, Any]]) -> None:
+        encode = record_formats.encoder(self.record_format)
+        await self.add_prepared([(encode(doc), doc) for doc in docs])
+
+
 ADAPTERS: dict[str, Callable[[pytest.FixtureRequest, Path], Index]] = {
     "tantivy": lambda request, path: TantivyIndex(path / "index"),
+    "tantivy-prepared": lambda request, path: PreparedTantivy(path / "index"),
     "osmem": _osmem,
 }
 
@@ -210,7 +221,9 @@ ALL = set(ORDER)
 
 
 # The osmem case starts a real server: integration tier (make test-unit leaves it out).
-@pytest.fixture(params=["tantivy", pytest.param("osmem", marks=pytest.mark.integration)])
+@pytest.fixture(
+    params=["tantivy", "tantivy-prepared", pytest.param("osmem", marks=pytest.mark.integration)]
+)
 async def index(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Index]:
     idx = ADAPTERS[request.param](request, tmp_path)
     await idx.start()
@@ -565,8 +578,12 @@ def test_tantivy_rejects_bad_values_naming_the_field(field: str, value: str) -> 
         flow_document({"event.id": "x", field: value})
 
 
-async def test_tantivy_bad_batch_writes_nothing(tmp_path: Path) -> None:
-    idx = TantivyIndex(tmp_path)
+TANTIVY_WRITES = pytest.mark.parametrize("kind", [TantivyIndex, PreparedTantivy])
+
+
+@TANTIVY_WRITES
+async def test_tantivy_bad_batch_writes_nothing(tmp_path: Path, kind: type[TantivyIndex]) -> None:
+    idx = kind(tmp_path)
     await idx.start()
     try:
         with pytest.raises(ValueError, match=r"destination\.port"):
@@ -576,13 +593,14 @@ async def test_tantivy_bad_batch_writes_nothing(tmp_path: Path) -> None:
         await idx.close()
 
 
+@TANTIVY_WRITES
 async def test_tantivy_bad_record_late_in_a_batch_rolls_the_batch_back(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: type[TantivyIndex]
 ) -> None:
     """Converted a chunk at a time, a batch whose bad record comes after others were written
     still leaves the index as it was: the earlier records' adds and deletes are undone."""
     monkeypatch.setattr(tantivy_index, "_CONVERT_CHUNK", 1)
-    idx = TantivyIndex(tmp_path)
+    idx = kind(tmp_path)
     await idx.start()
     try:
         await idx.add_flows([DOCS["http"]])
@@ -596,6 +614,32 @@ async def test_tantivy_bad_record_late_in_a_batch_rolls_the_batch_back(
         assert await idx.get_flow(DOCS["http"]["event.id"]) == DOCS["http"]
     finally:
         await idx.close()
+
+
+async def test_tantivy_prepared_encoding_it_refuses_is_indexed_from_the_record(
+    tmp_path: Path,
+) -> None:
+    """An encoding tantivy's JSON reader refuses (here a number where an address goes) does
+    not lose the record: it is indexed from the record itself, fields and all."""
+    idx = TantivyIndex(tmp_path)
+    await idx.start()
+    try:
+        refused = json.dumps({"event.id": DOCS["http"]["event.id"], "source.ip": 5})
+        await idx.add_prepared([(refused, DOCS["http"]), (None, DOCS["dns"])])
+        assert "http" in await names(idx, f'source.ip:"{DOCS["http"]["source.ip"]}"')
+        assert await names(idx, "destination.port:80") == ["http"]  # not in the encoding
+        assert await idx.get_flow(DOCS["http"]["event.id"]) == DOCS["http"]
+        assert (await idx.search_flows(parse_query(""))).total == 2
+    finally:
+        await idx.close()
+
+
+def test_tantivy_encoding_leaves_unusual_records_to_the_record() -> None:
+    encode = record_formats.encoder(record_formats.TANTIVY)
+    assert encode(DOCS["http"]) is not None
+    assert encode({**DOCS["dns"], "destination.port": "x"}) is None  # bad: add_flows names it
+    assert encode({"source.ip": "10.0.0.1"}) is None  # no event.id
+    assert record_formats.encoder(record_formats.PLAIN)(DOCS["http"]) is None
 
 
 async def test_tantivy_reopen_with_a_new_instance(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from pcaptotal.access.identity import Identity, current_identity
 from pcaptotal.access.roles import Role
+from pcaptotal.access.stamping import stamped
 from pcaptotal.access.visibility import (
     UnscopedRead,
     VisibleBlobs,
@@ -19,6 +20,7 @@ from pcaptotal.access.visibility import (
     private_capture_id,
 )
 from pcaptotal.adapters.factory import make_context, start_context
+from pcaptotal.adapters.record_formats import encoder
 from pcaptotal.captures import new_capture_doc
 from pcaptotal.context import Context
 from pcaptotal.keys import capture_key, file_key
@@ -86,6 +88,29 @@ def test_records_are_stamped(ctx: Context) -> None:
     rec = asyncio.run(ctx.index.get_flow(f"{PRIV}-tcp-1"))
     assert rec is not None
     assert rec["pcaptotal.visibility"] == "private" and rec["pcaptotal.owner"] == "alice"
+
+
+def test_prepared_records_are_stamped_as_their_capture_is_now(tmp_path: Path) -> None:
+    """``add_prepared`` takes records stamped (and encoded) by their maker; one whose stamp
+    is not its capture's now (made public, the capture since private; or never stamped) is
+    stamped again and indexed from the record, not from its stale encoding."""
+
+    async def go() -> list[dict[str, Any] | None]:
+        base = make_context(Settings(data_dir=tmp_path))
+        await start_context(base)
+        ctx = base.with_retry(1.0)
+        doc = new_capture_doc(PRIV, size=1, filename=None)
+        await ctx.index.put_capture(doc | {"visibility": "private", "owner": "alice"})
+        encode = encoder(ctx.index.record_format)
+        stale = stamped(_record(PRIV, 1), "public", None)
+        right = stamped(_record(PRIV, 2), "private", "alice")
+        bare = _record(PRIV, 3)
+        await ctx.index.add_prepared([(encode(r), r) for r in (stale, right, bare)])
+        return [await ctx.index.get_flow(f"{PRIV}-tcp-{n}") for n in (1, 2, 3)]
+
+    for rec in asyncio.run(go()):
+        assert rec is not None
+        assert rec["pcaptotal.visibility"] == "private" and rec["pcaptotal.owner"] == "alice"
 
 
 @pytest.mark.parametrize(

@@ -1,22 +1,28 @@
 """A capture's analysis as a job: its flows (through the per-flow steps already) in a records
-file → heuristics, verdicts and finding records → the annotated flows, then the findings, in
-another records file, and the capture-level result as the outcome.
+file → heuristics, verdicts and finding records → the capture-level result (reported first),
+then the annotated flows and the findings in chunk files, each reported once written.
 
 It runs in a worker thread or, for a large capture, in a child process (``isolated``); either
-way the worker then indexes and publishes from the file a batch at a time, so only the
-analysis holds the whole capture's flows (heuristics need them all at once).
+way the worker indexes and publishes each chunk while the next is written, so only the
+analysis holds the whole capture's flows (heuristics need them all at once). Each record in a
+chunk is stamped with its capture's visibility and encoded for the index here
+(``Index.add_prepared``): the per-record work of the index write is done by this process, beside
+the worker's, not in the worker's interpreter after it.
 """
 
 from __future__ import annotations
 
 import gc
 import itertools
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from pcaptotal.access.stamping import stamped
+from pcaptotal.adapters.record_formats import PLAIN, encoder
 from pcaptotal.memory import SharedStrings
 from pcaptotal.messages import Verdict as FlowVerdict
-from pcaptotal.records import iter_records, write_ndjson_zst
+from pcaptotal.records import RecordsWriter, dumps, iter_records
 from pydantic import BaseModel, ConfigDict
 
 from pcaptotal_enricher import published
@@ -30,7 +36,12 @@ class AnalysisJob(BaseModel):
 
     capture_id: str
     flows_path: Path  # the capture's flows, each through the per-flow steps (threat intel)
-    out_path: Path  # written: the annotated flows, in their order, then the finding records
+    # written: chunk files of the annotated flows, in their order, then the finding records
+    out_dir: Path
+    chunk_records: int = 5_000
+    record_format: str = PLAIN  # the index's (Index.record_format)
+    visibility: str = "public"  # the stamp of the capture's records (pcaptotal.access.stamping)
+    owner: str | None = None
     detection: DetectionConfig
     analysis_id: str
     generation: int
@@ -45,14 +56,31 @@ class AnalysisOutcome(BaseModel):
     reasons: list[str]
     tags: list[str]
     flow_verdicts: dict[str, int]
-    flow_count: int  # the first flow_count records of out_path are the flows
+    flow_count: int  # the first flow_count records of the chunks are the flows
     finding_count: int
     finding_summary: list[dict[str, Any]]
     # event ids per old verdict that this run retracts (flows that left that verdict)
     retracted: dict[FlowVerdict, list[str]]
 
 
-def analyse_file(job: AnalysisJob) -> AnalysisOutcome:
+class Chunk(BaseModel):
+    """A chunk file of the analysis's records: two lines per record, its encoding for the
+    index (``null`` for none) and the record. (Not one JSON row of both: the encoding is JSON
+    itself, and decoding it from inside a string cost the worker as much as indexing it.)"""
+
+    path: Path
+    records: int
+
+
+class Report(BaseModel):
+    """What the analysis tells its worker as it goes: the outcome once known, then each
+    chunk once written (a child process sends these as lines)."""
+
+    outcome: AnalysisOutcome | None = None
+    chunk: Chunk | None = None
+
+
+def analyse_file(job: AnalysisJob, report: Callable[[Report], None]) -> AnalysisOutcome:
     """Blocking, CPU-bound: a worker thread's or a child process's work."""
     # the flows' repeated values as one object each
     strings = SharedStrings()
@@ -67,20 +95,42 @@ def analyse_file(job: AnalysisJob) -> AnalysisOutcome:
     try:
         analysis = analyse_capture(flows, job.detection)
         findings = finding_records(job.capture_id, analysis.flows, analysis.findings)
-        write_ndjson_zst(itertools.chain(analysis.flows, findings), job.out_path)
+        outcome = AnalysisOutcome(
+            verdict=analysis.verdict,
+            score=round(analysis.score, 1),
+            reasons=analysis.reasons,
+            tags=analysis.tags,
+            flow_verdicts=analysis.flow_verdicts,
+            flow_count=len(analysis.flows),
+            finding_count=len(findings),
+            finding_summary=finding_summary(findings),
+            retracted=_plan_events(job, analysis.flows),
+        )
+        report(Report(outcome=outcome))
+        _write_chunks(job, itertools.chain(analysis.flows, findings), report)
     finally:
         gc.unfreeze()
-    return AnalysisOutcome(
-        verdict=analysis.verdict,
-        score=round(analysis.score, 1),
-        reasons=analysis.reasons,
-        tags=analysis.tags,
-        flow_verdicts=analysis.flow_verdicts,
-        flow_count=len(analysis.flows),
-        finding_count=len(findings),
-        finding_summary=finding_summary(findings),
-        retracted=_plan_events(job, analysis.flows),
-    )
+    return outcome
+
+
+def _write_chunks(
+    job: AnalysisJob, records: Iterator[dict[str, Any]], report: Callable[[Report], None]
+) -> None:
+    encode = encoder(job.record_format)
+    for n in itertools.count():
+        batch = list(itertools.islice(records, job.chunk_records))
+        if not batch:
+            return
+        path = job.out_dir / f"chunk-{n:05d}.ndjson.zst"
+        with RecordsWriter(path) as writer:
+            lines: list[bytes] = []
+            for record in batch:
+                mine = stamped(record, job.visibility, job.owner)
+                encoded = encode(mine)
+                lines.append(b"null" if encoded is None else encoded.encode())
+                lines.append(dumps(mine))
+            writer.write_lines(lines)
+        report(Report(chunk=Chunk(path=path, records=len(batch))))
 
 
 def _plan_events(job: AnalysisJob, flows: list[dict[str, Any]]) -> dict[FlowVerdict, list[str]]:

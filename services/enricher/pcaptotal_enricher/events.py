@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import pydantic_core
+from pcaptotal.access.stamping import OWNER_FIELD, VIS_FIELD
 from pcaptotal.messages import (
     MAX_BATCH_FLOWS,
     MAX_BODY_BYTES,
@@ -82,9 +83,15 @@ def flow_event_id(flow: dict[str, Any]) -> str:
     return str(flow.get("event.id") or flow["_id"])
 
 
+# the reserved id, and the access stamp a flow carries in the index (events go to
+# subscribers by their routing key, not by these)
+_NOT_PUBLISHED = frozenset({"_id", VIS_FIELD, OWNER_FIELD})
+
+
 def public_flow(flow: dict[str, Any]) -> dict[str, Any]:
-    """The flow as events carry it: ``event.id`` set, the reserved ``_id`` left out."""
-    out = {k: v for k, v in flow.items() if k != "_id"}
+    """The flow as events carry it: ``event.id`` set, the reserved ``_id`` and the index's
+    access stamp left out."""
+    out = {k: v for k, v in flow.items() if k not in _NOT_PUBLISHED}
     out["event.id"] = flow_event_id(flow)
     return out
 

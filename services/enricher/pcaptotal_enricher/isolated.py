@@ -5,6 +5,7 @@ is left beside the job's output file.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import structlog
@@ -18,7 +19,7 @@ from pcaptotal.child_process import (
 )
 from pydantic import BaseModel
 
-from pcaptotal_enricher.analysis import AnalysisJob, AnalysisOutcome, analyse_file
+from pcaptotal_enricher.analysis import AnalysisJob, AnalysisOutcome, Report, analyse_file
 
 # Heuristics and verdicts take ~10 s per 50,000 flows on this project's 2-core reference
 # machine: an hour means a child that is stuck, not a big capture.
@@ -41,10 +42,12 @@ class AnalysisProcessError(RuntimeError):
     """The child died or failed without a verdict: worth a retry."""
 
 
-async def analyse_in_child(job: AnalysisJob, *, memory_limit_mb: int) -> AnalysisOutcome:
-    """``analysis.analyse_file`` in a child process. Raises ``AnalysisTooBig`` past
-    ``memory_limit_mb`` of resident memory (0: none) or the time limit, and
-    ``AnalysisProcessError`` when the child died or failed."""
+async def analyse_in_child(
+    job: AnalysisJob, report: Callable[[Report], None], *, memory_limit_mb: int
+) -> AnalysisOutcome:
+    """``analysis.analyse_file`` in a child process, whose reports reach ``report`` as they
+    come. Raises ``AnalysisTooBig`` past ``memory_limit_mb`` of resident memory (0: none) or
+    the time limit, and ``AnalysisProcessError`` when the child died or failed."""
     try:
         result = await run_child(
             "pcaptotal_enricher.isolated",
@@ -53,6 +56,7 @@ async def analyse_in_child(job: AnalysisJob, *, memory_limit_mb: int) -> Analysi
             ChildResult,
             time_limit_s=TIME_LIMIT_S,
             memory_limit_mb=memory_limit_mb,
+            on_line=lambda line: report(Report.model_validate_json(line)),
         )
     except ChildOverMemory as exc:
         raise AnalysisTooBig(
@@ -71,12 +75,13 @@ async def analyse_in_child(job: AnalysisJob, *, memory_limit_mb: int) -> Analysi
 
 
 def _result_path(job: AnalysisJob) -> Path:
-    return job.out_path.with_name(RESULT_NAME)
+    return job.out_dir / RESULT_NAME
 
 
 async def _child(job: AnalysisJob, lines: Lines) -> ChildResult:
     try:
-        return ChildResult(outcome=analyse_file(job))  # nothing else runs on this loop
+        # nothing else runs on this loop: the reports go out as they are made
+        return ChildResult(outcome=analyse_file(job, lines.send))
     except Exception as exc:
         log.exception("analysis failed in the analysis process")
         return ChildResult(internal=f"{type(exc).__name__}: {exc}")

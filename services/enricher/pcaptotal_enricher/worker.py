@@ -8,11 +8,11 @@ a child process for large captures) holds all of its flows.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import structlog
+from pcaptotal.access.stamping import capture_stamp
 from pcaptotal.captures import Status
 from pcaptotal.context import Context
 from pcaptotal.failures import fail_capture
@@ -25,14 +25,21 @@ from pcaptotal.messages import (
     scoped_key,
 )
 from pcaptotal.metrics import STAGE_SECONDS, count_intel_hits
-from pcaptotal.ports import BlobNotFound, Delivery
+from pcaptotal.ports import BlobNotFound, Delivery, PreparedRecord
 from pcaptotal.progress import Counter, ProgressReporter
 from pcaptotal.reconcile import fail_dead_letter
-from pcaptotal.records import RecordsWriter, iter_numbered, local_records, surely_not_flow
+from pcaptotal.records import (
+    RecordsWriter,
+    iter_lines,
+    iter_numbered,
+    loads,
+    local_records,
+    surely_not_flow,
+)
 from pcaptotal.resilience import redelivery_delay
 
 from pcaptotal_enricher import published
-from pcaptotal_enricher.analysis import AnalysisJob, AnalysisOutcome, analyse_file
+from pcaptotal_enricher.analysis import AnalysisJob, AnalysisOutcome, Report, analyse_file
 from pcaptotal_enricher.enrich import Enrichment, apply_enrichments
 from pcaptotal_enricher.events import (
     EnrichedPublisher,
@@ -139,10 +146,15 @@ class EnricherWorker:
             # them) are indexed as they are, read again from the parser's file.
             previous = path.with_name("published-before.json.zst")
             had_previous = await published.fetch(ctx.blobs, cid, previous)
+            visibility, owner = capture_stamp(doc)
             job = AnalysisJob(
                 capture_id=cid,
                 flows_path=path.with_name("flows.ndjson.zst"),
-                out_path=path.with_name("analysed.ndjson.zst"),
+                out_dir=path.parent,
+                chunk_records=INDEX_BATCH,
+                record_format=ctx.index.record_format,
+                visibility=visibility,
+                owner=owner,
                 detection=self._detection,
                 analysis_id=str(event.analysis_id),
                 generation=event.generation,
@@ -156,16 +168,22 @@ class EnricherWorker:
             with STAGE_SECONDS.labels("index").time():
                 # Replace, don't merge: a re-run must not leave records of an earlier parse.
                 await ctx.index.delete_flows(cid)
-                batches = _Batches(ctx, counter)
-                outcome = await self._analyse_while_indexing(job, flow_count, path, others, batches)
-                counter.records_total += 2 * outcome.finding_count
-                counter.records_processed += outcome.finding_count
-                record_count += outcome.finding_count
-                # each batch of flows is published once it is in the index
-                publisher = await self._start_publishing(event, outcome, doc)
-                batches.publisher = publisher
-                await self._index_file(job.out_path, batches)  # the flows, then the findings
-                await batches.flush()
+                reports = _Reports()
+                analysis = asyncio.create_task(self._analyse(job, flow_count, reports))
+                try:
+                    outcome = await self._index_others(path, others, counter, reports, analysis)
+                    counter.records_total += 2 * outcome.finding_count
+                    counter.records_processed += outcome.finding_count
+                    record_count += outcome.finding_count
+                    # each chunk of flows is published once it is in the index
+                    publisher = await self._start_publishing(event, outcome, doc)
+                    await self._index_chunks(reports, analysis, outcome, publisher, counter)
+                except BaseException:
+                    analysis.cancel()
+                    await asyncio.gather(analysis, return_exceptions=True)
+                    if _failed(analysis):  # what went in comes out again
+                        await asyncio.shield(ctx.index.delete_flows(cid))
+                    raise
             per_verdict = await publisher.finish()
             # what each verdict carried, for the next run: the analysis wrote it
             await published.upload(ctx.blobs, cid, job.state_path)
@@ -247,39 +265,71 @@ class EnricherWorker:
             await asyncio.to_thread(writer.close)
         return writer.count, others
 
-    async def _analyse(self, job: AnalysisJob, flows: int) -> AnalysisOutcome:
+    async def _analyse(self, job: AnalysisJob, flows: int, reports: _Reports) -> AnalysisOutcome:
         """In a child process from ``enricher_isolate_min_flows`` flows on (it holds the
         capture's flows and hands their memory back when it exits), else in a thread."""
         settings = self._ctx.settings
         isolate = settings.enricher_isolate_min_flows
         if isolate >= 0 and flows >= isolate:
-            return await analyse_in_child(job, memory_limit_mb=settings.enricher_memory_limit_mb)
-        return await asyncio.to_thread(analyse_file, job)
+            return await analyse_in_child(
+                job, reports.put, memory_limit_mb=settings.enricher_memory_limit_mb
+            )
+        loop = asyncio.get_running_loop()
 
-    async def _analyse_while_indexing(
-        self, job: AnalysisJob, flow_count: int, parsed: Path, others: set[int], batches: _Batches
+        def report(r: Report) -> None:  # from the analysis thread
+            loop.call_soon_threadsafe(reports.put, r)
+
+        return await asyncio.to_thread(analyse_file, job, report)
+
+    async def _index_others(
+        self,
+        parsed: Path,
+        others: set[int],
+        counter: Counter,
+        reports: _Reports,
+        analysis: asyncio.Task[AnalysisOutcome],
     ) -> AnalysisOutcome:
-        """The analysis, while the parser's other records go into the index (the analysis is
-        a child process or a thread, the indexing mostly tantivy's threads: two cores busy at
-        once). When the analysis fails, what went in comes out again."""
-        indexing = asyncio.create_task(
-            self._index_file(parsed, batches, wanted=lambda i, _: i in others)
-        )
-        try:
-            outcome = await self._analyse(job, flow_count)
-        except BaseException:
-            indexing.cancel()
-            await asyncio.gather(indexing, return_exceptions=True)
-            await asyncio.shield(self._ctx.index.delete_flows(job.capture_id))
-            raise
-        await indexing
-        return outcome
-
-    async def _index_file(
-        self, path: Path, batches: _Batches, wanted: Callable[[int, bytes], bool] | None = None
-    ) -> None:
-        async for batch in iter_numbered(path, wanted=wanted):
+        """The parser's other records into the index while the analysis runs (a child
+        process or a thread; the indexing mostly tantivy's threads: two cores busy at once);
+        the analysis's outcome, once both are done."""
+        batches = _Batches(self._ctx, counter)
+        async for batch in iter_numbered(parsed, wanted=lambda i, _: i in others):
+            if _failed(analysis):  # no need to go on: what went in comes out again
+                analysis.result()
             await batches.add([record for _, record in batch])
+        await batches.flush()
+        first = await reports.next(analysis)
+        if first is None or first.outcome is None:
+            raise RuntimeError("the analysis reported no outcome first")
+        return first.outcome
+
+    async def _index_chunks(
+        self,
+        reports: _Reports,
+        analysis: asyncio.Task[AnalysisOutcome],
+        outcome: AnalysisOutcome,
+        publisher: EnrichedPublisher,
+        counter: Counter,
+    ) -> None:
+        """Each chunk the analysis writes into the index as it comes (prepared records: the
+        analysis encoded them), then its flows to the publisher."""
+        index = self._ctx.index
+        written = 0
+        while (report := await reports.next(analysis)) is not None:
+            if report.chunk is None:
+                continue
+            path = report.chunk.path
+            rows = await asyncio.to_thread(_read_chunk, path)
+            await index.add_prepared(rows)
+            counter.records_processed += len(rows)
+            written += len(rows)
+            await asyncio.to_thread(path.unlink)
+            for _, record in rows:
+                if is_flow(record):
+                    await publisher.add(record)
+        expected = outcome.flow_count + outcome.finding_count
+        if written != expected:
+            raise RuntimeError(f"the analysis wrote {written} records of {expected}")
 
     async def _start_publishing(
         self, event: CaptureParsed, outcome: AnalysisOutcome, doc: dict[str, Any]
@@ -294,13 +344,12 @@ class EnricherWorker:
 
 
 class _Batches:
-    """Records to the index ``INDEX_BATCH`` at a time, whichever pass they come from."""
+    """Records to the index ``INDEX_BATCH`` at a time."""
 
     def __init__(self, ctx: Context, counter: Counter) -> None:
         self._ctx = ctx
         self._counter = counter
         self._pending: list[dict[str, Any]] = []
-        self.publisher: EnrichedPublisher | None = None  # gets the flows once indexed
 
     async def add(self, records: list[dict[str, Any]]) -> None:
         self._pending.extend(records)
@@ -315,7 +364,44 @@ class _Batches:
         batch, self._pending = self._pending[:n], self._pending[n:]
         await self._ctx.index.add_flows(batch)
         self._counter.records_processed += len(batch)
-        if self.publisher is not None:
-            for record in batch:
-                if is_flow(record):
-                    await self.publisher.add(record)
+
+
+class _Reports:
+    """The analysis's reports (``analysis.Report``), in the order it made them."""
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[Report] = asyncio.Queue()
+
+    def put(self, report: Report) -> None:
+        self._queue.put_nowait(report)
+
+    async def next(self, analysis: asyncio.Task[AnalysisOutcome]) -> Report | None:
+        """The next report; None once the analysis has ended and its reports are taken.
+        Raises what the analysis raised. (Its reports are all queued before it ends: a child's
+        lines are read to the end first, a thread's callbacks run before its result's.)"""
+        while True:
+            if not self._queue.empty():
+                return self._queue.get_nowait()
+            if analysis.done():
+                analysis.result()
+                return None
+            getter = asyncio.ensure_future(self._queue.get())
+            await asyncio.wait([getter, analysis], return_when=asyncio.FIRST_COMPLETED)
+            if getter.done():
+                return getter.result()
+            getter.cancel()
+            await asyncio.gather(getter, return_exceptions=True)
+
+
+def _read_chunk(path: Path) -> list[PreparedRecord]:
+    # two lines a record, its encoding (or null) and the record (analysis.Chunk)
+    rows: list[PreparedRecord] = []
+    lines = iter_lines(path)
+    for encoded in lines:
+        record = loads(next(lines))
+        rows.append((None if encoded.startswith(b"null") else encoded.decode(), record))
+    return rows
+
+
+def _failed(task: asyncio.Task[Any]) -> bool:
+    return task.done() and not task.cancelled() and task.exception() is not None

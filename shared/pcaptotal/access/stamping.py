@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pcaptotal import fields
-from pcaptotal.ports import Index
+from pcaptotal.ports import Index, PreparedRecord
 
 VIS_FIELD = "pcaptotal.visibility"
 OWNER_FIELD = "pcaptotal.owner"
@@ -33,23 +33,55 @@ class StampingIndex:
         return self._inner
 
     async def add_flows(self, docs: Sequence[dict[str, Any]]) -> None:
-        marks: dict[str, tuple[str, str | None]] = {}
+        marks: dict[str, Stamp] = {}
         out = []
         for doc in docs:
-            cid = next(iter(fields.values_of(doc, "pcaptotal.capture_id")), None)
-            if cid is None:
-                out.append(doc)
-                continue
-            if cid not in marks:
-                cap = await self._inner.get_capture(str(cid))
-                cap = cap or {}
-                marks[cid] = (str(cap.get("visibility") or PUBLIC), cap.get("owner"))
-            vis, owner = marks[cid]
-            stamped = {**doc, VIS_FIELD: vis}
-            if owner:
-                stamped[OWNER_FIELD] = owner
-            out.append(stamped)
+            mark = await self._mark(doc, marks)
+            out.append(doc if mark is None else stamped(doc, *mark))
         await self._inner.add_flows(out)
+
+    async def add_prepared(self, records: Sequence[PreparedRecord]) -> None:
+        """Records stamped (and encoded) by their maker pass as they are; one whose stamp is
+        not its capture's now is stamped here and goes the ``add_flows`` way (its encoding
+        holds the old stamp)."""
+        marks: dict[str, Stamp] = {}
+        out: list[PreparedRecord] = []
+        for line, doc in records:
+            mark = await self._mark(doc, marks)
+            if mark is None or carries(doc, *mark):
+                out.append((line, doc))
+            else:
+                out.append((None, stamped(doc, *mark)))
+        await self._inner.add_prepared(out)
+
+    async def _mark(self, doc: dict[str, Any], marks: dict[str, Stamp]) -> Stamp | None:
+        cid = next(iter(fields.values_of(doc, "pcaptotal.capture_id")), None)
+        if cid is None:
+            return None
+        if cid not in marks:
+            marks[cid] = capture_stamp(await self._inner.get_capture(str(cid)))
+        return marks[cid]
+
+
+Stamp = tuple[str, str | None]  # (visibility, owner)
+
+
+def capture_stamp(capture: dict[str, Any] | None) -> Stamp:
+    """The visibility and owner a capture document gives its records."""
+    cap = capture or {}
+    return str(cap.get("visibility") or PUBLIC), cap.get("owner") or None
+
+
+def stamped(doc: dict[str, Any], visibility: str, owner: str | None) -> dict[str, Any]:
+    out = {**doc, VIS_FIELD: visibility}
+    if owner:
+        out[OWNER_FIELD] = owner
+    return out
+
+
+def carries(doc: dict[str, Any], visibility: str, owner: str | None) -> bool:
+    """Whether ``doc`` is stamped as ``stamped`` would stamp it."""
+    return doc.get(VIS_FIELD) == visibility and doc.get(OWNER_FIELD) == owner
 
 
 def stamping(index: Index) -> Index:

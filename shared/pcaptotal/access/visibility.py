@@ -42,7 +42,16 @@ _FIND_MAX = 10_000
 # Index methods that write or manage the adapter: they pass as they are (no caller data comes
 # back, but for change_capture, whose callers checked access to that capture first).
 _INDEX_PASS = frozenset(
-    {"start", "close", "ping", "put_capture", "change_capture", "add_flows", "delete_flows"}
+    {
+        "start",
+        "close",
+        "ping",
+        "put_capture",
+        "change_capture",
+        "add_flows",
+        "add_prepared",
+        "delete_flows",
+    }
 )
 _BLOB_PASS = frozenset({"start", "close", "put_file", "put_bytes", "delete"})
 # Blob prefixes requests read that belong to no capture (ingest's outbox; the curated

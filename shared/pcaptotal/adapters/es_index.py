@@ -29,6 +29,7 @@ from elastic_transport import ApiResponseMeta
 from elasticsearch import AsyncElasticsearch
 from elasticsearch.exceptions import HTTP_EXCEPTIONS, ApiError
 
+from pcaptotal.adapters import record_formats
 from pcaptotal.adapters.es_bulk import bulk_bodies
 from pcaptotal.adapters.es_mapping import (
     DEFAULT_PREFIX,
@@ -39,7 +40,7 @@ from pcaptotal.adapters.es_mapping import (
     index_names,
 )
 from pcaptotal.metrics import BULK_INDEX_ERRORS
-from pcaptotal.ports import CaptureChange, CaptureConflict, SearchResult
+from pcaptotal.ports import CaptureChange, CaptureConflict, PreparedRecord, SearchResult
 from pcaptotal.query import QueryError, ValidatedQuery
 from pcaptotal.query.es_compiler import compile_query
 from pcaptotal.views import (
@@ -76,6 +77,8 @@ class ElasticsearchIndex:
     ``pcaptotal``) names the indices. ``client_options`` go to ``AsyncElasticsearch`` as they
     are (``ca_certs``, ``verify_certs``, ``api_key``-less TLS setups, ...).
     """
+
+    record_format: str = record_formats.PLAIN
 
     def __init__(
         self,
@@ -260,6 +263,10 @@ class ElasticsearchIndex:
                 _raise_bulk_errors(resp, done=i)
         if len(chunks) > 1:
             await self._call("POST", f"/{self.flows_index}/_refresh")
+
+    async def add_prepared(self, records: Sequence[PreparedRecord]) -> None:
+        # the bulk bodies are built from the records as they are (record_formats.PLAIN)
+        await self.add_flows([doc for _, doc in records])
 
     async def delete_flows(self, capture_id: str) -> None:
         body = {"query": {"term": {CAPTURE_FIELD: capture_id}}}

@@ -6,6 +6,7 @@ Each document's JSON is kept whole in the stored-only ``_source`` field; the typ
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 from collections.abc import Iterable, Mapping, Sequence
@@ -169,6 +170,20 @@ def flow_documents(docs: Sequence[dict[str, Any]]) -> list[tantivy.Document]:
         except (_Unusual, ValueError, TypeError, OverflowError):
             out.append(flow_document(doc))
     return out
+
+
+def flow_json(doc: dict[str, Any], ips: dict[str, str]) -> str | None:
+    """The record as the JSON document ``IndexWriter.add_json`` takes: the fields
+    ``flow_documents`` gives tantivy, ``_source`` in base64 (as tantivy reads bytes from JSON).
+    Made where the record already is (the enricher's analysis process), so that the index
+    writer only parses it. None for a record ``flow_documents`` would hand to
+    ``flow_document`` (a value of an unusual type, or a bad one, which that then names)."""
+    try:
+        fields = _fields(doc, ips)
+        fields[SOURCE] = base64.b64encode(_dump(doc)).decode("ascii")
+        return orjson.dumps(fields).decode()
+    except (_Unusual, ValueError, TypeError, OverflowError, orjson.JSONEncodeError):
+        return None
 
 
 def _fields(doc: dict[str, Any], ips: dict[str, str]) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 import tantivy
 
-from pcaptotal.adapters import tantivy_search, tantivy_views
+from pcaptotal.adapters import record_formats, tantivy_search, tantivy_views
 from pcaptotal.adapters.tantivy_cache import AggregationCache, CaptureCache
 from pcaptotal.adapters.tantivy_docs import (
     CAPTURE_FIELD,
@@ -38,7 +38,7 @@ from pcaptotal.adapters.tantivy_docs import (
     tantivy_schema,
 )
 from pcaptotal.adapters.tantivy_docs import flow_document as flow_document  # tests use it
-from pcaptotal.ports import CaptureChange, SearchResult
+from pcaptotal.ports import CaptureChange, PreparedRecord, SearchResult
 from pcaptotal.query import ValidatedQuery
 from pcaptotal.query.tantivy_compiler import compile_query, to_micros
 from pcaptotal.views import (
@@ -87,6 +87,8 @@ class _Store:
 
 class TantivyIndex:
     """The ``Index`` port on local tantivy indexes (the embedded, no-server default)."""
+
+    record_format: str = record_formats.TANTIVY
 
     def __init__(
         self,
@@ -291,6 +293,33 @@ class TantivyIndex:
                         # batch still leave exactly the last one
                         writer.delete_documents_by_term(ID, doc[ID])
                         writer.add_document(tdoc)
+            except BaseException:
+                writer.rollback()
+                raise
+            store.commit()
+
+        await self._write_then(write, self._agg_cache.changed)
+
+    async def add_prepared(self, records: Sequence[PreparedRecord]) -> None:
+        store = self._store(self._flows)
+        if not records:
+            return
+
+        def write() -> None:
+            writer = store.writer
+            assert writer is not None
+            try:
+                for line, doc in records:
+                    if line is None or not isinstance(doc.get(ID), str):
+                        tdoc = flow_document(doc)  # which names a bad value
+                        writer.delete_documents_by_term(ID, doc[ID])
+                        writer.add_document(tdoc)
+                        continue
+                    writer.delete_documents_by_term(ID, doc[ID])
+                    try:
+                        writer.add_json(line)  # parsed and indexed in Rust
+                    except ValueError:  # a value from_dict takes and add_json does not
+                        writer.add_document(flow_document(doc))
             except BaseException:
                 writer.rollback()
                 raise
