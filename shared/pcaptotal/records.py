@@ -41,8 +41,8 @@ class RecordsWriter:
     """A records file written a batch at a time (from one thread at a time), so a stage can
     stream records to it without holding them all."""
 
-    def __init__(self, path: Path) -> None:
-        compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
+    def __init__(self, path: Path, level: int = ZSTD_LEVEL) -> None:
+        compressor = zstandard.ZstdCompressor(level=level)
         self._stack = contextlib.ExitStack()
         raw = self._stack.enter_context(path.open("wb"))
         self._out = self._stack.enter_context(compressor.stream_writer(raw))

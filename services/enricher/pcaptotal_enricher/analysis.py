@@ -122,7 +122,8 @@ def _write_chunks(
         if not batch:
             return
         path = job.out_dir / f"chunk-{n:05d}.ndjson.zst"
-        with RecordsWriter(path) as writer:
+        # level 1: read once, soon, on this machine (compression is CPU the worker shares)
+        with RecordsWriter(path, level=1) as writer:
             lines: list[bytes] = []
             for record in batch:
                 mine = stamped(record, job.visibility, job.owner)
