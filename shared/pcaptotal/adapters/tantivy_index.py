@@ -275,51 +275,51 @@ class TantivyIndex:
     # -- flows ----------------------------------------------------------------------------------
 
     async def add_flows(self, docs: Sequence[dict[str, Any]]) -> None:
-        store = self._store(self._flows)
         if not docs:
             return
 
-        def write() -> None:
-            writer = store.writer
-            assert writer is not None
-            try:
-                # Converted a chunk at a time: 10,000 converted documents held at once were
-                # ~90 MB of the enricher's peak. All-or-nothing still: a bad record rolls
-                # back what the batch had written (every write commits, so nothing else).
-                for start in range(0, len(docs), _CONVERT_CHUNK):
-                    chunk = docs[start : start + _CONVERT_CHUNK]
-                    for doc, tdoc in zip(chunk, flow_documents(chunk), strict=True):
-                        # a delete only hits documents added before it, so duplicates in one
-                        # batch still leave exactly the last one
-                        writer.delete_documents_by_term(ID, doc[ID])
-                        writer.add_document(tdoc)
-            except BaseException:
-                writer.rollback()
-                raise
-            store.commit()
+        def add(writer: tantivy.IndexWriter) -> None:
+            # Converted a chunk at a time: 10,000 converted documents held at once were
+            # ~90 MB of the enricher's peak.
+            for start in range(0, len(docs), _CONVERT_CHUNK):
+                chunk = docs[start : start + _CONVERT_CHUNK]
+                for doc, tdoc in zip(chunk, flow_documents(chunk), strict=True):
+                    # a delete only hits documents added before it, so duplicates in one
+                    # batch still leave exactly the last one
+                    writer.delete_documents_by_term(ID, doc[ID])
+                    writer.add_document(tdoc)
 
-        await self._write_then(write, self._agg_cache.changed)
+        await self._write_records(add)
 
     async def add_prepared(self, records: Sequence[PreparedRecord]) -> None:
-        store = self._store(self._flows)
         if not records:
             return
 
+        def add(writer: tantivy.IndexWriter) -> None:
+            for line, doc in records:
+                if line is None or not isinstance(doc.get(ID), str):
+                    tdoc = flow_document(doc)  # which names a bad value
+                    writer.delete_documents_by_term(ID, doc[ID])
+                    writer.add_document(tdoc)
+                    continue
+                writer.delete_documents_by_term(ID, doc[ID])
+                try:
+                    writer.add_json(line)  # parsed and indexed in Rust
+                except ValueError:  # a value from_dict takes and add_json does not
+                    writer.add_document(flow_document(doc))
+
+        await self._write_records(add)
+
+    async def _write_records(self, add: Callable[[tantivy.IndexWriter], None]) -> None:
+        """``add`` on the records' writer, then one commit. All or nothing: a failure rolls
+        back what the call had written (every write commits, so nothing else)."""
+        store = self._store(self._flows)
+
         def write() -> None:
             writer = store.writer
             assert writer is not None
             try:
-                for line, doc in records:
-                    if line is None or not isinstance(doc.get(ID), str):
-                        tdoc = flow_document(doc)  # which names a bad value
-                        writer.delete_documents_by_term(ID, doc[ID])
-                        writer.add_document(tdoc)
-                        continue
-                    writer.delete_documents_by_term(ID, doc[ID])
-                    try:
-                        writer.add_json(line)  # parsed and indexed in Rust
-                    except ValueError:  # a value from_dict takes and add_json does not
-                        writer.add_document(flow_document(doc))
+                add(writer)
             except BaseException:
                 writer.rollback()
                 raise
