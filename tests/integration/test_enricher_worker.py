@@ -28,6 +28,9 @@ from pcaptotal.messages import (
 from pcaptotal.ports import Delivery
 from pcaptotal.query import parse_query
 from pcaptotal.settings import Settings
+from pcaptotal_enricher import analysis as analysis_module
+from pcaptotal_enricher import worker as worker_module
+from pcaptotal_enricher.chunks import write_chunk
 from pcaptotal_enricher.intel import IntelEnrichment, build_indicator_set
 from pcaptotal_enricher.isolated import AnalysisProcessError
 from pcaptotal_enricher.worker import EnricherWorker
@@ -201,6 +204,47 @@ async def test_child_killed_midway_is_retried_then_fails(tmp_path: Path) -> None
         await stack.blobs.close()
     (event,) = stack.bus.sent
     assert isinstance(event, CaptureFailed) and "killed by SIGKILL" in event.error
+    assert doc is not None and doc["status"] == "failed"
+
+
+async def test_analysis_failing_between_chunks_takes_out_what_went_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker indexes (and publishes) each chunk while the analysis writes the next: when
+    writing a later chunk fails, the records already indexed come out again and the last
+    attempt fails the capture with the reason."""
+    monkeypatch.setattr(worker_module, "INDEX_BATCH", 40)  # several chunks for this capture
+    written: list[Path] = []
+
+    def write_then_fail(path: Path, records: Any, encode: Any) -> None:
+        if len(written) == 2:
+            raise OSError(28, "No space left on device")
+        write_chunk(path, records, encode)
+        written.append(path)
+
+    monkeypatch.setattr(analysis_module, "write_chunk", write_then_fail)
+    stack = Stack(tmp_path, isolate=False)  # in a thread: the patch applies
+    indexed = [0]
+    add_prepared = stack.index.add_prepared
+
+    async def counted(records: Any) -> None:
+        await add_prepared(records)
+        indexed[0] += len(records)
+
+    monkeypatch.setattr(stack.index, "add_prepared", counted)
+    await stack.index.start()
+    await stack.blobs.start()
+    try:
+        parsed = await stack.parse(_capture())
+        await stack.worker.handle(_analysed(stack, parsed, attempt=3))
+        assert await stack.records(parsed.capture_id) == []
+        doc = await stack.ctx.captures.get(parsed.capture_id)
+    finally:
+        await stack.index.close()
+        await stack.blobs.close()
+    assert len(written) == 2 and indexed[0] > 0  # chunks went in before the failure
+    (failed,) = [e for e in stack.bus.sent if isinstance(e, CaptureFailed)]
+    assert failed.stage == "enrich" and "No space left on device" in failed.error
     assert doc is not None and doc["status"] == "failed"
 
 

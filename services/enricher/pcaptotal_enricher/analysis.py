@@ -22,10 +22,11 @@ from pcaptotal.access.stamping import stamped
 from pcaptotal.adapters.record_formats import PLAIN, encoder
 from pcaptotal.memory import SharedStrings
 from pcaptotal.messages import Verdict as FlowVerdict
-from pcaptotal.records import RecordsWriter, dumps, iter_records
+from pcaptotal.records import iter_records
 from pydantic import BaseModel, ConfigDict
 
 from pcaptotal_enricher import published
+from pcaptotal_enricher.chunks import write_chunk
 from pcaptotal_enricher.heuristics.config import DetectionConfig
 from pcaptotal_enricher.records import finding_records, finding_summary
 from pcaptotal_enricher.verdict import Verdict, analyse_capture
@@ -64,9 +65,7 @@ class AnalysisOutcome(BaseModel):
 
 
 class Chunk(BaseModel):
-    """A chunk file of the analysis's records: two lines per record, its encoding for the
-    index (``null`` for none) and the record. (Not one JSON row of both: the encoding is JSON
-    itself, and decoding it from inside a string cost the worker as much as indexing it.)"""
+    """A chunk file of the analysis's records (``chunks``)."""
 
     path: Path
     records: int
@@ -122,15 +121,7 @@ def _write_chunks(
         if not batch:
             return
         path = job.out_dir / f"chunk-{n:05d}.ndjson.zst"
-        # level 1: read once, soon, on this machine (compression is CPU the worker shares)
-        with RecordsWriter(path, level=1) as writer:
-            lines: list[bytes] = []
-            for record in batch:
-                mine = stamped(record, job.visibility, job.owner)
-                encoded = encode(mine)
-                lines.append(b"null" if encoded is None else encoded.encode())
-                lines.append(dumps(mine))
-            writer.write_lines(lines)
+        write_chunk(path, [stamped(r, job.visibility, job.owner) for r in batch], encode)
         report(Report(chunk=Chunk(path=path, records=len(batch))))
 
 

@@ -25,14 +25,12 @@ from pcaptotal.messages import (
     scoped_key,
 )
 from pcaptotal.metrics import STAGE_SECONDS, count_intel_hits
-from pcaptotal.ports import BlobNotFound, Delivery, PreparedRecord
+from pcaptotal.ports import BlobNotFound, Delivery
 from pcaptotal.progress import Counter, ProgressReporter
 from pcaptotal.reconcile import fail_dead_letter
 from pcaptotal.records import (
     RecordsWriter,
-    iter_lines,
     iter_numbered,
-    loads,
     local_records,
     surely_not_flow,
 )
@@ -40,6 +38,7 @@ from pcaptotal.resilience import redelivery_delay
 
 from pcaptotal_enricher import published
 from pcaptotal_enricher.analysis import AnalysisJob, AnalysisOutcome, Report, analyse_file
+from pcaptotal_enricher.chunks import read_chunk
 from pcaptotal_enricher.enrich import Enrichment, apply_enrichments
 from pcaptotal_enricher.events import (
     EnrichedPublisher,
@@ -50,6 +49,7 @@ from pcaptotal_enricher.events import (
 from pcaptotal_enricher.heuristics.config import DetectionConfig, resolve
 from pcaptotal_enricher.isolated import AnalysisTooBig, analyse_in_child
 from pcaptotal_enricher.records import is_flow
+from pcaptotal_enricher.reports import Reports, failed
 
 log = structlog.get_logger(__name__)
 
@@ -168,7 +168,7 @@ class EnricherWorker:
             with STAGE_SECONDS.labels("index").time():
                 # Replace, don't merge: a re-run must not leave records of an earlier parse.
                 await ctx.index.delete_flows(cid)
-                reports = _Reports()
+                reports = Reports()
                 analysis = asyncio.create_task(self._analyse(job, flow_count, reports))
                 try:
                     outcome = await self._index_others(path, others, counter, reports, analysis)
@@ -181,7 +181,7 @@ class EnricherWorker:
                 except BaseException:
                     analysis.cancel()
                     await asyncio.gather(analysis, return_exceptions=True)
-                    if _failed(analysis):  # what went in comes out again
+                    if failed(analysis):  # what went in comes out again
                         await asyncio.shield(ctx.index.delete_flows(cid))
                     raise
             per_verdict = await publisher.finish()
@@ -265,7 +265,7 @@ class EnricherWorker:
             await asyncio.to_thread(writer.close)
         return writer.count, others
 
-    async def _analyse(self, job: AnalysisJob, flows: int, reports: _Reports) -> AnalysisOutcome:
+    async def _analyse(self, job: AnalysisJob, flows: int, reports: Reports) -> AnalysisOutcome:
         """In a child process from ``enricher_isolate_min_flows`` flows on (it holds the
         capture's flows and hands their memory back when it exits), else in a thread."""
         settings = self._ctx.settings
@@ -286,7 +286,7 @@ class EnricherWorker:
         parsed: Path,
         others: set[int],
         counter: Counter,
-        reports: _Reports,
+        reports: Reports,
         analysis: asyncio.Task[AnalysisOutcome],
     ) -> AnalysisOutcome:
         """The parser's other records into the index while the analysis runs (a child
@@ -294,7 +294,7 @@ class EnricherWorker:
         the analysis's outcome, once both are done."""
         batches = _Batches(self._ctx, counter)
         async for batch in iter_numbered(parsed, wanted=lambda i, _: i in others):
-            if _failed(analysis):  # no need to go on: what went in comes out again
+            if failed(analysis):  # no need to go on: what went in comes out again
                 analysis.result()
             await batches.add([record for _, record in batch])
         await batches.flush()
@@ -305,7 +305,7 @@ class EnricherWorker:
 
     async def _index_chunks(
         self,
-        reports: _Reports,
+        reports: Reports,
         analysis: asyncio.Task[AnalysisOutcome],
         outcome: AnalysisOutcome,
         publisher: EnrichedPublisher,
@@ -319,7 +319,7 @@ class EnricherWorker:
             if report.chunk is None:
                 continue
             path = report.chunk.path
-            rows = await asyncio.to_thread(_read_chunk, path)
+            rows = await asyncio.to_thread(read_chunk, path)
             await index.add_prepared(rows)
             counter.records_processed += len(rows)
             written += len(rows)
@@ -364,44 +364,3 @@ class _Batches:
         batch, self._pending = self._pending[:n], self._pending[n:]
         await self._ctx.index.add_flows(batch)
         self._counter.records_processed += len(batch)
-
-
-class _Reports:
-    """The analysis's reports (``analysis.Report``), in the order it made them."""
-
-    def __init__(self) -> None:
-        self._queue: asyncio.Queue[Report] = asyncio.Queue()
-
-    def put(self, report: Report) -> None:
-        self._queue.put_nowait(report)
-
-    async def next(self, analysis: asyncio.Task[AnalysisOutcome]) -> Report | None:
-        """The next report; None once the analysis has ended and its reports are taken.
-        Raises what the analysis raised. (Its reports are all queued before it ends: a child's
-        lines are read to the end first, a thread's callbacks run before its result's.)"""
-        while True:
-            if not self._queue.empty():
-                return self._queue.get_nowait()
-            if analysis.done():
-                analysis.result()
-                return None
-            getter = asyncio.ensure_future(self._queue.get())
-            await asyncio.wait([getter, analysis], return_when=asyncio.FIRST_COMPLETED)
-            if getter.done():
-                return getter.result()
-            getter.cancel()
-            await asyncio.gather(getter, return_exceptions=True)
-
-
-def _read_chunk(path: Path) -> list[PreparedRecord]:
-    # two lines a record, its encoding (or null) and the record (analysis.Chunk)
-    rows: list[PreparedRecord] = []
-    lines = iter_lines(path)
-    for encoded in lines:
-        record = loads(next(lines))
-        rows.append((None if encoded.startswith(b"null") else encoded.decode(), record))
-    return rows
-
-
-def _failed(task: asyncio.Task[Any]) -> bool:
-    return task.done() and not task.cancelled() and task.exception() is not None
