@@ -49,18 +49,16 @@ class RecordsWriter:
         self.count = 0
 
     def write(self, docs: Iterable[dict[str, Any]]) -> None:
-        out = self._out
-        for doc in docs:
-            out.write(_dumps(doc))
-            out.write(b"\n")
-            self.count += 1
+        self.write_lines(map(dumps, docs))
 
     def write_lines(self, lines: Iterable[bytes]) -> None:
-        """Lines written as they are (each a JSON value without a newline)."""
+        """Lines written as they are (each a JSON value without a newline); ``count`` counts
+        them."""
         out = self._out
         for line in lines:
             out.write(line)
             out.write(b"\n")
+            self.count += 1
 
     def close(self) -> None:
         self._stack.close()
@@ -74,10 +72,6 @@ class RecordsWriter:
 
 def dumps(doc: dict[str, Any]) -> bytes:
     """One record as a records file's line holds it (without the newline)."""
-    return _dumps(doc)
-
-
-def _dumps(doc: dict[str, Any]) -> bytes:
     # orjson: twice as fast, the same bytes as json's compact form; json for what it refuses
     # (integers past 64 bits, keys that are not strings)
     try:
@@ -101,7 +95,8 @@ async def upload_records(blobs: BlobStore, capture_id: str, path: Path, count: i
     return key
 
 
-def _iter_lines(path: Path) -> Iterator[bytes]:
+def iter_lines(path: Path) -> Iterator[bytes]:
+    """The non-blank lines of the file at ``path``, undecoded (each ends with its newline)."""
     dctx = zstandard.ZstdDecompressor()
     with path.open("rb") as raw, dctx.stream_reader(raw) as zr:
         for line in io.BufferedReader(zr, 1 << 20):
@@ -111,21 +106,12 @@ def _iter_lines(path: Path) -> Iterator[bytes]:
 
 def iter_records(path: Path) -> Iterator[dict[str, Any]]:
     """The records of the file at ``path``, decoded one at a time (blocking: not on a loop)."""
-    for line in _iter_lines(path):
-        yield _loads(line)
-
-
-def iter_lines(path: Path) -> Iterator[bytes]:
-    """The non-blank lines of the file at ``path``, undecoded (each ends with its newline)."""
-    return _iter_lines(path)
+    for line in iter_lines(path):
+        yield loads(line)
 
 
 def loads(line: bytes) -> Any:
     """One line of a records file, decoded as ``iter_records`` decodes it."""
-    return _loads(line)
-
-
-def _loads(line: bytes) -> Any:
     # orjson: ~3x json.loads, and the enricher reads every record; json for what orjson
     # refuses (NaN and Infinity, which json.dumps writes)
     try:
@@ -165,13 +151,13 @@ async def iter_numbered(
     """(line number, record) of the records file at ``path``, in batches decoded off the event
     loop; a line ``wanted`` refuses (it sees the number and the raw line, in a worker thread)
     is skipped without being decoded, and ``each`` sees every decoded record there too."""
-    lines = enumerate(_iter_lines(path))
+    lines = enumerate(iter_lines(path))
 
     def next_batch() -> list[tuple[int, dict[str, Any]]]:
         batch: list[tuple[int, dict[str, Any]]] = []
         for i, line in lines:
             if wanted is None or wanted(i, line):
-                record = _loads(line)
+                record = loads(line)
                 if each is not None:
                     each(record)
                 batch.append((i, record))

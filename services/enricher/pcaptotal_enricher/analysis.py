@@ -68,7 +68,6 @@ class Chunk(BaseModel):
     """A chunk file of the analysis's records (``chunks``)."""
 
     path: Path
-    records: int
 
 
 class Report(BaseModel):
@@ -122,7 +121,7 @@ def _write_chunks(
             return
         path = job.out_dir / f"chunk-{n:05d}.ndjson.zst"
         write_chunk(path, [stamped(r, job.visibility, job.owner) for r in batch], encode)
-        report(Report(chunk=Chunk(path=path, records=len(batch))))
+        report(Report(chunk=Chunk(path=path)))
 
 
 def _plan_events(job: AnalysisJob, flows: list[dict[str, Any]]) -> dict[FlowVerdict, list[str]]:

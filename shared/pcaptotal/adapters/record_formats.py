@@ -10,11 +10,10 @@ bodies are built from the records as they are).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
-RecordFormat = Literal["tantivy", "plain"]
-TANTIVY: RecordFormat = "tantivy"
-PLAIN: RecordFormat = "plain"
+TANTIVY = "tantivy"
+PLAIN = "plain"
 
 Encoder = Callable[[dict[str, Any]], str | None]
 
