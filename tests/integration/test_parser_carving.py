@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import subprocess
 from pathlib import Path
 
 import pytest
+from pcaptotal_parser import object_mover
 from pcaptotal_parser.carving import PROTOCOLS
 from pcaptotal_parser.parse import parse_capture
 
+from tests.beacons import write_beacons
 from tests.paths import PCAPS, shared_captures
 from tests.tshark_oracle import TSHARK
 
@@ -77,3 +80,49 @@ async def test_no_carving_when_disabled(tmp_path: Path, tshark: str) -> None:
     path = PCAPS / "zeek_http-zip-download.pcap"
     result = await parse_capture(path, "c" * 64, work_dir=tmp_path, carve=False)
     assert result.files == [] and result.objects_dir is None
+
+
+def tshark_names(path: Path, out: Path) -> dict[str, str]:
+    """name → sha256 of the HTTP objects tshark exports on its own."""
+    subprocess.run(
+        [TSHARK, "-n", "-r", str(path), "-Q", "--export-objects", f"http,{out}"],
+        capture_output=True,
+        check=False,
+    )
+    return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in out.iterdir()}
+
+
+@pytest.mark.parametrize(
+    ("polls", "target"),
+    [(1005, "/gate.php"), (12, "/" + "x" * 300 + ".php"), (12, "/q?" + "O:12:" * 60)],
+    ids=["past-the-cap", "long-name", "long-name-no-extension"],
+)
+async def test_objects_of_one_name_keep_tsharks_names_and_files(
+    polls: int, target: str, tmp_path: Path, tshark: str
+) -> None:
+    """Many objects of one name: the parser takes the files out as tshark writes them, and
+    must keep the files tshark alone keeps (past 1,000 of a name, the first 999 and the last),
+    under the names it gives them (copies of long names are cut to 255 bytes)."""
+    path = tmp_path / "beacons.pcap"
+    write_beacons(path, polls, target)
+    expected = tshark_names(path, tmp_path / "oracle")
+    assert len(expected) == min(polls, 1000)
+    result = await parse_capture(path, "c" * 64, work_dir=tmp_path, timeout_s=300)
+    assert {f.written_name: f.sha256 for f in result.files} == expected
+    await result.discard_files()
+
+
+async def test_without_inotify_the_objects_are_moved_at_the_end(
+    tmp_path: Path, tshark: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refused() -> None:
+        raise OSError(errno.EMFILE, "inotify instances exhausted")
+
+    monkeypatch.setattr(object_mover, "INotify", refused)
+    path = tmp_path / "beacons.pcap"
+    write_beacons(path, 30)
+    expected = tshark_exported(path, tmp_path / "oracle")
+    result = await parse_capture(path, "c" * 64, work_dir=tmp_path, timeout_s=120)
+    assert len(expected) == 30
+    assert {f.sha256 for f in result.files} == expected
+    await result.discard_files()

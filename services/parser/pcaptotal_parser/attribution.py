@@ -111,7 +111,12 @@ def _attach_to_http(builder: FlowBuilder, flow_key: str, file: CarvedFile) -> No
         "file.mime_type": file.mime_type,
     }
     for http in sized or named:
-        if all(f["file.hash.sha256"] != file.sha256 for f in http.files):
+        # a set, not a scan of the list: a bot's replies of one size put every reply of its
+        # name on every such response (1,000 files x 1,000 responses)
+        if http.file_hashes is None:
+            http.file_hashes = set()
+        if file.sha256 not in http.file_hashes:
+            http.file_hashes.add(file.sha256)
             http.files.append(facts)
 
 

@@ -41,7 +41,7 @@ PROTOCOLS: dict[str, tuple[str, ...]] = {
 }
 _RESERVED = set('<>:"/\\|?*') | {chr(c) for c in range(1, 32)} | {"\x7f"}
 _UNNAMED = re.compile(r"object(?P<frame>\d+)")  # tshark's name for an object without one
-_DUP = re.compile(r"^(?P<stem>.*)\((?P<n>\d+)\)(?P<ext>\.[^.()]*)?$")
+_COPY = re.compile(r"\((?P<n>\d+)\)$")  # tshark's copy number, before the name's last "."
 MAX_NAME = 255
 READ_CHUNK = 1 << 20
 
@@ -92,10 +92,7 @@ def object_names(row: Row) -> list[tuple[str, str]]:
 
 def split_written_name(written: str) -> str:
     """``a(1).crl`` → ``a.crl``: the name before tshark de-duplicated it."""
-    match = _DUP.match(written)
-    if match is None:
-        return written
-    return match["stem"] + (match["ext"] or "")
+    return copy_order(written)[0]
 
 
 def _mime(head: bytes) -> str:
@@ -210,7 +207,13 @@ def renumber_unnamed(
             file.base_name = file.name = f"object{frames[frame - 1]}"
 
 
-def sort_key(file: CarvedFile) -> tuple[str, str, int]:
-    """Files of one base name in tshark's order: the plain name, then (1), (2), ..."""
-    match = _DUP.match(file.written_name)
-    return file.protocol, file.base_name, int(match["n"]) if match else 0
+def copy_order(written: str) -> tuple[str, int]:
+    """``a.tar(2).gz`` → ``("a.tar.gz", 2)``: the inverse of tshark's
+    ``eo_massage_str``, which puts the copy number before the name's last ``.`` (or at its end);
+    tshark writes a name's copies in that order."""
+    dot = written.rfind(".")
+    head, ext = (written[:dot], written[dot:]) if dot >= 0 else (written, "")
+    match = _COPY.search(head)
+    if match is None:
+        return written, 0
+    return head[: match.start()] + ext, int(match["n"])

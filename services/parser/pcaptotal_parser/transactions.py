@@ -95,6 +95,7 @@ class HttpTx:
     response: dict[str, Any] = field(default_factory=dict)
     target: str | None = None  # request target as sent (tshark names HTTP objects after it)
     files: list[dict[str, Any]] = field(default_factory=list)  # carved bodies, file.* fields
+    file_hashes: set[str] | None = None  # SHA-256 of ``files``, made with the first one
 
 
 @dataclass(slots=True)

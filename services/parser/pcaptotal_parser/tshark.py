@@ -4,7 +4,8 @@ tshark runs as an asyncio subprocess with no name resolution, a private empty co
 directory (no user preferences or plugins change the output), inside the sandbox
 (``pcaptotal.sandbox``: unprivileged user, no new privileges, no network, rlimits on
 address space and CPU). It reads the capture from an inherited descriptor and writes only in its
-private directory (exported objects, moved to the caller's ``objects_dir`` afterwards). Its
+private directory (exported objects, moved to the caller's ``objects_dir`` as they are written:
+``object_mover``). Its
 stdout is consumed line by line and handed to a callback, so memory stays bounded by what the
 callback keeps (flows), not by the number of packets.
 """
@@ -24,11 +25,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import structlog
 from pcaptotal.child_process import signal_name
 
-from pcaptotal_parser.carving import export_arguments
+from pcaptotal_parser.carving import PROTOCOLS, export_arguments
 from pcaptotal_parser.columns import AGGREGATOR, FIELDS, SEPARATOR
+from pcaptotal_parser.object_mover import ObjectMover
 from pcaptotal_parser.sandbox import Limits, Sandbox, SandboxError, default
+
+log = structlog.get_logger(__name__)
 
 LINE_LIMIT = 64 * 1024 * 1024  # one packet's fields (certificate chains, huge DNS) fit
 STDERR_LIMIT = 64 * 1024
@@ -106,9 +111,22 @@ def _make_box(work_dir: Path | None, sandbox: Sandbox, carve: bool) -> Path:
     box = Path(tempfile.mkdtemp(prefix="tshark-", dir=work_dir))
     (box / CONFIG).mkdir()
     if carve:
-        (box / OBJECTS).mkdir()
+        for protocol in PROTOCOLS:  # made here, so the mover can watch them before tshark runs
+            (box / OBJECTS / protocol).mkdir(parents=True)
     sandbox.prepare(box)
     return box
+
+
+def _start_mover(box: Path, objects_dir: Path) -> ObjectMover | None:
+    """The mover of tshark's objects, started (blocking); None when inotify is refused (the
+    user's instance or watch limit): the objects are then moved once tshark is done."""
+    mover = ObjectMover(box / OBJECTS, objects_dir, PROTOCOLS)
+    try:
+        mover.start()
+    except OSError as exc:
+        log.warning("exported objects moved at the end", reason=str(exc))
+        return None
+    return mover
 
 
 def _unbox(box: Path, objects_dir: Path | None) -> None:
@@ -227,10 +245,13 @@ async def run_tshark(
         if stdin_fd is not None:
             os.close(stdin_fd)
         raise TsharkError(f"the parser cannot sandbox tshark: {exc}") from None
+    mover: ObjectMover | None = None
     if objects_dir is not None:
         extra_args = [*export_arguments(Path(OBJECTS)), *extra_args]
     finished = False  # the objects are kept only when tshark ran to its end
     try:
+        if objects_dir is not None:
+            mover = await asyncio.to_thread(_start_mover, box, objects_dir)
         if stdin_fd is None:  # the sandbox user cannot open it: the file is handed over open
             stdin_fd = await asyncio.to_thread(_open_capture, capture)
         # our own stdout pipe, enlarged: tshark keeps decoding while we handle a batch of
@@ -296,7 +317,10 @@ async def run_tshark(
     finally:
         if stdin_fd is not None:
             os.close(stdin_fd)
-        await asyncio.to_thread(_unbox, box, objects_dir if finished else None)
+        if mover is not None:
+            await asyncio.to_thread(mover.stop, finished)
+        # without a mover the objects are still in the box
+        await asyncio.to_thread(_unbox, box, objects_dir if finished and not mover else None)
 
     result = TsharkResult(reader.rows, exit_code, time.monotonic() - started)
     if reader.oversized:
