@@ -48,12 +48,18 @@ class _Directory:
         self.target_path = target
         self.names = ExportNames()
 
-    def take(self, written: str) -> None:
+    def take(self, written: str, closed: bool) -> None:
+        """Move ``written``: a file tshark ``closed`` (what inotify reports), or a name found
+        in the directory, moved only if it is a regular file."""
         with contextlib.suppress(OSError):  # gone, or not ours to move: it stays in the box
-            info = os.stat(written, dir_fd=self.source, follow_symlinks=False)
-            if stat.S_ISREG(info.st_mode):
-                slot = self.names.place(written)
-                os.rename(written, slot, src_dir_fd=self.source, dst_dir_fd=self.target)
+            if not closed:
+                info = os.stat(written, dir_fd=self.source, follow_symlinks=False)
+                if not stat.S_ISREG(info.st_mode):
+                    return
+            # (a closed name swapped for a link meanwhile moves as a link: ``collect`` reads
+            # regular files only, without following links)
+            slot = self.names.place(written)
+            os.rename(written, slot, src_dir_fd=self.source, dst_dir_fd=self.target)
 
     def close(self) -> None:
         os.close(self.source)
@@ -104,7 +110,7 @@ class ObjectMover:
                 continue
             directory = self._dirs.get(event.wd)
             if directory is not None and event.name:
-                directory.take(event.name)
+                directory.take(event.name, closed=True)
         return bool(events)
 
     def _run(self) -> None:
@@ -128,7 +134,7 @@ class ObjectMover:
                     with os.scandir(directory.source) as entries:
                         left = sorted((e.name for e in entries), key=copy_order)
                     for name in left:
-                        directory.take(name)
+                        directory.take(name, closed=False)
         finally:
             if not keep:
                 for directory in self._dirs.values():

@@ -319,6 +319,8 @@ async def run_tshark(
             os.close(stdin_fd)
         if mover is not None:
             await asyncio.to_thread(mover.stop, finished)
+            if mover.overflowed:  # the files past the lost events were moved in name order
+                log.warning("inotify dropped events while tshark exported objects")
         # without a mover the objects are still in the box
         await asyncio.to_thread(_unbox, box, objects_dir if finished and not mover else None)
 
