@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from pathlib import Path
 
 import structlog
@@ -30,6 +31,11 @@ PROGRESS_INTERVAL_S = 0.5
 # after the tsharks' own timeout, what the child may spend merging and writing records
 WRAP_UP_S = 300.0
 RESULT_NAME = "outcome.json"
+# The flow state grows by millions of long-lived objects, and with the default thresholds
+# (700, 10, 10) the cyclic collector walks all of them again each time it has grown by a
+# quarter: ~2 of the parse process's ~8 CPU-s on the 200 MB flow-heavy capture. Collections
+# of the young generation still run (every 10,000 allocations), full ones far more rarely.
+GC_THRESHOLDS = (10_000, 50, 100)
 
 log = structlog.get_logger(__name__)
 
@@ -126,6 +132,7 @@ async def _child(job: ParseJob, lines: Lines) -> ChildResult:
 
 
 def main() -> None:
+    gc.set_threshold(*GC_THRESHOLDS)  # this process parses one capture and exits
     serve_child(ParseJob, _child, _result_path)
 
 
