@@ -11,12 +11,14 @@ other ``tcprewrite`` seeds, so the index grows and nothing is a re-upload):
 - enrich+index flows/s (``enriching`` -> ``done``, flows indexed);
 - the runner's resident memory, sampled from ``/proc/<pid>/status`` (VmRSS, and VmHWM for the
   runner itself) for the runner and, separately, for its children (tshark, the parse and the
-  analysis processes, each also with the runner at the same moment), and the runner's peak
-  while the capture was ``parsing`` and while it was ``enriching``;
+  analysis processes, each also with the runner at the same moment; the flows index's writer
+  process, with its mapped files), and the runner's peak while the capture was ``parsing``
+  and while it was ``enriching``;
 
 then nfstream (if it imports) over the same capture as a peer figure (flows/s). Medians of the
 runs. Last line: ``e2e_s_per_gb=.. parse_vs_tshark=.. enrich_flows_per_s=.. runner_peak_rss_mb=..
-runner_with_parse_process_peak_rss_mb=..`` (the runner and its parse process at the same moment)
+runner_with_parse_process_peak_rss_mb=.. index_writer_peak_rss_mb=..`` (the runner and its parse
+process at the same moment; the index writer process alone)
 
 Run: ``python bench/e2e.py [--mb 200] [--runs 3]``. Not a test: it prints, asserts nothing.
 """
@@ -72,6 +74,7 @@ def _runs(pid: int, module: str) -> bool:
 
 PARSE_CHILD = "pcaptotal_parser.isolated"
 ANALYSIS_CHILD = "pcaptotal_enricher.isolated"
+WRITER_CHILD = "pcaptotal.adapters.tantivy_writer"  # the flows index's writer, long-lived
 
 
 @dataclass
@@ -93,6 +96,9 @@ class Sampler:
     # the enricher's (pcaptotal_enricher.isolated), and it with the runner
     analysis_process_peak_kb: int = 0
     with_analysis_peak_kb: int = 0
+    # the index writer's process, and of its peak, mapped files (the merges' doc store reads)
+    writer_peak_kb: int = 0
+    writer_peak_file_kb: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> None:
@@ -117,13 +123,17 @@ class Sampler:
             analysis = sum(s for k, s in zip(kids, sizes, strict=True) if _runs(k, ANALYSIS_CHILD))
             self.analysis_process_peak_kb = max(self.analysis_process_peak_kb, analysis)
             self.with_analysis_peak_kb = max(self.with_analysis_peak_kb, rss + analysis)
+            for kid, size in zip(kids, sizes, strict=True):
+                if size > self.writer_peak_kb and _runs(kid, WRITER_CHILD):
+                    self.writer_peak_kb = size
+                    self.writer_peak_file_kb = _status_kb(kid, "RssFile")
             self._stop.wait(self.interval)
 
     def reset(self) -> None:
         self.runner_peak_kb = self.child_peak_kb = self.children_sum_peak_kb = 0
         self.parse_process_peak_kb = self.with_parse_peak_kb = 0
         self.analysis_process_peak_kb = self.with_analysis_peak_kb = 0
-        self.runner_peak_file_kb = 0
+        self.runner_peak_file_kb = self.writer_peak_kb = self.writer_peak_file_kb = 0
         self.phase, self.phase_peak_kb = "uploading", {}
 
     def stop(self) -> None:
@@ -258,6 +268,8 @@ def main() -> None:
                 row["with_parse_peak"] = sampler.with_parse_peak_kb / 1024
                 row["analysis_process_peak"] = sampler.analysis_process_peak_kb / 1024
                 row["with_analysis_peak"] = sampler.with_analysis_peak_kb / 1024
+                row["writer_peak"] = sampler.writer_peak_kb / 1024
+                row["writer_peak_file"] = sampler.writer_peak_file_kb / 1024
                 row["tshark"] = tshark_alone(capture)
                 rows.append(row)
                 print(
@@ -274,7 +286,8 @@ def main() -> None:
                     f"{row['parse_process_peak']:.0f} MB, runner + parse process peak "
                     f"{row['with_parse_peak']:.0f} MB; analysis process peak "
                     f"{row['analysis_process_peak']:.0f} MB, runner + analysis process peak "
-                    f"{row['with_analysis_peak']:.0f} MB",
+                    f"{row['with_analysis_peak']:.0f} MB; index writer process peak "
+                    f"{row['writer_peak']:.0f} MB ({row['writer_peak_file']:.0f} mapped files)",
                     flush=True,
                 )
             hwm = _status_kb(runner.pid, "VmHWM") / 1024
@@ -292,6 +305,7 @@ def main() -> None:
     flows_per_s = statistics.median(r["flows"] / r["enrich"] for r in rows)
     peak = max(r["runner_peak"] for r in rows)
     with_parse = max(r["with_parse_peak"] for r in rows)
+    writer = max(r["writer_peak"] for r in rows)
     print(
         f"median: e2e {med['e2e']:.1f} s, parse {med['parse']:.1f} s, tshark alone "
         f"{med['tshark']:.1f} s, enrich+index {med['enrich']:.1f} s; runner VmHWM {hwm:.0f} MB"
@@ -309,7 +323,8 @@ def main() -> None:
     print(
         f"e2e_s_per_gb={e2e_per_gb:.0f} parse_vs_tshark={ratio:.2f} "
         f"enrich_flows_per_s={flows_per_s:.0f} runner_peak_rss_mb={peak:.0f} "
-        f"runner_with_parse_process_peak_rss_mb={with_parse:.0f}"
+        f"runner_with_parse_process_peak_rss_mb={with_parse:.0f} "
+        f"index_writer_peak_rss_mb={writer:.0f}"
     )
 
 

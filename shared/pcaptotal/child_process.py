@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
-import ctypes.util
 import os
 import signal
 import sys
@@ -28,13 +26,13 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from pcaptotal.lifeline import die_with_parent
 from pcaptotal.logs import configure_logging
 from pcaptotal.memory import limit_malloc_arenas
 
 MEMORY_POLL_S = 0.1  # how often the child's resident memory is read (it may overshoot by
 # what it allocates in that time: tens of MB at most)
 PAGE = os.sysconf("SC_PAGE_SIZE")
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 J = TypeVar("J", bound=BaseModel)
 R = TypeVar("R", bound=BaseModel)
@@ -191,7 +189,7 @@ def serve_child(
 ) -> None:
     """The child's ``main``: read the job, run ``work``, write its result where
     ``result_path`` says. ``work`` reports its own failures in its result."""
-    _die_with(int(sys.argv[1]))
+    die_with_parent(int(sys.argv[1]))
     # stdout carries the lines: anything else printed goes to stderr
     out = os.dup(1)
     os.dup2(2, 1)
@@ -201,14 +199,3 @@ def serve_child(
     result = asyncio.run(work(job, Lines(out)))
     result_path(job).write_text(result.model_dump_json())
     os.close(out)
-
-
-def _die_with(parent: int) -> None:
-    """Be killed when the worker dies (a SIGKILLed worker's message goes to another worker,
-    which does the work again: this child's would be wasted)."""
-    name = ctypes.util.find_library("c")
-    if name:
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(name, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:  # it died before that took effect
-        os._exit(1)

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import structlog
 import tantivy
 
 from pcaptotal.adapters import record_formats, tantivy_search, tantivy_views
@@ -38,6 +40,7 @@ from pcaptotal.adapters.tantivy_docs import (
     tantivy_schema,
 )
 from pcaptotal.adapters.tantivy_docs import flow_document as flow_document  # tests use it
+from pcaptotal.adapters.tantivy_writer import Item, WriterDied, WriterProcess
 from pcaptotal.ports import CaptureChange, PreparedRecord, SearchResult
 from pcaptotal.query import ValidatedQuery
 from pcaptotal.query.tantivy_compiler import compile_query, to_micros
@@ -50,8 +53,11 @@ from pcaptotal.views import (
     parse_sort,
 )
 
+log = structlog.get_logger(__name__)
 T = TypeVar("T")
-_CONVERT_CHUNK = 1_000  # records converted to tantivy documents at a time
+R = TypeVar("R")
+_CONVERT_CHUNK = 1_000  # records converted (and sent to the writer) at a time
+_RELOAD_TRIES = 5
 _Q = tantivy.Query
 _O = tantivy.Occur
 
@@ -62,7 +68,9 @@ _O = tantivy.Occur
 class _Store:
     """One on-disk tantivy index and the writer held open for the adapter's lifetime."""
 
-    def __init__(self, path: Path, schema: tantivy.Schema, heap_size: int) -> None:
+    def __init__(
+        self, path: Path, schema: tantivy.Schema, heap_size: int, *, writable: bool = True
+    ) -> None:
         path.mkdir(parents=True, exist_ok=True)
         try:
             self.index = tantivy.Index(schema, path=str(path), reuse=True)
@@ -72,12 +80,26 @@ class _Store:
                 "move this directory away and re-index."
             ) from exc
         self.schema = schema
-        self.writer: tantivy.IndexWriter | None = self.index.writer(heap_size, 1)
+        self.writer: tantivy.IndexWriter | None = (
+            self.index.writer(heap_size, 1) if writable else None
+        )
 
     def commit(self) -> None:
         assert self.writer is not None, "index is closed"
         self.writer.commit()
         self.index.reload()  # visible to searchers on return
+
+    def reload(self) -> None:
+        """See what another process committed. Retried: that writer's clean-up may delete a
+        merged-away segment file between this reader's reading meta.json and opening it."""
+        for attempt in range(_RELOAD_TRIES):
+            try:
+                self.index.reload()
+                return
+            except ValueError:
+                if attempt == _RELOAD_TRIES - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
 
     def close(self) -> None:
         if self.writer is not None:
@@ -97,9 +119,12 @@ class TantivyIndex:
         heap_size: int = 64_000_000,
         read_threads: int = 4,
         search_threads: int = 2,
+        write_timeout_s: float = 600.0,
     ) -> None:
         self._path = Path(path)
         self._heap_size = heap_size
+        self._write_timeout_s = write_timeout_s
+        self._writer: WriterProcess | None = None
         self._read_threads = read_threads
         self._search_threads = search_threads
         self._flows: _Store | None = None
@@ -127,21 +152,33 @@ class TantivyIndex:
             raise
 
     def _open(self) -> tuple[_Store, _Store]:
-        flows = _Store(self._path / "flows", tantivy_schema(), self._heap_size)
+        # made (or its schema checked) here, written by the writer process
+        flows = _Store(self._path / "flows", tantivy_schema(), 0, writable=False)
+        writer = WriterProcess(self._path / "flows", self._heap_size, self._write_timeout_s)
+        writer.start()
         try:
             captures = _open_captures(self._path / "captures", self._heap_size)
         except BaseException:
-            flows.close()
+            writer.close()
             raise
+        self._writer = writer
         return flows, captures
+
+    @property
+    def writer_pid(self) -> int | None:
+        """The records' writer process (tests and benches watch it)."""
+        return self._writer.pid if self._writer is not None else None
 
     async def close(self) -> None:
         writes, reads, searches = self._writes, self._reads, self._searches
         if writes is None or reads is None or searches is None:
             return
         stores = [s for s in (self._flows, self._captures) if s is not None]
+        writer, self._writer = self._writer, None
 
         def close_all() -> None:
+            if writer is not None:
+                writer.close()
             for store in stores:
                 store.close()
 
@@ -275,55 +312,57 @@ class TantivyIndex:
     # -- flows ----------------------------------------------------------------------------------
 
     async def add_flows(self, docs: Sequence[dict[str, Any]]) -> None:
-        if not docs:
-            return
+        def items(chunk: Sequence[dict[str, Any]]) -> list[Item]:
+            return [(doc[ID], tdoc) for doc, tdoc in zip(chunk, flow_documents(chunk), strict=True)]
 
-        def add(writer: tantivy.IndexWriter) -> None:
-            # Converted a chunk at a time: 10,000 converted documents held at once were
-            # ~90 MB of the enricher's peak.
-            for start in range(0, len(docs), _CONVERT_CHUNK):
-                chunk = docs[start : start + _CONVERT_CHUNK]
-                for doc, tdoc in zip(chunk, flow_documents(chunk), strict=True):
-                    # a delete only hits documents added before it, so duplicates in one
-                    # batch still leave exactly the last one
-                    writer.delete_documents_by_term(ID, doc[ID])
-                    writer.add_document(tdoc)
-
-        await self._write_records(add)
+        await self._write_records(docs, items, lambda doc: doc)
 
     async def add_prepared(self, records: Sequence[PreparedRecord]) -> None:
+        def items(chunk: Sequence[PreparedRecord]) -> list[Item]:
+            out: list[Item] = []
+            for line, doc in chunk:
+                if line is None or not isinstance(doc.get(ID), str):
+                    out.append((doc[ID], flow_document(doc)))  # which names a bad value
+                else:
+                    out.append((doc[ID], line))
+            return out
+
+        await self._write_records(records, items, lambda row: row[1])
+
+    async def _write_records(
+        self,
+        records: Sequence[R],
+        items: Callable[[Sequence[R]], list[Item]],
+        record: Callable[[R], dict[str, Any]],
+    ) -> None:
+        """The records to the writer process a chunk at a time (converted here: ~90 MB for
+        10,000 documents at once), then one commit. All or nothing: a failure rolls back what
+        the call had sent (every write commits, so nothing else)."""
         if not records:
             return
-
-        def add(writer: tantivy.IndexWriter) -> None:
-            for line, doc in records:
-                if line is None or not isinstance(doc.get(ID), str):
-                    tdoc = flow_document(doc)  # which names a bad value
-                    writer.delete_documents_by_term(ID, doc[ID])
-                    writer.add_document(tdoc)
-                    continue
-                writer.delete_documents_by_term(ID, doc[ID])
-                try:
-                    writer.add_json(line)  # parsed and indexed in Rust
-                except ValueError:  # a value from_dict takes and add_json does not
-                    writer.add_document(flow_document(doc))
-
-        await self._write_records(add)
-
-    async def _write_records(self, add: Callable[[tantivy.IndexWriter], None]) -> None:
-        """``add`` on the records' writer, then one commit. All or nothing: a failure rolls
-        back what the call had written (every write commits, so nothing else)."""
         store = self._store(self._flows)
 
-        def write() -> None:
-            writer = store.writer
-            assert writer is not None
+        def send(chunk: Sequence[R], commit: bool) -> None:
+            writer = self._writer_process()
+            rest = items(chunk)
+            while (refused := writer.add(rest, commit=commit)) is not None:
+                # a value tantivy's JSON reader refuses and from_dict takes: the record's own
+                # document, then the rest, in order
+                doc = record(chunk[len(chunk) - len(rest) + refused])
+                rest = [(doc[ID], flow_document(doc)), *rest[refused + 1 :]]
+
+        def send_all() -> None:
             try:
-                add(writer)
-            except BaseException:
-                writer.rollback()
+                for start in range(0, len(records), _CONVERT_CHUNK):
+                    end = min(start + _CONVERT_CHUNK, len(records))
+                    send(records[start:end], end == len(records))
+            except (ValueError, TypeError, OverflowError):
+                self._writer_process().rollback()  # what the writer took before it
                 raise
-            store.commit()
+
+        def write() -> None:
+            _once_more_if_it_died(send_all)
+            store.reload()
 
         await self._write_then(write, self._agg_cache.changed)
 
@@ -331,11 +370,15 @@ class TantivyIndex:
         store = self._store(self._flows)
 
         def write() -> None:
-            assert store.writer is not None
-            store.writer.delete_documents_by_term(CAPTURE_FIELD, capture_id)
-            store.commit()
+            _once_more_if_it_died(lambda: self._writer_process().delete(capture_id))
+            store.reload()
 
         await self._write_then(write, self._agg_cache.changed)
+
+    def _writer_process(self) -> WriterProcess:
+        if self._writer is None:
+            raise RuntimeError("TantivyIndex is not started (call start() first)")
+        return self._writer
 
     async def get_flow(self, doc_id: str) -> dict[str, Any] | None:
         store = self._store(self._flows)
@@ -472,6 +515,16 @@ class TantivyIndex:
         if self._reads is None:
             raise RuntimeError("TantivyIndex is not started (call start() first)")
         return await asyncio.get_running_loop().run_in_executor(self._reads, fn)
+
+
+def _once_more_if_it_died(write: Callable[[], None]) -> None:
+    """``write`` again, whole, if the writer process died during it (it lost what it had not
+    committed; every write is an upsert or a delete, so doing it again changes nothing else)."""
+    try:
+        write()
+    except WriterDied as exc:
+        log.warning("index_writer_died", error=str(exc), action="writing again")
+        write()
 
 
 def _open_captures(path: Path, heap_size: int) -> _Store:

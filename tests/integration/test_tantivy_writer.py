@@ -1,0 +1,136 @@
+"""The embedded index's writer process (``tantivy_writer``): what the service keeps when the
+writer dies or hangs, the order of a batch with a refused line, and where the merges' reads
+of the doc store land (in the writer, not in the service)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pcaptotal.adapters import record_formats
+from pcaptotal.adapters.tantivy_index import TantivyIndex
+from pcaptotal.adapters.tantivy_writer import WriterError
+from pcaptotal.query import parse_query
+
+pytestmark = pytest.mark.integration
+
+
+def record(n: int, capture: str = "c1", /, **fields: Any) -> dict[str, Any]:
+    return {
+        "event.id": f"{capture}-{n}",
+        "event.dataset": "flow",
+        "pcaptotal.capture_id": capture,
+        "source.ip": f"10.{n // 65536 % 256}.{n // 256 % 256}.{n % 256}",
+        "destination.port": 443,
+        "network.bytes": n,
+        "url.original": f"http://example.com/{n}/" + hashlib.sha512(str(n).encode()).hexdigest(),
+        **fields,
+    }
+
+
+async def total(idx: TantivyIndex, text: str = "") -> int:
+    return (await idx.search_flows(parse_query(text))).total
+
+
+def _writer(idx: TantivyIndex) -> int:
+    pid = idx.writer_pid
+    assert pid is not None
+    return pid
+
+
+async def test_a_killed_writer_is_replaced_and_loses_nothing_committed(tmp_path: Path) -> None:
+    idx = TantivyIndex(tmp_path)
+    await idx.start()
+    try:
+        await idx.add_flows([record(n) for n in range(50)])
+        first = _writer(idx)
+        os.kill(first, signal.SIGKILL)
+        await idx.add_flows([record(n) for n in range(50, 60)])  # goes through a new one
+        assert _writer(idx) != first
+        assert await total(idx) == 60
+        await idx.delete_flows("c1")
+        assert await total(idx) == 0
+    finally:
+        await idx.close()
+    again = TantivyIndex(tmp_path)
+    await again.start()
+    try:
+        assert await total(again) == 0
+    finally:
+        await again.close()
+
+
+async def test_a_writer_that_does_not_answer_fails_the_write_and_is_replaced(
+    tmp_path: Path,
+) -> None:
+    idx = TantivyIndex(tmp_path, write_timeout_s=1.0)
+    await idx.start()
+    try:
+        await idx.add_flows([record(1)])
+        stuck = _writer(idx)
+        os.kill(stuck, signal.SIGSTOP)
+        with pytest.raises(WriterError, match="did not answer in 1 s"):
+            await idx.add_flows([record(2)])
+        with pytest.raises(ProcessLookupError):  # killed, not left stopped
+            os.kill(stuck, 0)
+        await idx.add_flows([record(3)])
+        assert await total(idx) == 2
+        assert await idx.get_flow("c1-2") is None
+    finally:
+        await idx.close()
+
+
+async def test_a_refused_line_keeps_the_batch_order(tmp_path: Path) -> None:
+    """The writer stops at a line tantivy's JSON reader refuses; the service sends that
+    record's own document, then the rest: a later record of the same id still wins."""
+    encode = record_formats.encoder(record_formats.TANTIVY)
+    first, last = record(1), record(1, **{"network.bytes": 99})
+    refused = json.dumps({"event.id": first["event.id"], "source.ip": 5})
+    other = record(2)
+    idx = TantivyIndex(tmp_path)
+    await idx.start()
+    try:
+        await idx.add_prepared([(refused, first), (encode(last), last), (encode(other), other)])
+        assert await idx.get_flow("c1-1") == last
+        assert await total(idx) == 2
+        await idx.add_prepared([(encode(first), first), (refused, last)])
+        assert await idx.get_flow("c1-1") == last
+        assert await total(idx, "network.bytes:99") == 1
+    finally:
+        await idx.close()
+
+
+def _mapped_kb(pid: int, under: Path) -> tuple[int, int]:
+    """(size, resident) in KB of the mappings of files under ``under``, from smaps."""
+    size = rss = 0
+    current = False
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        first = line.split(maxsplit=1)[0]
+        if "-" in first and not first.endswith(":"):  # a mapping's header line
+            current = len(line.split()) >= 6 and line.split()[5].startswith(str(under))
+        elif current and first == "Size:":
+            size += int(line.split()[1])
+        elif current and first == "Rss:":
+            rss += int(line.split()[1])
+    return size, rss
+
+
+async def test_the_service_maps_the_store_but_does_not_read_it(tmp_path: Path) -> None:
+    """The merges read whole doc store files; those pages count in the writer process. The
+    service maps the segments it searches and reads only what a search touches."""
+    idx = TantivyIndex(tmp_path)
+    await idx.start()
+    try:
+        for batch in range(12):  # one segment each, merged as they come
+            await idx.add_flows([record(batch * 2_000 + n) for n in range(2_000)])
+        assert await total(idx) == 24_000
+        size, resident = _mapped_kb(os.getpid(), tmp_path / "flows")
+        assert size > 4_000  # the segments are mapped here ...
+        assert resident < size / 4  # ... and mostly not read
+    finally:
+        await idx.close()
