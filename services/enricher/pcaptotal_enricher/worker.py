@@ -293,11 +293,14 @@ class EnricherWorker:
         process or a thread; the indexing mostly tantivy's threads: two cores busy at once);
         the analysis's outcome, once both are done."""
         batches = _Batches(self._ctx, counter)
-        async for batch in iter_numbered(parsed, wanted=lambda i, _: i in others):
-            if failed(analysis):  # no need to go on: what went in comes out again
-                analysis.result()
-            await batches.add([record for _, record in batch])
-        await batches.flush()
+        try:
+            async for batch in iter_numbered(parsed, wanted=lambda i, _: i in others):
+                if failed(analysis):  # no need to go on: what went in comes out again
+                    analysis.result()
+                await batches.add([record for _, record in batch])
+            await batches.flush()
+        finally:
+            await batches.drain()
         first = await reports.next(analysis)
         if first is None or first.outcome is None:
             raise RuntimeError("the analysis reported no outcome first")
@@ -312,24 +315,25 @@ class EnricherWorker:
         counter: Counter,
     ) -> None:
         """Each chunk the analysis writes into the index as it comes (prepared records: the
-        analysis encoded them), then its flows to the publisher."""
+        analysis encoded them), then its flows to the publisher: the previous chunk's while
+        the index writes this one (the embedded index writes in a process of its own)."""
         index = self._ctx.index
         written = 0
+        indexed: list[dict[str, Any]] = []  # the last chunk in the index, not yet published
         while (report := await reports.next(analysis)) is not None:
             if report.chunk is None:
                 continue
             path = report.chunk.path
             rows = await asyncio.to_thread(read_chunk, path)
-            await index.add_prepared(rows)
+            writing = asyncio.create_task(index.add_prepared(rows))
+            await _publish_while(writing, publisher, indexed)
             # the encodings (~5 KB a record) go now, before the flows are published
-            records = [record for _, record in rows]
+            indexed = [record for _, record in rows]
             del rows
-            counter.records_processed += len(records)
-            written += len(records)
+            counter.records_processed += len(indexed)
+            written += len(indexed)
             await asyncio.to_thread(path.unlink)
-            for record in records:
-                if is_flow(record):
-                    await publisher.add(record)
+        await _publish_while(None, publisher, indexed)
         expected = outcome.flow_count + outcome.finding_count
         if written != expected:
             raise RuntimeError(f"the analysis wrote {written} records of {expected}")
@@ -346,13 +350,32 @@ class EnricherWorker:
         return EnrichedPublisher(ctx.bus, run, sent)
 
 
+async def _publish_while(
+    writing: asyncio.Task[None] | None, publisher: EnrichedPublisher, records: list[dict[str, Any]]
+) -> None:
+    """The flows of ``records`` (already in the index) to the publisher, then the end of
+    ``writing``, which the index does meanwhile. Never leaves ``writing`` running."""
+    try:
+        for record in records:
+            if is_flow(record):
+                await publisher.add(record)
+    except BaseException:
+        if writing is not None:
+            await asyncio.gather(writing, return_exceptions=True)
+        raise
+    if writing is not None:
+        await writing
+
+
 class _Batches:
-    """Records to the index ``INDEX_BATCH`` at a time."""
+    """Records to the index ``INDEX_BATCH`` at a time, one write in flight while the next
+    batch is read (the embedded index writes in a process of its own)."""
 
     def __init__(self, ctx: Context, counter: Counter) -> None:
         self._ctx = ctx
         self._counter = counter
         self._pending: list[dict[str, Any]] = []
+        self._writing: asyncio.Task[int] | None = None
 
     async def add(self, records: list[dict[str, Any]]) -> None:
         self._pending.extend(records)
@@ -362,8 +385,24 @@ class _Batches:
     async def flush(self) -> None:
         if self._pending:
             await self._send(len(self._pending))
+        await self._written()
+
+    async def drain(self) -> None:
+        """Wait for the write in flight, whatever it ends with (on the way out of a failure)."""
+        if self._writing is not None:
+            await asyncio.gather(self._writing, return_exceptions=True)
+            self._writing = None
 
     async def _send(self, n: int) -> None:
         batch, self._pending = self._pending[:n], self._pending[n:]
+        await self._written()
+        self._writing = asyncio.create_task(self._write(batch))
+
+    async def _write(self, batch: list[dict[str, Any]]) -> int:
         await self._ctx.index.add_flows(batch)
-        self._counter.records_processed += len(batch)
+        return len(batch)
+
+    async def _written(self) -> None:
+        if self._writing is not None:
+            writing, self._writing = self._writing, None
+            self._counter.records_processed += await writing
