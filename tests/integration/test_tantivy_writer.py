@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pcaptotal.adapters import record_formats
+from pcaptotal.adapters import record_formats, tantivy_index
 from pcaptotal.adapters.tantivy_index import TantivyIndex
-from pcaptotal.adapters.tantivy_writer import WriterError
+from pcaptotal.adapters.tantivy_writer import WriterError, WriterProcess
 from pcaptotal.query import parse_query
 
 pytestmark = pytest.mark.integration
@@ -63,6 +63,34 @@ async def test_a_killed_writer_is_replaced_and_loses_nothing_committed(tmp_path:
         assert await total(again) == 0
     finally:
         await again.close()
+
+
+async def test_a_writer_that_dies_inside_a_write_has_the_whole_write_made_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sent a chunk at a time, a write whose writer died after taking its first chunk (not
+    committed, so lost) is made again whole, not finished from the second chunk."""
+    monkeypatch.setattr(tantivy_index, "_CONVERT_CHUNK", 2)
+    idx = TantivyIndex(tmp_path)
+    await idx.start()
+    add = WriterProcess.add
+    killed: list[int] = []
+
+    def add_then_die(self: WriterProcess, items: Any, *, commit: bool) -> int | None:
+        refused = add(self, items, commit=commit)
+        if not killed:
+            killed.append(_writer(idx))
+            os.kill(killed[0], signal.SIGKILL)
+            os.waitpid(killed[0], 0)  # gone before the next chunk is sent
+        return refused
+
+    monkeypatch.setattr(WriterProcess, "add", add_then_die)
+    try:
+        await idx.add_flows([record(n) for n in range(6)])
+        assert killed and _writer(idx) != killed[0]
+        assert await total(idx) == 6
+    finally:
+        await idx.close()
 
 
 async def test_a_writer_that_does_not_answer_fails_the_write_and_is_replaced(

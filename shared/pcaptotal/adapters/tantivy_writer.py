@@ -61,6 +61,7 @@ class WriterProcess:
         self._timeout_s = timeout_s
         self._process: subprocess.Popen[bytes] | None = None
         self._conn: multiprocessing.connection.Connection | None = None
+        self._uncommitted = False  # it holds adds not committed yet (gone if it dies)
 
     @property
     def pid(self) -> int | None:
@@ -86,6 +87,7 @@ class WriterProcess:
         """None once all are added (and committed if ``commit``), else the position of the
         first line tantivy refused (those before it are added, nothing is committed)."""
         answer = self._request(("add", list(items), commit))
+        self._uncommitted = answer[0] == "refused" or not commit
         if answer[0] != "refused":
             return None
         assert isinstance(answer[1], int)
@@ -93,9 +95,11 @@ class WriterProcess:
 
     def delete(self, capture_id: str) -> None:
         self._request(("delete", capture_id))
+        self._uncommitted = False
 
     def rollback(self) -> None:
         self._request(("rollback",))
+        self._uncommitted = False
 
     def close(self) -> None:
         """Let the merges finish and end the process (killed if it does not answer)."""
@@ -111,8 +115,11 @@ class WriterProcess:
 
     def _request(self, message: tuple[object, ...]) -> tuple[object, ...]:
         if self._process is None or self._process.poll() is not None:
+            lost = self._uncommitted
             self._stop(0)
-            self.start()  # a writer that died is replaced: the next write goes through
+            if lost:  # the rest of this write alone must not be committed
+                raise WriterDied("the index writer process ended with records not committed")
+            self.start()  # a writer that died between writes is replaced
         assert self._conn is not None
         try:
             self._conn.send(message)
@@ -136,12 +143,14 @@ class WriterProcess:
             ) from exc
         if answer[0] != "error":
             return answer
+        self._uncommitted = False  # it rolled back
         _, kind, text = answer
         raise _ERRORS.get(str(kind), WriterError)(str(text))
 
     def _stop(self, grace_s: float) -> None:
         process, conn = self._process, self._conn
         self._process = self._conn = None
+        self._uncommitted = False
         if conn is not None:
             conn.close()
         if process is not None:
