@@ -1,6 +1,6 @@
 """The embedded index's writer process (``tantivy_writer``): what the service keeps when the
-writer dies or hangs, the order of a batch with a refused line, and where the merges' reads
-of the doc store land (in the writer, not in the service)."""
+writer dies or hangs, the order of a batch with a refused line, and which process holds the
+flows index's writer (and so runs its merges)."""
 
 from __future__ import annotations
 
@@ -133,32 +133,32 @@ async def test_a_refused_line_keeps_the_batch_order(tmp_path: Path) -> None:
         await idx.close()
 
 
-def _mapped_kb(pid: int, under: Path) -> tuple[int, int]:
-    """(size, resident) in KB of the mappings of files under ``under``, from smaps."""
-    size = rss = 0
-    current = False
-    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
-        first = line.split(maxsplit=1)[0]
-        if "-" in first and not first.endswith(":"):  # a mapping's header line
-            current = len(line.split()) >= 6 and line.split()[5].startswith(str(under))
-        elif current and first == "Size:":
-            size += int(line.split()[1])
-        elif current and first == "Rss:":
-            rss += int(line.split()[1])
-    return size, rss
+def _lockers(path: Path) -> set[int]:
+    """The pids holding a lock on ``path`` (``/proc/locks``)."""
+    inode = path.stat().st_ino
+    pids = set()
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()
+        if len(fields) > 5 and fields[5].rsplit(":", 1)[-1] == str(inode):
+            pids.add(int(fields[4]))
+    return pids
 
 
-async def test_the_service_maps_the_store_but_does_not_read_it(tmp_path: Path) -> None:
-    """The merges read whole doc store files; those pages count in the writer process. The
-    service maps the segments it searches and reads only what a search touches."""
+async def test_the_flows_index_is_written_by_the_writer_process_alone(tmp_path: Path) -> None:
+    """Its writer, and with it the merges that read whole segment files (pages counted in
+    the process that maps them), is the writer process's: the service holds the captures
+    index's writer only. Killed, the writer lets go of the lock for the next one."""
     idx = TantivyIndex(tmp_path)
     await idx.start()
     try:
-        for batch in range(12):  # one segment each, merged as they come
-            await idx.add_flows([record(batch * 2_000 + n) for n in range(2_000)])
-        assert await total(idx) == 24_000
-        size, resident = _mapped_kb(os.getpid(), tmp_path / "flows")
-        assert size > 4_000  # the segments are mapped here ...
-        assert resident < size / 4  # ... and mostly not read
+        await idx.add_flows([record(n) for n in range(100)])
+        flows_lock = tmp_path / "flows" / ".tantivy-writer.lock"
+        assert _lockers(flows_lock) == {_writer(idx)}
+        assert _lockers(tmp_path / "captures" / ".tantivy-writer.lock") == {os.getpid()}
+        os.kill(_writer(idx), signal.SIGKILL)
+        await idx.delete_flows("c1")  # the next writer takes the lock
+        assert _lockers(flows_lock) == {_writer(idx)}
+        assert await total(idx) == 0
     finally:
         await idx.close()
+    assert not _lockers(flows_lock)

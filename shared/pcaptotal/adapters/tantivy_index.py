@@ -14,8 +14,6 @@ reading a capture.
 from __future__ import annotations
 
 import asyncio
-import shutil
-import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -35,11 +33,11 @@ from pcaptotal.adapters.tantivy_docs import (
     _load,
     _parse,
     capture_document,
-    captures_schema,
     flow_json,
     tantivy_schema,
 )
 from pcaptotal.adapters.tantivy_docs import flow_document as flow_document  # tests use it
+from pcaptotal.adapters.tantivy_store import Store, get_one, get_raw, open_captures
 from pcaptotal.adapters.tantivy_writer import Item, WriterDied, WriterProcess
 from pcaptotal.ports import CaptureChange, PreparedRecord, SearchResult
 from pcaptotal.query import ValidatedQuery
@@ -57,54 +55,8 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
 _CONVERT_CHUNK = 1_000  # records converted (and sent to the writer) at a time
-_RELOAD_TRIES = 5
 _Q = tantivy.Query
 _O = tantivy.Occur
-
-
-# -- one tantivy index with its writer -------------------------------------------------------------
-
-
-class _Store:
-    """One on-disk tantivy index and the writer held open for the adapter's lifetime."""
-
-    def __init__(
-        self, path: Path, schema: tantivy.Schema, heap_size: int, *, writable: bool = True
-    ) -> None:
-        path.mkdir(parents=True, exist_ok=True)
-        try:
-            self.index = tantivy.Index(schema, path=str(path), reuse=True)
-        except ValueError as exc:
-            raise RuntimeError(
-                f"cannot open tantivy index at {path}: {exc}. If the field schema changed, "
-                "move this directory away and re-index."
-            ) from exc
-        self.schema = schema
-        self.writer: tantivy.IndexWriter | None = (
-            self.index.writer(heap_size, 1) if writable else None
-        )
-
-    def commit(self) -> None:
-        assert self.writer is not None, "index is closed"
-        self.writer.commit()
-        self.index.reload()  # visible to searchers on return
-
-    def reload(self) -> None:
-        """See what another process committed. Retried: that writer's clean-up may delete a
-        merged-away segment file between this reader's reading meta.json and opening it."""
-        for attempt in range(_RELOAD_TRIES):
-            try:
-                self.index.reload()
-                return
-            except ValueError:
-                if attempt == _RELOAD_TRIES - 1:
-                    raise
-                time.sleep(0.05 * (attempt + 1))
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.wait_merging_threads()  # consumes the writer, releases the lock
-            self.writer = None
 
 
 class TantivyIndex:
@@ -127,8 +79,8 @@ class TantivyIndex:
         self._writer: WriterProcess | None = None
         self._read_threads = read_threads
         self._search_threads = search_threads
-        self._flows: _Store | None = None
-        self._captures: _Store | None = None
+        self._flows: Store | None = None
+        self._captures: Store | None = None
         self._writes: ThreadPoolExecutor | None = None
         self._reads: ThreadPoolExecutor | None = None
         self._searches: ThreadPoolExecutor | None = None
@@ -151,13 +103,13 @@ class TantivyIndex:
             await self.close()
             raise
 
-    def _open(self) -> tuple[_Store, _Store]:
+    def _open(self) -> tuple[Store, Store]:
         # made (or its schema checked) here, written by the writer process
-        flows = _Store(self._path / "flows", tantivy_schema(), 0, writable=False)
+        flows = Store(self._path / "flows", tantivy_schema(), 0, writable=False)
         writer = WriterProcess(self._path / "flows", self._heap_size, self._write_timeout_s)
         writer.start()
         try:
-            captures = _open_captures(self._path / "captures", self._heap_size)
+            captures = open_captures(self._path / "captures", self._heap_size)
         except BaseException:
             writer.close()
             raise
@@ -223,7 +175,7 @@ class TantivyIndex:
         stored: list[dict[str, Any] | None] = [None]
 
         def write() -> None:
-            raw = _get_raw(store, "id", capture_id)
+            raw = get_raw(store, "id", capture_id)
             doc = change(_parse(raw) if raw is not None else None)
             if doc is None:
                 return
@@ -258,7 +210,7 @@ class TantivyIndex:
         if cache.known_missing(capture_id):
             return None
         generation = cache.generation
-        raw = await self._read(lambda: _get_raw(store, "id", capture_id))
+        raw = await self._read(lambda: get_raw(store, "id", capture_id))
         if raw is None:
             cache.put(capture_id, cache.MISSING, generation)
             return None
@@ -390,7 +342,7 @@ class TantivyIndex:
 
     async def get_flow(self, doc_id: str) -> dict[str, Any] | None:
         store = self._store(self._flows)
-        return await self._read(lambda: _get_one(store, ID, doc_id))
+        return await self._read(lambda: get_one(store, ID, doc_id))
 
     async def search_flows(
         self,
@@ -422,7 +374,7 @@ class TantivyIndex:
 
     def _restricted(
         self,
-        store: _Store,
+        store: Store,
         query: ValidatedQuery,
         capture_id: str | None,
         datasets: Sequence[str] | None,
@@ -496,7 +448,7 @@ class TantivyIndex:
             raise RuntimeError("TantivyIndex is not started (call start() first)")
         return await asyncio.get_running_loop().run_in_executor(self._searches, fn)
 
-    def _store(self, store: _Store | None) -> _Store:
+    def _store(self, store: Store | None) -> Store:
         if store is None:
             raise RuntimeError("TantivyIndex is not started (call start() first)")
         return store
@@ -535,54 +487,8 @@ def _once_more_if_it_died(write: Callable[[], None]) -> None:
         write()
 
 
-def _open_captures(path: Path, heap_size: int) -> _Store:
-    """Open the captures index; one written with an older schema (fewer indexed fields) is
-    rebuilt from the ``_source`` of its documents, which hold everything. The rebuild is
-    written beside the old index and swapped in, so a crash at any point loses nothing."""
-    old, new = path.with_name(path.name + ".old"), path.with_name(path.name + ".new")
-    if old.exists() and not path.exists():  # a crash between the two renames below
-        old.rename(path)
-    shutil.rmtree(new, ignore_errors=True)
-    try:
-        return _Store(path, captures_schema(), heap_size)
-    except RuntimeError:
-        if not (path / "meta.json").exists():
-            raise
-    previous = tantivy.Index.open(str(path))
-    searcher = previous.searcher()
-    total = searcher.num_docs
-    hits = searcher.search(_Q.all_query(), total).hits if total else []
-    docs = [_load(searcher, address) for _, address in hits]
-    rebuilt = _Store(new, captures_schema(), heap_size)
-    assert rebuilt.writer is not None
-    for doc in docs:
-        rebuilt.writer.add_document(capture_document(doc))
-    rebuilt.commit()
-    rebuilt.close()
-    shutil.rmtree(old, ignore_errors=True)
-    path.rename(old)
-    new.rename(path)
-    shutil.rmtree(old, ignore_errors=True)
-    return _Store(path, captures_schema(), heap_size)
-
-
 def _finished(aggs: Mapping[str, Agg], raw: dict[str, Any], total: int) -> Aggregations:
     """Buckets of a backend answer, new objects each time (the answer may be cached)."""
     out = finish_aggs(aggs, raw, "tantivy")
     out.total = total
     return out
-
-
-def _get_raw(store: _Store, field: str, value: str) -> bytes | None:
-    searcher = store.index.searcher()
-    result = searcher.search(_Q.term_query(store.schema, field, value), 1, count=False)
-    if not result.hits:
-        return None
-    raw: bytes = searcher.doc(result.hits[0][1])[SOURCE][0]
-    return raw
-
-
-def _get_one(store: _Store, field: str, value: str) -> dict[str, Any] | None:
-    searcher = store.index.searcher()
-    result = searcher.search(_Q.term_query(store.schema, field, value), 1, count=False)
-    return _load(searcher, result.hits[0][1]) if result.hits else None
