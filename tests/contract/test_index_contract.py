@@ -594,6 +594,25 @@ async def test_tantivy_bad_batch_writes_nothing(tmp_path: Path, kind: type[Tanti
 
 
 @TANTIVY_WRITES
+async def test_tantivy_record_without_an_id_late_in_a_batch_rolls_the_batch_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: type[TantivyIndex]
+) -> None:
+    """Sent to the writer process a chunk at a time, a batch whose later record has no id
+    fails naming that, and the chunks the writer took before it are not committed later."""
+    monkeypatch.setattr(tantivy_index, "_CONVERT_CHUNK", 1)
+    idx = kind(tmp_path)
+    await idx.start()
+    try:
+        nameless = {k: v for k, v in DOCS["dns"].items() if k != "event.id"}
+        with pytest.raises(ValueError, match=r"without a string event\.id"):
+            await idx.add_flows([DOCS["http"], DOCS["tls"], nameless])
+        await idx.add_flows([DOCS["ssh"]])  # commits: nothing of the failed batch with it
+        assert await names(idx, "") == ["ssh"]
+    finally:
+        await idx.close()
+
+
+@TANTIVY_WRITES
 async def test_tantivy_bad_record_late_in_a_batch_rolls_the_batch_back(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: type[TantivyIndex]
 ) -> None:

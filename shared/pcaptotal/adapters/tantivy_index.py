@@ -38,7 +38,7 @@ from pcaptotal.adapters.tantivy_docs import (
 )
 from pcaptotal.adapters.tantivy_docs import flow_document as flow_document  # tests use it
 from pcaptotal.adapters.tantivy_store import Store, get_one, get_raw, open_captures
-from pcaptotal.adapters.tantivy_writer import Item, WriterDied, WriterProcess
+from pcaptotal.adapters.tantivy_writer import Item, WriterDied, WriterError, WriterProcess
 from pcaptotal.ports import CaptureChange, PreparedRecord, SearchResult
 from pcaptotal.query import ValidatedQuery
 from pcaptotal.query.tantivy_compiler import compile_query, to_micros
@@ -272,7 +272,9 @@ class TantivyIndex:
             out: list[Item] = []
             for doc in chunk:
                 line = flow_json(doc, ips)
-                out.append((doc[ID], flow_document(doc) if line is None else line))
+                # None for a bad value or a missing id, which flow_document then names
+                tdoc: str | tantivy.Document = flow_document(doc) if line is None else line
+                out.append((doc[ID], tdoc))
             return out
 
         await self._write_records(docs, items, lambda doc: doc)
@@ -282,7 +284,8 @@ class TantivyIndex:
             out: list[Item] = []
             for line, doc in chunk:
                 if line is None or not isinstance(doc.get(ID), str):
-                    out.append((doc[ID], flow_document(doc)))  # which names a bad value
+                    tdoc = flow_document(doc)  # which names a bad value (or a missing id)
+                    out.append((doc[ID], tdoc))
                 else:
                     out.append((doc[ID], line))
             return out
@@ -316,7 +319,9 @@ class TantivyIndex:
                 for start in range(0, len(records), _CONVERT_CHUNK):
                     end = min(start + _CONVERT_CHUNK, len(records))
                     send(records[start:end], end == len(records))
-            except (ValueError, TypeError, OverflowError):
+            except WriterError:
+                raise  # it is gone, and what it had not committed with it
+            except BaseException:
                 self._writer_process().rollback()  # what the writer took before it
                 raise
 
