@@ -49,6 +49,10 @@ TSHARK_PEAK_RSS = Gauge(
 PACKETS_PARSED = Counter("pcaptotal_packets_parsed_total", "Packets in captures parsed")
 BYTES_PARSED = Counter("pcaptotal_bytes_parsed_total", "Captured bytes in captures parsed")
 INTEL_HITS = Counter("pcaptotal_intel_hits_total", "Flows matched by a threat-intel feed", ["feed"])
+INDEX_WRITER_DIED = Counter(
+    "pcaptotal_index_writer_died_total",
+    "Writes of the embedded index made again because its writer process ended during them",
+)
 BULK_INDEX_ERRORS = Counter(
     "pcaptotal_index_bulk_errors_total", "Documents a bulk index request rejected"
 )

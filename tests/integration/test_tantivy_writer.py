@@ -16,6 +16,7 @@ from pcaptotal.adapters import record_formats, tantivy_index
 from pcaptotal.adapters.tantivy_index import TantivyIndex
 from pcaptotal.adapters.tantivy_writer import WriterError, WriterProcess
 from pcaptotal.query import parse_query
+from prometheus_client import REGISTRY
 
 pytestmark = pytest.mark.integration
 
@@ -85,10 +86,12 @@ async def test_a_writer_that_dies_inside_a_write_has_the_whole_write_made_again(
         return refused
 
     monkeypatch.setattr(WriterProcess, "add", add_then_die)
+    died = REGISTRY.get_sample_value("pcaptotal_index_writer_died_total") or 0.0
     try:
         await idx.add_flows([record(n) for n in range(6)])
         assert killed and _writer(idx) != killed[0]
         assert await total(idx) == 6
+        assert REGISTRY.get_sample_value("pcaptotal_index_writer_died_total") == died + 1
     finally:
         await idx.close()
 

@@ -39,6 +39,7 @@ from pcaptotal.adapters.tantivy_docs import (
 from pcaptotal.adapters.tantivy_docs import flow_document as flow_document  # tests use it
 from pcaptotal.adapters.tantivy_store import Store, get_one, get_raw, open_captures
 from pcaptotal.adapters.tantivy_writer import Item, WriterDied, WriterError, WriterProcess
+from pcaptotal.metrics import INDEX_WRITER_DIED
 from pcaptotal.ports import CaptureChange, PreparedRecord, SearchResult
 from pcaptotal.query import ValidatedQuery
 from pcaptotal.query.tantivy_compiler import compile_query, to_micros
@@ -488,6 +489,7 @@ def _once_more_if_it_died(write: Callable[[], None]) -> None:
     try:
         write()
     except WriterDied as exc:
+        INDEX_WRITER_DIED.inc()
         log.warning("index_writer_died", error=str(exc), action="writing again")
         write()
 
