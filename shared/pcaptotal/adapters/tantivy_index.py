@@ -107,7 +107,9 @@ class TantivyIndex:
     def _open(self) -> tuple[Store, Store]:
         # made (or its schema checked) here, written by the writer process
         flows = Store(self._path / "flows", tantivy_schema(), 0, writable=False)
-        writer = WriterProcess(self._path / "flows", self._heap_size, self._write_timeout_s)
+        writer = WriterProcess(
+            self._path / "flows", self._heap_size, self._write_timeout_s, (ID, CAPTURE_FIELD)
+        )
         writer.start()
         try:
             captures = open_captures(self._path / "captures", self._heap_size)
@@ -308,11 +310,12 @@ class TantivyIndex:
 
         def send(chunk: Sequence[R], commit: bool) -> None:
             writer = self._writer_process()
-            rest = items(chunk)
+            rest, taken = items(chunk), 0  # taken: the chunk's items the writer added
             while (refused := writer.add(rest, commit=commit)) is not None:
                 # a value tantivy's JSON reader refuses and from_dict takes: the record's own
                 # document, then the rest, in order
-                doc = record(chunk[len(chunk) - len(rest) + refused])
+                taken += refused
+                doc = record(chunk[taken])
                 rest = [(doc[ID], flow_document(doc)), *rest[refused + 1 :]]
 
         def send_all() -> None:

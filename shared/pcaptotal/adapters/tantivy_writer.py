@@ -55,8 +55,12 @@ class WriterProcess:
     """A handle on the writer process of one index directory. Blocking calls: the index runs
     them on its one write thread, so requests never overlap."""
 
-    def __init__(self, path: Path, heap_size: int, timeout_s: float) -> None:
+    def __init__(
+        self, path: Path, heap_size: int, timeout_s: float, fields: tuple[str, str]
+    ) -> None:
+        """``fields``: the names of the records' id and capture id fields."""
         self._path = path
+        self._fields = fields
         self._heap_size = heap_size
         self._timeout_s = timeout_s
         self._process: subprocess.Popen[bytes] | None = None
@@ -69,12 +73,10 @@ class WriterProcess:
 
     def start(self) -> None:
         """Start the process and wait until it holds the writer."""
-        from pcaptotal.adapters.tantivy_docs import CAPTURE_FIELD, ID  # not in the child
-
         ours, theirs = socket.socketpair()
         with theirs:
             args = [str(theirs.fileno()), str(self._path), str(self._heap_size), str(os.getpid())]
-            args += [ID, CAPTURE_FIELD]
+            args += self._fields
             self._process = subprocess.Popen(
                 [sys.executable, "-m", __name__, *args],
                 stdin=subprocess.DEVNULL,
