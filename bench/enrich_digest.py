@@ -15,6 +15,7 @@ import asyncio
 import hashlib
 import sys
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ for sub in ("shared", "services/enricher"):
 
 from pcaptotal.adapters.es_index import ElasticsearchIndex  # noqa: E402
 from pcaptotal.adapters.tantivy_docs import flow_document  # noqa: E402
-from pcaptotal.messages import Envelope, encode  # noqa: E402
+from pcaptotal.messages import Envelope, encode, encode_items  # noqa: E402
 from pcaptotal.records import iter_records  # noqa: E402
 from pcaptotal_enricher.events import Published, Run, publish_enriched  # noqa: E402
 from pcaptotal_enricher.heuristics.config import DetectionConfig  # noqa: E402
@@ -43,7 +44,19 @@ class _Collect:
         self.bodies: list[bytes] = []
 
     async def publish(self, event: Envelope, routing_key: str | None = None) -> None:
-        body = orjson.loads(encode(event))
+        self._keep(encode(event))
+
+    async def publish_items(
+        self,
+        event: Envelope,
+        field: str,
+        items: Sequence[bytes],
+        routing_key: str | None = None,
+    ) -> None:
+        self._keep(encode_items(event, field, items))
+
+    def _keep(self, raw: bytes) -> None:
+        body = orjson.loads(raw)
         body.pop("time", None)  # when it was sent: the one field that differs run to run
         self.bodies.append(_canon(body))
 

@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ for sub in ("shared", "services/enricher"):
 import tantivy  # noqa: E402
 from pcaptotal.adapters import tantivy_docs  # noqa: E402
 from pcaptotal.adapters.es_bulk import bulk_bodies  # noqa: E402
-from pcaptotal.messages import Envelope, encode  # noqa: E402
+from pcaptotal.messages import Envelope, encode, encode_items  # noqa: E402
 from pcaptotal.records import iter_records  # noqa: E402
 from pcaptotal_enricher.events import Published, Run, publish_enriched  # noqa: E402
 from pcaptotal_enricher.heuristics.config import DetectionConfig  # noqa: E402
@@ -41,6 +41,15 @@ BATCH = 10_000
 class _Encode:
     async def publish(self, event: Envelope, routing_key: str | None = None) -> None:
         encode(event)  # what a real bus does with it
+
+    async def publish_items(
+        self,
+        event: Envelope,
+        field: str,
+        items: Sequence[bytes],
+        routing_key: str | None = None,
+    ) -> None:
+        encode_items(event, field, items)
 
 
 def _timed(times: dict[str, list[float]], name: str, fn: Callable[[], Any]) -> Any:

@@ -9,6 +9,7 @@ messages hold only what a subscriber can use.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -279,6 +280,17 @@ def routing_key(event: Envelope) -> str:
 
 def encode(event: Envelope) -> bytes:
     return event.model_dump_json().encode()
+
+
+def encode_items(event: Envelope, field: str, items: Sequence[bytes]) -> bytes:
+    """The body of ``event`` with its list ``field`` (its last field, empty in ``event``)
+    holding ``items``, each the JSON of one item already: a batch's items are serialised once,
+    where they were made, not again as a model's."""
+    head = encode(event)
+    empty = f'"{field}":[]}}'.encode()
+    if not head.endswith(empty):
+        raise ValueError(f"{event.type}: '{field}' is not its last field or is not empty")
+    return b"".join((head[:-2], b",".join(items), b"]}"))
 
 
 def decode(body: bytes | str | dict[str, Any]) -> Event:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pcaptotal.messages import Envelope, Event
 
 if TYPE_CHECKING:
+    from pcaptotal.prepared import PreparedRecord
     from pcaptotal.query import ValidatedQuery
     from pcaptotal.views import Agg, Aggregations, Page
 
@@ -51,6 +52,17 @@ class Bus(Protocol):
     async def start(self) -> None: ...
     async def close(self) -> None: ...
     async def publish(self, event: Envelope, routing_key: str | None = None) -> None: ...
+    async def publish_items(
+        self,
+        event: Envelope,
+        field: str,
+        items: Sequence[bytes],
+        routing_key: str | None = None,
+    ) -> None:
+        """``publish`` of ``event`` with its list ``field`` (empty in ``event``, its last
+        field) holding ``items``, each one item's JSON already (``messages.encode_items``)."""
+        ...
+
     async def subscribe(
         self, queue: str, bindings: Sequence[str], handler: Handler, *, prefetch: int = 4
     ) -> None: ...
@@ -102,9 +114,6 @@ class SearchResult:
     # answer that embeds them as they are (no parse, no re-serialisation)
     raw: list[bytes] | None = None
 
-
-# (the record encoded for the index, or None; the record): see ``Index.add_prepared``
-PreparedRecord = tuple[str | None, dict[str, Any]]
 
 CaptureChange = Callable[[dict[str, Any] | None], dict[str, Any] | None]
 

@@ -7,9 +7,10 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import pydantic_core
 import pytest
 from pcaptotal.adapters.memory_bus import MemoryBus, topic_matches
-from pcaptotal.messages import CaptureFailed, CaptureStored, Envelope
+from pcaptotal.messages import CaptureFailed, CaptureStored, Envelope, FlowsEnriched
 from pcaptotal.ports import Bus, Delivery
 
 BusFactory = Callable[[int], Awaitable[Bus]]
@@ -77,6 +78,34 @@ async def test_delivers_event_intact(make_bus: BusFactory) -> None:
     await bus.publish(sent)
     await _eventually(lambda: len(got) == 1)
     assert got[0] == sent and isinstance(got[0], CaptureStored)
+
+
+async def test_items_published_already_encoded_arrive_as_one_event(make_bus: BusFactory) -> None:
+    bus = await make_bus(3)
+    got: list[Envelope] = []
+
+    async def handler(d: Delivery) -> None:
+        got.append(d.event)
+
+    await bus.subscribe("t-items", ["flows.enriched.*"], handler)
+    flows = [{"event.id": f"{'a' * 64}-{i}", "n": i, "name": "é\u2028"} for i in range(3)]
+    template = FlowsEnriched(
+        capture_id="a" * 64,
+        analysis_id=uuid.uuid4(),
+        generation=2,
+        verdict="suspicious",
+        seq=4,
+        last=True,
+        flows=[{}],
+    ).model_copy(update={"flows": []})
+    await bus.publish_items(template, "flows", [pydantic_core.to_json(f) for f in flows])
+    await _eventually(lambda: len(got) == 1)
+    event = got[0]
+    assert isinstance(event, FlowsEnriched)
+    assert event == template.model_copy(update={"flows": flows})
+    assert event.routing_key == "flows.enriched.suspicious"
+    with pytest.raises(ValueError, match="last field"):
+        await bus.publish_items(_stored(2), "flows", [b"{}"])
 
 
 async def test_topic_routing(make_bus: BusFactory) -> None:

@@ -24,6 +24,7 @@ from pcaptotal.adapters.tantivy_index import TantivyIndex
 from pcaptotal.captures import CaptureRepository, Status
 from pcaptotal.fields import FLOW_FIELDS, FieldType
 from pcaptotal.ports import Index
+from pcaptotal.prepared import PreparedRecord
 from pcaptotal.query import parse_query
 
 
@@ -40,7 +41,7 @@ class PreparedTantivy(TantivyIndex):
 
     async def add_flows(self, docs: Sequence[dict[str, Any]]) -> None:
         encode = record_formats.encoder(self.record_format)
-        await self.add_prepared([(encode(doc), doc) for doc in docs])
+        await self.add_prepared([PreparedRecord.of(encode(doc), doc) for doc in docs])
 
 
 ADAPTERS: dict[str, Callable[[pytest.FixtureRequest, Path], Index]] = {
@@ -644,7 +645,9 @@ async def test_tantivy_prepared_encoding_it_refuses_is_indexed_from_the_record(
     await idx.start()
     try:
         refused = json.dumps({"event.id": DOCS["http"]["event.id"], "source.ip": 5})
-        await idx.add_prepared([(refused, DOCS["http"]), (None, DOCS["dns"])])
+        await idx.add_prepared(
+            [PreparedRecord.of(refused, DOCS["http"]), PreparedRecord.of(None, DOCS["dns"])]
+        )
         assert "http" in await names(idx, f'source.ip:"{DOCS["http"]["source.ip"]}"')
         assert await names(idx, "destination.port:80") == ["http"]  # not in the encoding
         assert await idx.get_flow(DOCS["http"]["event.id"]) == DOCS["http"]

@@ -18,12 +18,16 @@ from typing import Any
 
 import jsonschema_rs
 import pytest
-from pcaptotal.adapters.memory_bus import MemoryBus
-from pcaptotal.messages import MAX_BATCH_FLOWS, MAX_BODY_BYTES, Envelope, FlowsEnriched, encode
+from pcaptotal.messages import (
+    MAX_BATCH_FLOWS,
+    MAX_BODY_BYTES,
+    FlowsEnriched,
+)
 from pcaptotal_enricher.events import Published, Run, flow_event_id, publish_enriched
 from pcaptotal_enricher.verdict import analyse_capture
 from pcaptotal_parser.parse import parse_capture
 
+from tests.buses import BodiesBus
 from tests.paths import REPO, shared_captures
 
 pytestmark = pytest.mark.integration
@@ -40,15 +44,6 @@ def _documented() -> Any:
 DOCUMENTED = _documented()
 
 
-class Recorder(MemoryBus):
-    def __init__(self) -> None:
-        super().__init__()
-        self.bodies: list[bytes] = []
-
-    async def publish(self, event: Envelope, routing_key: str | None = None) -> None:
-        self.bodies.append(encode(event))
-
-
 @pytest.fixture(scope="module")
 def flows(tshark: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, Any]]]:
     work = tmp_path_factory.mktemp("bounds")
@@ -61,7 +56,7 @@ def flows(tshark: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, li
 
 
 def _publish(flows: list[dict[str, Any]], max_bytes: int) -> list[bytes]:
-    bus = Recorder()
+    bus = BodiesBus()
     run = Run(CID, uuid.uuid4(), 1)
     asyncio.run(publish_enriched(bus, run, flows, Published(), max_bytes=max_bytes))
     for body in bus.bodies:

@@ -15,6 +15,7 @@ import pytest
 from pcaptotal.adapters import record_formats, tantivy_index
 from pcaptotal.adapters.tantivy_index import TantivyIndex
 from pcaptotal.adapters.tantivy_writer import WriterError, WriterProcess
+from pcaptotal.prepared import PreparedRecord
 from pcaptotal.query import parse_query
 from prometheus_client import REGISTRY
 
@@ -126,10 +127,18 @@ async def test_a_refused_line_keeps_the_batch_order(tmp_path: Path) -> None:
     idx = TantivyIndex(tmp_path)
     await idx.start()
     try:
-        await idx.add_prepared([(refused, first), (encode(last), last), (encode(other), other)])
+        await idx.add_prepared(
+            [
+                PreparedRecord.of(refused, first),
+                PreparedRecord.of(encode(last), last),
+                PreparedRecord.of(encode(other), other),
+            ]
+        )
         assert await idx.get_flow("c1-1") == last
         assert await total(idx) == 2
-        await idx.add_prepared([(encode(first), first), (refused, last)])
+        await idx.add_prepared(
+            [PreparedRecord.of(encode(first), first), PreparedRecord.of(refused, last)]
+        )
         assert await idx.get_flow("c1-1") == last
         assert await total(idx, "network.bytes:99") == 1
     finally:

@@ -25,6 +25,7 @@ from pcaptotal.captures import new_capture_doc
 from pcaptotal.context import Context
 from pcaptotal.keys import capture_key, file_key
 from pcaptotal.ports import BlobNotFound
+from pcaptotal.prepared import PreparedRecord
 from pcaptotal.query import parse_query
 from pcaptotal.settings import Settings
 from pcaptotal.views import TermsAgg
@@ -105,7 +106,9 @@ def test_prepared_records_are_stamped_as_their_capture_is_now(tmp_path: Path) ->
         stale = stamped(_record(PRIV, 1), "public", None)
         right = stamped(_record(PRIV, 2), "private", "alice")
         bare = _record(PRIV, 3)
-        await ctx.index.add_prepared([(encode(r), r) for r in (stale, right, bare)])
+        await ctx.index.add_prepared(
+            [PreparedRecord.of(encode(r), r) for r in (stale, right, bare)]
+        )
         return [await ctx.index.get_flow(f"{PRIV}-tcp-{n}") for n in (1, 2, 3)]
 
     for rec in asyncio.run(go()):

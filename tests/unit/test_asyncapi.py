@@ -11,11 +11,18 @@ from typing import Any
 
 import jsonschema_rs
 from pcaptotal.asyncapi import MAX_BODY_EXTENSION, build_document, render
-from pcaptotal.messages import EVENT_MODELS, MAX_BATCH_FLOWS, MAX_BODY_BYTES, decode, encode
+from pcaptotal.messages import (
+    EVENT_MODELS,
+    MAX_BATCH_FLOWS,
+    MAX_BODY_BYTES,
+    decode,
+    encode,
+)
 from pcaptotal.record_schema import OMITTED_FIELDS
 from pcaptotal_enricher.events import Published, Run, fit_flow, publish_enriched
 from pcaptotal_search_api.record_models import RECORD_MODELS
 
+from tests.buses import BodiesBus
 from tests.paths import REPO
 
 INTERNAL_KEYS = ("blob_key", "parsed_key", "_id")
@@ -138,13 +145,9 @@ async def test_published_flows_validate_strictly_even_when_cut() -> None:
         "url.original": ["http://a.example/" + "x" * MAX_BODY_BYTES],
     }
 
-    class Bodies(list[bytes]):
-        async def publish(self, event: Any, routing_key: str | None = None) -> None:
-            self.append(encode(event))
-
-    bodies = Bodies()
-    await publish_enriched(bodies, Run(cid, uuid.uuid4(), 1), [flow], Published())  # type: ignore[arg-type]
-    ((body),) = bodies
+    bus = BodiesBus()
+    await publish_enriched(bus, Run(cid, uuid.uuid4(), 1), [flow], Published())
+    ((body),) = bus.bodies
     assert len(body) <= MAX_BODY_BYTES
     validator(doc, "FlowsEnriched").validate(json.loads(body))
     (sent,) = json.loads(body)["flows"]

@@ -15,12 +15,12 @@ import uuid
 from typing import Any
 
 import pytest
-from pcaptotal.messages import encode
 from pcaptotal.record_schema import OMITTED_FIELDS
 from pcaptotal_enricher.events import Published, Run, publish_enriched
 from pcaptotal_search_api.record_models import RECORD_MODELS
 from pydantic import BaseModel, ValidationError
 
+from tests.buses import BodiesBus
 from tests.codegen import generate_models, untyped
 from tests.paths import REPO
 
@@ -49,14 +49,9 @@ def _aliases(model: type[BaseModel]) -> set[str]:
 
 def _published(flow: dict[str, Any]) -> dict[str, Any]:
     """The body the enricher publishes for ``flow`` (cut to fit when too big)."""
-    bodies: list[bytes] = []
-
-    class Bus:
-        async def publish(self, event: Any, routing_key: str | None = None) -> None:
-            bodies.append(encode(event))
-
-    asyncio.run(publish_enriched(Bus(), Run(CID, uuid.uuid4(), 2), [flow], Published()))  # type: ignore[arg-type]
-    (body,) = bodies
+    bus = BodiesBus()
+    asyncio.run(publish_enriched(bus, Run(CID, uuid.uuid4(), 2), [flow], Published()))
+    (body,) = bus.bodies
     parsed: dict[str, Any] = json.loads(body)
     return parsed
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from pcaptotal.adapters.memory_bus import MemoryBus
@@ -16,6 +17,7 @@ from pcaptotal.messages import (
     FlowsRetracted,
     decode,
     encode,
+    encode_items,
 )
 from pcaptotal.ports import Delivery
 from pcaptotal_enricher.events import (
@@ -44,6 +46,16 @@ class Recorder(MemoryBus):
     async def publish(self, event: Envelope, routing_key: str | None = None) -> None:
         self.bodies.append((event.type, encode(event)))
         await super().publish(event, routing_key)
+
+    async def publish_items(
+        self,
+        event: Envelope,
+        field: str,
+        items: Sequence[bytes],
+        routing_key: str | None = None,
+    ) -> None:
+        self.bodies.append((event.type, encode_items(event, field, items)))
+        await super().publish_items(event, field, items, routing_key)
 
 
 def _run() -> Run:

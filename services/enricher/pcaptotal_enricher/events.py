@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 import pydantic_core
+from annotated_types import MaxLen
 from pcaptotal.access.stamping import OWNER_FIELD, VIS_FIELD
 from pcaptotal.messages import (
     MAX_BATCH_FLOWS,
@@ -43,6 +45,9 @@ T = TypeVar("T")
 _KEEP_ALWAYS = event_kept_fields() | {"network.community_id"}
 # Seq written with this many digits sizes the envelope for any batch number a run can reach.
 _SEQ_HEADROOM = 10**9
+_TRACE_ID_MAX = next(
+    m.max_length for m in Envelope.model_fields["trace_id"].metadata if isinstance(m, MaxLen)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +112,20 @@ def fit_flow(flow: dict[str, Any], budget: int) -> dict[str, Any]:
     return fit_flow_sized(flow, budget)[0]
 
 
+def event_json(flow: dict[str, Any]) -> bytes:
+    """The flow's JSON as a ``flows.enriched`` batch carries it (``public_flow``), with the
+    serialiser the bus uses: made once, where the flow is (``Bus.publish_items``)."""
+    return pydantic_core.to_json(public_flow(flow))
+
+
+def fitted_json(item: bytes, budget: int) -> bytes:
+    """``item`` (an ``event_json``) when it is at most ``budget`` bytes; else ``fit_flow``'s
+    JSON of it."""
+    if len(item) <= budget:
+        return item
+    return pydantic_core.to_json(fit_flow(pydantic_core.from_json(item), budget))
+
+
 def fit_flow_sized(flow: dict[str, Any], budget: int) -> tuple[dict[str, Any], int]:
     """``fit_flow`` and the JSON size of what it returns (measured once, not again when
     batching)."""
@@ -129,11 +148,13 @@ def fit_flow_sized(flow: dict[str, Any], budget: int) -> tuple[dict[str, Any], i
 
 
 def envelope_overhead(template: Envelope, items_field: str) -> int:
-    """Body bytes of ``template`` with an empty ``items_field`` list, seq and last at their
-    widest: what a batch costs before its items."""
-    probe = template.model_construct(
-        **{**template.model_dump(), items_field: [], "seq": _SEQ_HEADROOM, "last": False}
-    )
+    """Body bytes of ``template`` with an empty ``items_field`` list, seq, last and the trace
+    id the bus may add (``logs.with_trace``) at their widest: what a batch costs before its
+    items."""
+    fields = template.model_dump()
+    widest = {items_field: [], "seq": _SEQ_HEADROOM, "last": False}
+    widest["trace_id"] = fields["trace_id"] or "0" * _TRACE_ID_MAX
+    probe = template.model_construct(**{**fields, **widest})
     return len(encode(probe))
 
 
@@ -283,7 +304,11 @@ class EnrichedPublisher:
         }
 
     async def add(self, flow: dict[str, Any]) -> None:
-        await self._lanes[flow_verdict(flow)].add(flow)
+        await self._lanes[flow_verdict(flow)].add(event_json(flow))
+
+    async def add_json(self, verdict: Verdict, item: bytes) -> None:
+        """A flow of ``verdict`` as its ``event_json`` (made where the flow was)."""
+        await self._lanes[verdict].add(item)
 
     async def finish(self) -> PerVerdict:
         """Publish the rest; what the run sent, these batches and whatever else went into
@@ -308,20 +333,21 @@ class _Lane:
     ) -> None:
         self._bus, self._run, self._verdict, self._published = bus, run, verdict, published
         self._key = flow_routing_key("enriched", verdict, run.visibility)
-        template = FlowsEnriched.model_construct(
-            **run.envelope(), verdict=verdict, seq=0, last=False, flows=[]
-        )
-        overhead = envelope_overhead(template, "flows")
+        # validated once (the run's fields); each batch is a copy with its own id, seq and time
+        self._template = FlowsEnriched(
+            **run.envelope(), verdict=verdict, seq=0, last=False, flows=[{}]
+        ).model_copy(update={"flows": []})
+        overhead = envelope_overhead(self._template, "flows")
         self._budget = max_bytes - overhead  # for one flow alone
-        self._batcher: BoundedBatcher[dict[str, Any]] = BoundedBatcher(
+        self._batcher: BoundedBatcher[bytes] = BoundedBatcher(
             overhead=overhead, max_items=max_flows, max_bytes=max_bytes
         )
-        self._full: list[dict[str, Any]] | None = None  # waits to learn whether it is the last
+        self._full: list[bytes] | None = None  # waits to learn whether it is the last
         self._seq = self._count = 0
 
-    async def add(self, flow: dict[str, Any]) -> None:
-        # event-shaped copies one batch at a time (all at once added 30-100 MB per 200 MB)
-        full = self._batcher.add(*fit_flow_sized(public_flow(flow), self._budget))
+    async def add(self, item: bytes) -> None:
+        item = fitted_json(item, self._budget)
+        full = self._batcher.add(item, len(item))
         if full is not None:
             if self._full is not None:
                 await self._send(self._full, last=False)
@@ -336,16 +362,15 @@ class _Lane:
         self._full = None
         self._published.add(self._verdict, flows=self._count, batches=self._seq)
 
-    async def _send(self, flows: list[dict[str, Any]], *, last: bool) -> None:
-        await self._bus.publish(
-            FlowsEnriched(
-                id=message_id(self._run.analysis_id, self._key, self._seq),
-                **self._run.envelope(),
-                verdict=self._verdict,
-                seq=self._seq,
-                last=last,
-                flows=flows,
-            )
+    async def _send(self, items: list[bytes], *, last: bool) -> None:
+        event = self._template.model_copy(
+            update={
+                "id": message_id(self._run.analysis_id, self._key, self._seq),
+                "time": datetime.now(UTC),
+                "seq": self._seq,
+                "last": last,
+            }
         )
+        await self._bus.publish_items(event, "flows", items)
         self._seq += 1
-        self._count += len(flows)
+        self._count += len(items)

@@ -21,6 +21,7 @@ from pcaptotal.memory import release_memory
 from pcaptotal.messages import (
     CaptureAnalyzed,
     CaptureParsed,
+    Verdict,
     message_id,
     scoped_key,
 )
@@ -319,19 +320,20 @@ class EnricherWorker:
         the index writes this one (the embedded index writes in a process of its own)."""
         index = self._ctx.index
         written = 0
-        indexed: list[dict[str, Any]] = []  # the last chunk in the index, not yet published
+        indexed: list[tuple[Verdict, bytes]] = []  # the last chunk's flows, not yet published
         while (report := await reports.next(analysis)) is not None:
             if report.chunk is None:
                 continue
             path = report.chunk.path
             rows = await asyncio.to_thread(read_chunk, path)
-            writing = asyncio.create_task(index.add_prepared(rows))
+            writing = asyncio.create_task(index.add_prepared(rows.records))
             await _publish_while(writing, publisher, indexed)
-            # the encodings (~5 KB a record) go now, before the flows are published
-            indexed = [record for _, record in rows]
+            # the records and their encodings (~5 KB a record) go now, before the flows are
+            # published
+            indexed = rows.events
+            counter.records_processed += len(rows.records)
+            written += len(rows.records)
             del rows
-            counter.records_processed += len(indexed)
-            written += len(indexed)
             await asyncio.to_thread(path.unlink)
         await _publish_while(None, publisher, indexed)
         expected = outcome.flow_count + outcome.finding_count
@@ -351,14 +353,15 @@ class EnricherWorker:
 
 
 async def _publish_while(
-    writing: asyncio.Task[None] | None, publisher: EnrichedPublisher, records: list[dict[str, Any]]
+    writing: asyncio.Task[None] | None,
+    publisher: EnrichedPublisher,
+    flows: list[tuple[Verdict, bytes]],
 ) -> None:
-    """The flows of ``records`` (already in the index) to the publisher, then the end of
-    ``writing``, which the index does meanwhile. Never leaves ``writing`` running."""
+    """``flows`` (already in the index; verdict and event JSON) to the publisher, then the end
+    of ``writing``, which the index does meanwhile. Never leaves ``writing`` running."""
     try:
-        for record in records:
-            if is_flow(record):
-                await publisher.add(record)
+        for verdict, item in flows:
+            await publisher.add_json(verdict, item)
     except BaseException:
         if writing is not None:
             await asyncio.gather(writing, return_exceptions=True)

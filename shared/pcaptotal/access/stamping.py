@@ -8,10 +8,13 @@ its capture document, so index queries can filter on them (``pcaptotal.access.vi
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pcaptotal import fields
-from pcaptotal.ports import Index, PreparedRecord
+from pcaptotal.ports import Index
+
+if TYPE_CHECKING:
+    from pcaptotal.prepared import PreparedRecord
 
 VIS_FIELD = "pcaptotal.visibility"
 OWNER_FIELD = "pcaptotal.owner"
@@ -42,25 +45,26 @@ class StampingIndex:
 
     async def add_prepared(self, records: Sequence[PreparedRecord]) -> None:
         """Records stamped (and encoded) by their maker pass as they are; one whose stamp is
-        not its capture's now is stamped here and goes the ``add_flows`` way (its encoding
-        holds the old stamp)."""
+        not its capture's now is stamped here, unencoded (its encoding holds the old
+        stamp)."""
         marks: dict[str, Stamp] = {}
         out: list[PreparedRecord] = []
-        for line, doc in records:
-            mark = await self._mark(doc, marks)
-            if mark is None or carries(doc, *mark):
-                out.append((line, doc))
+        for rec in records:
+            mark = None if rec.capture_id is None else await self._stamp(rec.capture_id, marks)
+            if mark is None or (rec.visibility, rec.owner) == mark:
+                out.append(rec)
             else:
-                out.append((None, stamped(doc, *mark)))
+                out.append(rec.restamped(*mark))
         await self._inner.add_prepared(out)
 
     async def _mark(self, doc: dict[str, Any], marks: dict[str, Stamp]) -> Stamp | None:
         cid = next(iter(fields.values_of(doc, "pcaptotal.capture_id")), None)
-        if cid is None:
-            return None
-        if cid not in marks:
-            marks[cid] = capture_stamp(await self._inner.get_capture(str(cid)))
-        return marks[cid]
+        return None if cid is None else await self._stamp(str(cid), marks)
+
+    async def _stamp(self, capture_id: str, marks: dict[str, Stamp]) -> Stamp:
+        if capture_id not in marks:
+            marks[capture_id] = capture_stamp(await self._inner.get_capture(capture_id))
+        return marks[capture_id]
 
 
 Stamp = tuple[str, str | None]  # (visibility, owner)
@@ -77,11 +81,6 @@ def stamped(doc: dict[str, Any], visibility: str, owner: str | None) -> dict[str
     if owner:
         out[OWNER_FIELD] = owner
     return out
-
-
-def carries(doc: dict[str, Any], visibility: str, owner: str | None) -> bool:
-    """Whether ``doc`` is stamped as ``stamped`` would stamp it."""
-    return doc.get(VIS_FIELD) == visibility and doc.get(OWNER_FIELD) == owner
 
 
 def stamping(index: Index) -> Index:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from pcaptotal.logs import capture_context, with_trace
-from pcaptotal.messages import Envelope, decode, encode
+from pcaptotal.messages import Envelope, decode, encode, encode_items
 from pcaptotal.messages import routing_key as default_routing_key
 from pcaptotal.metrics import BUS_CONSUMED, BUS_DELIVERIES
 from pcaptotal.ports import Delivery, Handler
@@ -68,8 +68,20 @@ class MemoryBus:
 
     async def publish(self, event: Envelope, routing_key: str | None = None) -> None:
         event = with_trace(event)
-        key = routing_key or default_routing_key(event)
-        body = encode(event)  # serialise like the wire so both adapters see the same bytes
+        # serialised like the wire, so both adapters see the same bytes
+        self._deliver(encode(event), routing_key or default_routing_key(event))
+
+    async def publish_items(
+        self,
+        event: Envelope,
+        field: str,
+        items: Sequence[bytes],
+        routing_key: str | None = None,
+    ) -> None:
+        event = with_trace(event)
+        self._deliver(encode_items(event, field, items), routing_key or default_routing_key(event))
+
+    def _deliver(self, body: bytes, key: str) -> None:
         for q in self._queues.values():
             if any(topic_matches(b, key) for b in q.bindings):
                 q.items.put_nowait((body, 1))

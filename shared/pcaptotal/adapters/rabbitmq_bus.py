@@ -32,7 +32,7 @@ from tenacity import (
 )
 
 from pcaptotal.logs import capture_context, with_trace
-from pcaptotal.messages import Envelope, decode, encode
+from pcaptotal.messages import Envelope, decode, encode, encode_items
 from pcaptotal.messages import routing_key as default_routing_key
 from pcaptotal.metrics import BUS_CONSUMED, BUS_DELIVERIES, BUS_PUBLISHED, QUEUE_DEPTH
 from pcaptotal.ports import Delivery, Handler
@@ -110,6 +110,20 @@ class RabbitBus:
     def _dlx_name(self) -> str:
         return f"{self._exchange_name}.dlx"
 
+    async def publish(self, event: Envelope, routing_key: str | None = None) -> None:
+        event = with_trace(event)
+        await self._send(event, encode(event), routing_key)
+
+    async def publish_items(
+        self,
+        event: Envelope,
+        field: str,
+        items: Sequence[bytes],
+        routing_key: str | None = None,
+    ) -> None:
+        event = with_trace(event)
+        await self._send(event, encode_items(event, field, items), routing_key)
+
     @retry(
         # A refused publish (DeliveryError: a full queue) is an answer, not an outage.
         retry=retry_if_exception_type(
@@ -120,12 +134,11 @@ class RabbitBus:
         stop=stop_after_delay(RETRY_FOR_S),
         reraise=True,
     )
-    async def publish(self, event: Envelope, routing_key: str | None = None) -> None:
+    async def _send(self, event: Envelope, body: bytes, routing_key: str | None) -> None:
         # Retried while the robust connection reconnects after a broker restart.
         assert self._exchange is not None, "start() the bus first"
-        event = with_trace(event)
         message = aio_pika.Message(
-            body=encode(event),
+            body=body,
             message_id=str(event.id),
             type=event.type,
             content_type="application/json",

@@ -40,7 +40,8 @@ from pcaptotal.adapters.tantivy_docs import flow_document as flow_document  # te
 from pcaptotal.adapters.tantivy_store import Store, get_one, get_raw, open_captures
 from pcaptotal.adapters.tantivy_writer import Item, WriterDied, WriterError, WriterProcess
 from pcaptotal.metrics import INDEX_WRITER_DIED
-from pcaptotal.ports import CaptureChange, PreparedRecord, SearchResult
+from pcaptotal.ports import CaptureChange, SearchResult
+from pcaptotal.prepared import PreparedRecord
 from pcaptotal.query import ValidatedQuery
 from pcaptotal.query.tantivy_compiler import compile_query, to_micros
 from pcaptotal.views import (
@@ -285,15 +286,16 @@ class TantivyIndex:
     async def add_prepared(self, records: Sequence[PreparedRecord]) -> None:
         def items(chunk: Sequence[PreparedRecord]) -> list[Item]:
             out: list[Item] = []
-            for line, doc in chunk:
-                if line is None or not isinstance(doc.get(ID), str):
+            for rec in chunk:
+                if rec.line is None or rec.id is None:
+                    doc = rec.doc()
                     tdoc = flow_document(doc)  # which names a bad value (or a missing id)
                     out.append((doc[ID], tdoc))
                 else:
-                    out.append((doc[ID], line))
+                    out.append((rec.id, rec.line))
             return out
 
-        await self._write_records(records, items, lambda row: row[1])
+        await self._write_records(records, items, PreparedRecord.doc)
 
     async def _write_records(
         self,
