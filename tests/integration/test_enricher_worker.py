@@ -31,6 +31,7 @@ from pcaptotal.settings import Settings
 from pcaptotal_enricher import analysis as analysis_module
 from pcaptotal_enricher import worker as worker_module
 from pcaptotal_enricher.chunks import write_chunk
+from pcaptotal_enricher.events import public_flow
 from pcaptotal_enricher.intel import IntelEnrichment, build_indicator_set
 from pcaptotal_enricher.isolated import AnalysisProcessError
 from pcaptotal_enricher.worker import EnricherWorker
@@ -144,6 +145,18 @@ async def test_child_process_gives_what_the_worker_thread_gives(tmp_path: Path) 
             if isinstance(e, FlowsEnriched)
             for f in e.flows
         )
+        # each flow published as it is indexed (the analysis made its event JSON)
+        published = {
+            f["event.id"]: (e.verdict, f)
+            for e in stack.bus.sent
+            if isinstance(e, FlowsEnriched)
+            for f in e.flows
+        }
+        assert published == {
+            r["event.id"]: (r["pcaptotal.verdict"], public_flow(r))
+            for r in records
+            if r["event.dataset"] == "flow"
+        }
         judged: dict[str, Any] = {k: doc.get(k) for k in JUDGED}
         tally = analyzed.per_verdict.model_dump()
         outputs.append((judged, records, enriched, analyzed.verdict, tally))

@@ -174,3 +174,29 @@ async def test_the_flows_index_is_written_by_the_writer_process_alone(tmp_path: 
     finally:
         await idx.close()
     assert not _lockers(flows_lock)
+
+
+async def test_an_id_repeated_anywhere_leaves_one_record_the_last(tmp_path: Path) -> None:
+    """The writer deletes the older record of an id only where there can be one: committed
+    before the write, or added earlier in the same write (also in an earlier request of it:
+    a write goes in requests of ``_CONVERT_CHUNK``, committed at its end)."""
+    idx = TantivyIndex(tmp_path)
+    await idx.start()
+    try:
+        n = 2 * tantivy_index._CONVERT_CHUNK + 500
+        batch = [record(i) for i in range(n)]
+        batch.append(record(3, **{"network.bytes": 10**9}))  # three requests later
+        await idx.add_flows(batch)
+        assert await total(idx) == n
+        assert await total(idx, f"network.bytes:{10**9}") == 1
+        assert await total(idx, "network.bytes:3") == 0
+        # committed before: replaced, beside new ids
+        await idx.add_flows([record(n + 1), record(7, **{"network.bytes": 10**9 + 1})])
+        assert await total(idx) == n + 1
+        assert (await idx.get_flow("c1-7") or {}).get("network.bytes") == 10**9 + 1
+        # deleted and added again: one record
+        await idx.delete_flows("c1")
+        await idx.add_flows([record(5), record(5, **{"network.bytes": 55})])
+        assert await total(idx) == 1 and await total(idx, "network.bytes:55") == 1
+    finally:
+        await idx.close()

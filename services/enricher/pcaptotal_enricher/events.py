@@ -109,7 +109,20 @@ def flow_verdict(flow: dict[str, Any]) -> Verdict:
 def fit_flow(flow: dict[str, Any], budget: int) -> dict[str, Any]:
     """A flow whose JSON is at most ``budget`` bytes: the largest fields are left out (named
     in ``pcaptotal.omitted_fields``) when the flow alone is too big for one body."""
-    return fit_flow_sized(flow, budget)[0]
+    if json_size(flow) <= budget:
+        return flow
+    out = dict(flow)
+    omitted: list[str] = []
+    by_size = sorted(
+        (k for k in flow if k not in _KEEP_ALWAYS), key=lambda k: json_size(flow[k]), reverse=True
+    )
+    for key in by_size:
+        del out[key]
+        omitted.append(key)
+        out[OMITTED_FIELDS] = sorted(omitted)
+        if json_size(out) <= budget:
+            break
+    return out
 
 
 def event_json(flow: dict[str, Any]) -> bytes:
@@ -124,27 +137,6 @@ def fitted_json(item: bytes, budget: int) -> bytes:
     if len(item) <= budget:
         return item
     return pydantic_core.to_json(fit_flow(pydantic_core.from_json(item), budget))
-
-
-def fit_flow_sized(flow: dict[str, Any], budget: int) -> tuple[dict[str, Any], int]:
-    """``fit_flow`` and the JSON size of what it returns (measured once, not again when
-    batching)."""
-    size = json_size(flow)
-    if size <= budget:
-        return flow, size
-    out = dict(flow)
-    omitted: list[str] = []
-    by_size = sorted(
-        (k for k in flow if k not in _KEEP_ALWAYS), key=lambda k: json_size(flow[k]), reverse=True
-    )
-    for key in by_size:
-        del out[key]
-        omitted.append(key)
-        out[OMITTED_FIELDS] = sorted(omitted)
-        size = json_size(out)
-        if size <= budget:
-            break
-    return out, size
 
 
 def envelope_overhead(template: Envelope, items_field: str) -> int:
