@@ -268,29 +268,21 @@ class TantivyIndex:
     # -- flows ----------------------------------------------------------------------------------
 
     async def add_flows(self, docs: Sequence[dict[str, Any]]) -> None:
-        # as the JSON lines the analysis process makes for add_prepared: a line crosses to the
-        # writer process as bytes, a tantivy Document through a slow pickle (~0.3 ms each)
-        ips: dict[str, str] = {}  # an address's normal form, for this call's records
+        encode = _Encoder()
 
         def items(chunk: Sequence[dict[str, Any]]) -> list[Item]:
-            out: list[Item] = []
-            for doc in chunk:
-                line = flow_json(doc, ips)
-                # None for a bad value or a missing id, which flow_document then names
-                tdoc: str | tantivy.Document = flow_document(doc) if line is None else line
-                out.append((doc[ID], tdoc))
-            return out
+            return [encode(doc) for doc in chunk]
 
         await self._write_records(docs, items, lambda doc: doc)
 
     async def add_prepared(self, records: Sequence[PreparedRecord]) -> None:
+        encode = _Encoder()
+
         def items(chunk: Sequence[PreparedRecord]) -> list[Item]:
             out: list[Item] = []
             for rec in chunk:
                 if rec.line is None or rec.id is None:
-                    doc = rec.doc()
-                    tdoc = flow_document(doc)  # which names a bad value (or a missing id)
-                    out.append((doc[ID], tdoc))
+                    out.append(encode(rec.doc()))
                 else:
                     out.append((rec.id, rec.line))
             return out
@@ -486,6 +478,21 @@ class TantivyIndex:
         if self._reads is None:
             raise RuntimeError("TantivyIndex is not started (call start() first)")
         return await asyncio.get_running_loop().run_in_executor(self._reads, fn)
+
+
+class _Encoder:
+    """A record as the JSON line the analysis process makes for ``add_prepared``: a line
+    crosses to the writer process as bytes, a tantivy Document through a slow pickle (~0.3 ms
+    each); the Document only for a record the line cannot hold (a bad value or a missing id,
+    which ``flow_document`` then names)."""
+
+    def __init__(self) -> None:
+        self._ips: dict[str, str] = {}  # an address's normal form, for one call's records
+
+    def __call__(self, doc: dict[str, Any]) -> Item:
+        line = flow_json(doc, self._ips)
+        tdoc: str | tantivy.Document = flow_document(doc) if line is None else line
+        return doc[ID], tdoc
 
 
 def _once_more_if_it_died(write: Callable[[], None]) -> None:
