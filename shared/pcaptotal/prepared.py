@@ -15,8 +15,8 @@ from typing import Any
 import orjson
 
 from pcaptotal import fields
-from pcaptotal.access.stamping import OWNER_FIELD, VIS_FIELD, stamped
-from pcaptotal.records import dumps, loads
+from pcaptotal.access.stamps import OWNER_FIELD, VIS_FIELD, stamped
+from pcaptotal.record_json import dumps, loads
 
 ID_FIELD = "event.id"
 CAPTURE_FIELD = "pcaptotal.capture_id"

@@ -12,18 +12,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-import json
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import orjson
 import zstandard
 
 from pcaptotal import keys
 from pcaptotal.ports import BlobStore
+from pcaptotal.record_json import dumps as dumps
+from pcaptotal.record_json import loads as loads
 
 CONTENT_TYPE = "application/x-ndjson"
 CONTENT_ENCODING = "zstd"
@@ -70,16 +70,6 @@ class RecordsWriter:
         self.close()
 
 
-def dumps(doc: dict[str, Any]) -> bytes:
-    """One record as a records file's line holds it (without the newline)."""
-    # orjson: twice as fast, the same bytes as json's compact form; json for what it refuses
-    # (integers past 64 bits, keys that are not strings)
-    try:
-        return orjson.dumps(doc)
-    except TypeError:
-        return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
-
-
 async def upload_records(blobs: BlobStore, capture_id: str, path: Path, count: int) -> str:
     """Upload a records file ``write_ndjson_zst`` wrote (``count`` records); returns its key."""
     key = keys.parsed_key(capture_id)
@@ -108,16 +98,6 @@ def iter_records(path: Path) -> Iterator[dict[str, Any]]:
     """The records of the file at ``path``, decoded one at a time (blocking: not on a loop)."""
     for line in iter_lines(path):
         yield loads(line)
-
-
-def loads(line: bytes) -> Any:
-    """One line of a records file, decoded as ``iter_records`` decodes it."""
-    # orjson: ~3x json.loads, and the enricher reads every record; json for what orjson
-    # refuses (NaN and Infinity, which json.dumps writes)
-    try:
-        return orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return json.loads(line)
 
 
 # A record line whose top-level kind is not "flow", told without decoding it: orjson writes no

@@ -11,14 +11,16 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from pcaptotal import fields
+from pcaptotal.access.stamps import OWNER_FIELD as OWNER_FIELD
+from pcaptotal.access.stamps import PUBLIC as PUBLIC
+from pcaptotal.access.stamps import VIS_FIELD as VIS_FIELD
+from pcaptotal.access.stamps import Stamp as Stamp
+from pcaptotal.access.stamps import capture_stamp as capture_stamp
+from pcaptotal.access.stamps import stamped as stamped
 from pcaptotal.ports import Index
 
 if TYPE_CHECKING:
     from pcaptotal.prepared import PreparedRecord
-
-VIS_FIELD = "pcaptotal.visibility"
-OWNER_FIELD = "pcaptotal.owner"
-PUBLIC = "public"
 
 
 class StampingIndex:
@@ -65,22 +67,6 @@ class StampingIndex:
         if capture_id not in marks:
             marks[capture_id] = capture_stamp(await self._inner.get_capture(capture_id))
         return marks[capture_id]
-
-
-Stamp = tuple[str, str | None]  # (visibility, owner)
-
-
-def capture_stamp(capture: dict[str, Any] | None) -> Stamp:
-    """The visibility and owner a capture document gives its records."""
-    cap = capture or {}
-    return str(cap.get("visibility") or PUBLIC), cap.get("owner") or None
-
-
-def stamped(doc: dict[str, Any], visibility: str, owner: str | None) -> dict[str, Any]:
-    out = {**doc, VIS_FIELD: visibility}
-    if owner:
-        out[OWNER_FIELD] = owner
-    return out
 
 
 def stamping(index: Index) -> Index:

@@ -1,0 +1,26 @@
+"""The stamp a record carries: its capture's visibility and owner, under two fields that index
+queries filter on (``pcaptotal.access.visibility``). Who stamps: the record's maker, or
+``stamping`` on the way into the index."""
+
+from __future__ import annotations
+
+from typing import Any
+
+VIS_FIELD = "pcaptotal.visibility"
+OWNER_FIELD = "pcaptotal.owner"
+PUBLIC = "public"
+
+Stamp = tuple[str, str | None]  # (visibility, owner)
+
+
+def capture_stamp(capture: dict[str, Any] | None) -> Stamp:
+    """The visibility and owner a capture document gives its records."""
+    cap = capture or {}
+    return str(cap.get("visibility") or PUBLIC), cap.get("owner") or None
+
+
+def stamped(doc: dict[str, Any], visibility: str, owner: str | None) -> dict[str, Any]:
+    out = {**doc, VIS_FIELD: visibility}
+    if owner:
+        out[OWNER_FIELD] = owner
+    return out
