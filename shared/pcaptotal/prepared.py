@@ -3,8 +3,8 @@
 It carries the record's encoding for the index (``Index.record_format``), what the index and
 its stamping read of the record (id, capture, stamp), and the record itself as JSON, decoded
 only where an adapter needs the object: the Elasticsearch bulk bodies, or a record the encoder
-did not take. The embedded index's writer (the enricher's analysis encodes its records) then
-never decodes a record it only passes on.
+did not take. The enricher's worker, which passes on the records its analysis process made
+ready, then decodes none of them.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ CAPTURE_FIELD = "pcaptotal.capture_id"
 @dataclass(frozen=True, slots=True)
 class PreparedRecord:
     line: str | None  # the record as the index's format encodes it; None: not encoded
-    raw: bytes  # the record's JSON (``records.dumps``)
+    raw: bytes  # the record's JSON (``record_json.dumps``)
     id: str | None  # its event.id, when that is a string
     capture_id: str | None
     visibility: str | None  # its stamp (``access.stamping``)
