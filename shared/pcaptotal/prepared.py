@@ -14,12 +14,10 @@ from typing import Any
 
 import orjson
 
-from pcaptotal import fields
-from pcaptotal.access.stamps import OWNER_FIELD, VIS_FIELD, stamped
+from pcaptotal.access.stamps import OWNER_FIELD, VIS_FIELD, record_capture, stamped
 from pcaptotal.record_json import dumps, loads
 
 ID_FIELD = "event.id"
-CAPTURE_FIELD = "pcaptotal.capture_id"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,11 +56,11 @@ class PreparedRecord:
 
 def _head(doc: dict[str, Any]) -> tuple[str | None, str | None, str | None, str | None]:
     rid = doc.get(ID_FIELD)
-    cid = next(iter(fields.values_of(doc, CAPTURE_FIELD)), None)
+    cid = record_capture(doc)
     vis, owner = doc.get(VIS_FIELD), doc.get(OWNER_FIELD)
     return (
         rid if isinstance(rid, str) else None,
-        None if cid is None else str(cid),
+        cid,
         vis if isinstance(vis, str) else None,
         owner if isinstance(owner, str) else None,
     )

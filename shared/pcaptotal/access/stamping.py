@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from pcaptotal import fields
 from pcaptotal.access.stamps import OWNER_FIELD as OWNER_FIELD
 from pcaptotal.access.stamps import PUBLIC as PUBLIC
 from pcaptotal.access.stamps import VIS_FIELD as VIS_FIELD
 from pcaptotal.access.stamps import Stamp as Stamp
 from pcaptotal.access.stamps import capture_stamp as capture_stamp
+from pcaptotal.access.stamps import record_capture
 from pcaptotal.access.stamps import stamped as stamped
 from pcaptotal.ports import Index
 
@@ -60,8 +60,8 @@ class StampingIndex:
         await self._inner.add_prepared(out)
 
     async def _mark(self, doc: dict[str, Any], marks: dict[str, Stamp]) -> Stamp | None:
-        cid = next(iter(fields.values_of(doc, "pcaptotal.capture_id")), None)
-        return None if cid is None else await self._stamp(str(cid), marks)
+        cid = record_capture(doc)
+        return None if cid is None else await self._stamp(cid, marks)
 
     async def _stamp(self, capture_id: str, marks: dict[str, Stamp]) -> Stamp:
         if capture_id not in marks:

@@ -6,11 +6,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from pcaptotal import fields
+
 VIS_FIELD = "pcaptotal.visibility"
 OWNER_FIELD = "pcaptotal.owner"
 PUBLIC = "public"
 
 Stamp = tuple[str, str | None]  # (visibility, owner)
+
+
+def record_capture(doc: dict[str, Any]) -> str | None:
+    """The capture a record belongs to (the capture whose stamp it should carry)."""
+    cid = next(iter(fields.values_of(doc, "pcaptotal.capture_id")), None)
+    return None if cid is None else str(cid)
 
 
 def capture_stamp(capture: dict[str, Any] | None) -> Stamp:
