@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from pcaptotal_parser.partition import host_pair
+from pcaptotal_parser.host_pairs import host_pair
 
 MAC = b"\x00\x11\x22\x33\x44\x55" * 2
 

@@ -1,10 +1,10 @@
 """Split a capture into parts by host pair, so that every conversation stays whole in one part.
 
-Each packet goes to the part holding the bucket ``pair_bucket`` (a hash symmetric in the two
-addresses) of its outermost IP header (through VLAN/QinQ/MPLS, Linux cooked, BSD loopback and
-raw-IP link layers), so a TCP or UDP stream, its fragments, an FTP data connection (same hosts)
-and any tunnel (outer addresses) stay together, and tshark decodes each part exactly as it would
-the whole file.
+Each packet goes to the part holding the bucket (``host_pairs.pair_bucket``, a hash symmetric
+in the two addresses) of its outermost IP header (through VLAN/QinQ/MPLS, Linux cooked, BSD
+loopback and raw-IP link layers), so a TCP or UDP stream, its fragments, an FTP data connection
+(same hosts) and any tunnel (outer addresses) stay together, and tshark decodes each part exactly
+as it would the whole file.
 ICMP errors go with the packet they quote, so the TCP/UDP stream they refer to is in their part.
 Packets that are not IP go to bucket 0. The buckets are dealt to the parts by size, in one
 pass, so the parts can be piped into tshark while the file is still being read.
@@ -22,16 +22,14 @@ from __future__ import annotations
 import contextlib
 import mmap
 import struct
-import zlib
 from array import array
 from pathlib import Path
 from typing import BinaryIO
 
+from pcaptotal_parser.host_pairs import BUCKETS, ETHERNET, frame_bucket
 from pcaptotal_parser.part import Part
 from pcaptotal_parser.prefilter import SideWriter
 from pcaptotal_parser.withholding import Withholding, has_secrets, interface_clock
-
-Buffer = bytes | mmap.mmap  # indexing gives ints, slicing gives bytes
 
 _PCAP_MAGICS = {
     b"\xd4\xc3\xb2\xa1": "<",
@@ -46,106 +44,8 @@ _EPB, _SPB, _OLD_PB, _IDB = 6, 3, 2, 1
 # resolution, interface statistics, decryption secrets, custom (copyable) blocks
 _EVERYWHERE = frozenset({_PCAPNG_SHB, _IDB, 4, 5, 0x0000000A, 0x00000BAD, 0x40000BAD})
 _FLUSH = 256 * 1024  # bytes buffered per part before a write (keeps each tshark fed)
-BUCKETS = 1024  # host-pair hash buckets, dealt to the parts by size
 PACKET_COST = 2048  # bytes a packet "weighs" beyond its length when balancing the parts
 RELEASE_EVERY = 16 * 1024 * 1024
-
-# link-layer types (LINKTYPE_*)
-_ETHERNET, _NULL, _LOOP, _SLL, _SLL2 = 1, 0, 109, 113, 276
-_RAW = frozenset({12, 14, 101, 228, 229})
-_VLAN_TYPES = frozenset({0x8100, 0x88A8, 0x9100})
-_MPLS_TYPES = frozenset({0x8847, 0x8848})
-_ICMP4_ERRORS = frozenset({3, 4, 5, 11, 12})
-_ICMP6_ERRORS = frozenset({1, 2, 3, 4})
-
-
-def _ip_start(linktype: int, buf: Buffer, base: int, end: int) -> int:
-    """Offset in ``buf`` of the outermost IP header of the frame at ``base``, or -1."""
-    if linktype == _ETHERNET:
-        off = base + 14
-        if off > end:
-            return -1
-        etype = buf[off - 2] << 8 | buf[off - 1]
-        while etype in _VLAN_TYPES and off + 4 <= end:
-            etype = buf[off + 2] << 8 | buf[off + 3]
-            off += 4
-        if etype in _MPLS_TYPES:
-            while off + 4 <= end:
-                bottom = buf[off + 2] & 1
-                off += 4
-                if bottom:
-                    return off
-            return -1
-        return off if etype in (0x0800, 0x86DD) else -1
-    if linktype in _RAW:
-        return base
-    if linktype in (_NULL, _LOOP):
-        return base + 4
-    if linktype == _SLL:
-        return base + 16 if buf[base + 14 : base + 16] in (b"\x08\x00", b"\x86\xdd") else -1
-    if linktype == _SLL2:
-        return base + 20 if buf[base : base + 2] in (b"\x08\x00", b"\x86\xdd") else -1
-    return -1
-
-
-def host_pair(linktype: int, buf: Buffer, base: int = 0, end: int = -1) -> bytes | None:
-    """The unordered address pair of the frame ``buf[base:end]`` (ICMP errors: the quoted
-    packet's pair)."""
-    if end < 0:
-        end = len(buf)
-    off = _ip_start(linktype, buf, base, end)
-    if off < 0 or off >= end:
-        return None
-    version = buf[off] >> 4
-    if version == 4 and off + 20 <= end:
-        src, dst = buf[off + 12 : off + 16], buf[off + 16 : off + 20]
-        icmp = off + (buf[off] & 0x0F) * 4
-        if (
-            buf[off + 9] == 1
-            and buf[off + 6] & 0x1F == 0
-            and buf[off + 7] == 0
-            and icmp + 28 <= end
-            and buf[icmp] in _ICMP4_ERRORS
-            and buf[icmp + 8] >> 4 == 4
-        ):
-            inner = icmp + 8
-            src, dst = buf[inner + 12 : inner + 16], buf[inner + 16 : inner + 20]
-    elif version == 6 and off + 40 <= end:
-        src, dst = buf[off + 8 : off + 24], buf[off + 24 : off + 40]
-        icmp = off + 40
-        if (
-            buf[off + 6] == 58
-            and icmp + 48 <= end
-            and buf[icmp] in _ICMP6_ERRORS
-            and buf[icmp + 8] >> 4 == 6
-        ):
-            inner = icmp + 8
-            src, dst = buf[inner + 8 : inner + 24], buf[inner + 24 : inner + 40]
-    else:
-        return None
-    return src + dst if src <= dst else dst + src
-
-
-def pair_bucket(pair: bytes | None) -> int:
-    """The hash bucket of a ``host_pair`` (symmetric in the two addresses; non-IP: 0)."""
-    if pair is None:
-        return 0
-    if len(pair) == 8:
-        return _ipv4_bucket(int.from_bytes(pair[:4], "big"), int.from_bytes(pair[4:], "big"))
-    return zlib.crc32(pair) % BUCKETS
-
-
-def _ipv4_bucket(src: int, dst: int) -> int:
-    # symmetric in src/dst, then a multiplicative hash keeps the top bits (the split loop
-    # inlines this: keep the two in step)
-    mixed = ((src + dst) ^ (src * dst)) & 0xFFFFFFFF
-    return (mixed * _GOLDEN & 0xFFFFFFFF) >> _SHIFT
-
-
-_GOLDEN = 0x9E3779B1
-_SHIFT = 32 - 10  # BUCKETS == 1 << 10
-# an Ethernet frame's EtherType, IP version/IHL, IP protocol and IPv4 addresses, in one unpack
-_ETH_IP4 = struct.Struct(">12xHB8xB2xII")
 
 
 class _Dealer:
@@ -230,7 +130,7 @@ class _Dealer:
         self.everywhere(mm[0:24])
         owner, appenders = self.owner, [p.frames.append for p in self.parts]
         withhold = None
-        if self.sides is not None and linktype == _ETHERNET:
+        if self.sides is not None and linktype == ETHERNET:
             withhold = Withholding(self.parts, self.sides)
         frame = 0
         run_part = run_start = run_end = -1
@@ -338,7 +238,7 @@ class _Dealer:
             if target < 0:
                 target = self.assign(bucket, run_part, run_end - run_start)
             frame += 1
-            if withhold is not None and clock and linktype == _ETHERNET:
+            if withhold is not None and clock and linktype == ETHERNET:
                 verdict = withhold.classify(mm, base, fend)
                 if verdict:
                     ts_high, ts_low, wire = times.unpack_from(mm, pos)
@@ -353,18 +253,6 @@ class _Dealer:
                 run_part, run_start, run_end = target, pos, stop
             pos = stop
         self.emit(mm, run_part, run_start, run_end)
-
-
-def frame_bucket(linktype: int, mm: mmap.mmap, base: int, end: int) -> int:
-    """The host-pair bucket of the frame ``mm[base:end]``: a fast path for Ethernet IPv4
-    (not ICMP, whose errors follow the packet they quote), ``host_pair`` for the rest."""
-    if linktype == _ETHERNET and end - base >= 34:
-        etype, vihl, proto, src, dst = _ETH_IP4.unpack_from(mm, base)
-        if etype == 0x0800 and vihl >> 4 == 4 and proto != 1:
-            mixed = ((src + dst) ^ (src * dst)) & 0xFFFFFFFF
-            bucket: int = (mixed * _GOLDEN & 0xFFFFFFFF) >> _SHIFT
-            return bucket
-    return pair_bucket(host_pair(linktype, mm, base, end))
 
 
 class _Damaged(Exception):
