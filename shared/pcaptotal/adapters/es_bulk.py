@@ -153,3 +153,13 @@ def dump(doc: Any) -> bytes:
         return (
             json.dumps(doc, ensure_ascii=False, separators=(",", ":"), default=str).encode() + b"\n"
         )
+
+
+def as_json(docs: list[dict[str, Any]]) -> list[bytes]:
+    out = []
+    for doc in docs:
+        try:
+            out.append(orjson.dumps(doc))
+        except TypeError:  # an integer beyond 64 bits: the json module writes it
+            out.append(json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode())
+    return out

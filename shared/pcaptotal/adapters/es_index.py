@@ -2,14 +2,7 @@
 
 Two indices, ``<prefix>-flows`` and ``<prefix>-captures`` (mappings in ``es_mapping``).
 
-Media type: elasticsearch-py 9 rewrites ``Accept``/``Content-Type`` to
-``application/vnd.elasticsearch+json; compatible-with=9`` inside
-``AsyncElasticsearch.perform_request`` (and checks for the ``X-Elastic-Product`` header).
-OpenSearch and osmem-server answer 406 to that media type, and the client has no switch for it,
-so every call goes through ``client.transport.perform_request`` (elastic-transport), which sends
-the headers given: plain ``application/json`` / ``application/x-ndjson``, understood by
-Elasticsearch 7-9 and OpenSearch alike. Retries (connection errors, timeouts, 429/502/503/504)
-and per-call timeouts are the transport's own; every request here is idempotent.
+Requests go through ``es_transport`` (plain JSON media types, retries, timeouts).
 
 Only core APIs are used (index/bulk/get/search/delete_by_query/refresh/mapping): no
 point-in-time or other Elasticsearch-only calls, so OpenSearch and osmem-server work the same.
@@ -18,29 +11,26 @@ point-in-time or other Elasticsearch-only calls, so OpenSearch and osmem-server 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
-import orjson
-from elastic_transport import ApiResponseMeta
 from elasticsearch import AsyncElasticsearch
-from elasticsearch.exceptions import HTTP_EXCEPTIONS, ApiError
 
 from pcaptotal.adapters import record_formats
-from pcaptotal.adapters.es_bulk import bulk_bodies
+from pcaptotal.adapters.es_bulk import as_json, bulk_bodies
+from pcaptotal.adapters.es_captures import EsCaptures
 from pcaptotal.adapters.es_mapping import (
     DEFAULT_PREFIX,
     ID,
+    MAX_RESULT_WINDOW,
     capture_index_body,
     flow_index_body,
     hit_document,
     index_names,
 )
-from pcaptotal.metrics import BULK_INDEX_ERRORS
-from pcaptotal.ports import CaptureChange, CaptureConflict, SearchResult
+from pcaptotal.adapters.es_transport import error_type, quote_id, raise_bulk_errors, reason, request
+from pcaptotal.ports import SearchResult
 from pcaptotal.prepared import PreparedRecord
 from pcaptotal.query import QueryError, ValidatedQuery
 from pcaptotal.query.es_compiler import compile_query
@@ -60,18 +50,13 @@ from pcaptotal.views import (
     recounted,
 )
 
-JSON = "application/json"
-NDJSON = "application/x-ndjson"
 SORT_FIELD = "@timestamp"  # hits come back oldest first, ties by event.id (as in tantivy)
 CAPTURE_FIELD = "pcaptotal.capture_id"
 DATASET_FIELD = "event.dataset"
-CHANGE_ATTEMPTS = 20  # read-modify-writes of a capture document lost to other writers in a row
-MAX_RESULT_WINDOW = 10_000  # ES's default index.max_result_window: from + size beyond it fails
 _FLOW_SORT = [{SORT_FIELD: {"order": "asc", "missing": "_last"}}, {ID: {"order": "asc"}}]
-_CAPTURE_SORT = [{"created": {"order": "desc", "missing": "_last"}}, {"id": {"order": "asc"}}]
 
 
-class ElasticsearchIndex:
+class ElasticsearchIndex(EsCaptures):
     """The ``Index`` port on Elasticsearch / OpenSearch.
 
     ``url`` is ``http(s)://[user:pass@]host:port[/path][?prefix=NAME]``; ``prefix`` (default
@@ -136,15 +121,15 @@ class ElasticsearchIndex:
         """Create the index, or add newly declared fields to it; safe when workers race."""
         status, resp = await self._call("PUT", f"/{name}", body=body, ok=(400,))
         if status == 400:
-            if _error_type(resp) != "resource_already_exists_exception":
-                raise RuntimeError(f"cannot create index {name}: {_reason(resp)}")
+            if error_type(resp) != "resource_already_exists_exception":
+                raise RuntimeError(f"cannot create index {name}: {reason(resp)}")
             status, resp = await self._call(
                 "PUT", f"/{name}/_mapping", body=body["mappings"], ok=(400,)
             )
             if status == 400:
                 raise RuntimeError(
                     f"index {name} has a mapping that conflicts with the field schema "
-                    f"({_reason(resp)}); re-index into a new prefix"
+                    f"({reason(resp)}); re-index into a new prefix"
                 )
 
     async def close(self) -> None:
@@ -172,73 +157,6 @@ class ElasticsearchIndex:
             if opened:
                 await self.close()
 
-    # -- captures -------------------------------------------------------------------------------
-
-    async def put_capture(self, doc: dict[str, Any]) -> None:
-        capture_id = doc.get("id")
-        if not isinstance(capture_id, str) or not capture_id:
-            raise ValueError(f"capture document without a string id: {str(doc)[:200]}")
-        path = f"/{self.captures_index}/_doc/{_quote(capture_id)}"
-        status, resp = await self._call(
-            "PUT", path, body=doc, params={"refresh": "wait_for"}, ok=(400,)
-        )
-        if status == 400:
-            raise ValueError(f"capture {capture_id}: {_reason(resp)}")
-
-    async def get_capture(self, capture_id: str) -> dict[str, Any] | None:
-        return await self._get(self.captures_index, capture_id)
-
-    async def change_capture(self, capture_id: str, change: CaptureChange) -> dict[str, Any] | None:
-        # Optimistic concurrency: the write names the sequence number it read (or asks to
-        # create), and a 409 means another writer came first: read again and redo the change.
-        path = f"/{self.captures_index}/_doc/{_quote(capture_id)}"
-        for _ in range(CHANGE_ATTEMPTS):
-            status, resp = await self._call("GET", path, ok=(404,))
-            found = status != 404 and bool(resp.get("found"))
-            doc = change(resp["_source"] if found else None)
-            if doc is None:
-                return None
-            if doc.get("id") != capture_id:
-                raise ValueError(f"capture {capture_id}: the change returned another id")
-            params = {"refresh": "wait_for"}
-            if found:
-                params |= {"if_seq_no": str(resp["_seq_no"])}
-                params |= {"if_primary_term": str(resp["_primary_term"])}
-            else:
-                params["op_type"] = "create"
-            status, resp = await self._call("PUT", path, body=doc, params=params, ok=(400, 409))
-            if status == 400:
-                raise ValueError(f"capture {capture_id}: {_reason(resp)}")
-            if status != 409:
-                return doc
-        raise CaptureConflict(f"capture {capture_id}: {CHANGE_ATTEMPTS} concurrent writes won")
-
-    async def delete_capture(self, capture_id: str) -> None:
-        path = f"/{self.captures_index}/_doc/{_quote(capture_id)}"
-        await self._call("DELETE", path, params={"refresh": "true"}, ok=(404,))
-
-    async def find_captures(
-        self,
-        statuses: Sequence[str] | None = None,
-        limit: int = 100,
-        *,
-        updated_since: datetime | None = None,
-        verdicts: Sequence[str] | None = None,
-    ) -> list[dict[str, Any]]:
-        if limit <= 0 or any(f is not None and not f for f in (statuses, verdicts)):
-            return []
-        filters: list[dict[str, Any]] = []
-        for name, values in (("status", statuses), ("verdict", verdicts)):
-            if values is not None:
-                filters.append({"terms": {name: list(values)}})
-        if updated_since is not None:
-            since = updated_since if updated_since.tzinfo else updated_since.replace(tzinfo=UTC)
-            filters.append({"range": {"updated": {"gte": since.isoformat()}}})
-        query: dict[str, Any] = {"bool": {"filter": filters}} if filters else {"match_all": {}}
-        body = {"query": query, "size": min(limit, MAX_RESULT_WINDOW), "sort": _CAPTURE_SORT}
-        _, resp = await self._call("POST", f"/{self.captures_index}/_search", body=body)
-        return [dict(h["_source"]) for h in resp["hits"]["hits"]]
-
     # -- flows ----------------------------------------------------------------------------------
 
     async def add_flows(self, docs: Sequence[dict[str, Any]]) -> None:
@@ -261,7 +179,7 @@ class ElasticsearchIndex:
                 seconds=self._bulk_timeout,
             )
             if resp.get("errors"):
-                _raise_bulk_errors(resp, done=i)
+                raise_bulk_errors(resp, done=i)
         if len(chunks) > 1:
             await self._call("POST", f"/{self.flows_index}/_refresh")
 
@@ -298,15 +216,7 @@ class ElasticsearchIndex:
         datasets: Sequence[str] | None = None,
         raw: bool = False,
     ) -> SearchResult:
-        # QueryError surfaces before any I/O; compiling is CPU-bound, so off the event loop
-        compiled = await asyncio.to_thread(compile_query, query)
-        filters: list[dict[str, Any]] = [compiled]
-        if capture_id is not None:
-            filters.append({"term": {CAPTURE_FIELD: capture_id}})
-        if datasets is not None:
-            filters.append({"terms": {DATASET_FIELD: list(datasets)}})
-        if len(filters) > 1:
-            compiled = {"bool": {"filter": filters}}
+        compiled = await self._restricted(query, capture_id, datasets)
         limit, offset = max(limit, 0), max(offset, 0)
         if limit and offset + limit > MAX_RESULT_WINDOW:
             raise QueryError(
@@ -319,7 +229,7 @@ class ElasticsearchIndex:
             "POST", f"/{self.flows_index}/_search", body=body, ok=(400,)
         )
         if status == 400:  # e.g. a regex too complex for Lucene
-            raise QueryError(f"cannot run query: {_reason(resp)}")
+            raise QueryError(f"cannot run query: {reason(resp)}")
         hits = resp["hits"]
         total, page = int(hits["total"]["value"]), hits["hits"]
         cursor = None
@@ -327,7 +237,7 @@ class ElasticsearchIndex:
             cursor = encode_cursor(page[-1]["sort"][0], str(page[-1]["sort"][1]))
         docs = [hit_document(h["_id"], h["_source"]) for h in page]
         if raw:
-            return SearchResult(total=total, hits=[], cursor=cursor, raw=_as_json(docs))
+            return SearchResult(total=total, hits=[], cursor=cursor, raw=as_json(docs))
         return SearchResult(total=total, hits=docs, cursor=cursor)
 
     async def _restricted(
@@ -337,6 +247,7 @@ class ElasticsearchIndex:
         datasets: Sequence[str] | None,
         capture_ids: Sequence[str] | None = None,
     ) -> dict[str, Any]:
+        # QueryError surfaces before any I/O; compiling is CPU-bound, so off the event loop
         compiled = await asyncio.to_thread(compile_query, query)
         filters: list[dict[str, Any]] = [compiled]
         if capture_id is not None:
@@ -352,7 +263,7 @@ class ElasticsearchIndex:
             "POST", f"/{self.flows_index}/_search", body=body, ok=(400,)
         )
         if status == 400:
-            raise QueryError(f"cannot run query: {_reason(resp)}")
+            raise QueryError(f"cannot run query: {reason(resp)}")
         result: dict[str, Any] = resp
         return result
 
@@ -402,13 +313,13 @@ class ElasticsearchIndex:
         datasets: Sequence[str] | None = None,
         capture_ids: Sequence[str] | None = None,
     ) -> Aggregations:
-        request = agg_request(aggs, "es")  # QueryError before any I/O
+        asked = agg_request(aggs, "es")  # QueryError before any I/O
         # Short top lists: their first values, proven exact (``pcaptotal.views.check_top``).
-        tops = ask_short_tops(aggs, request)
+        tops = ask_short_tops(aggs, asked)
         restricted = await self._restricted(query, capture_id, datasets, capture_ids)
         body: dict[str, Any] = {"query": restricted, "track_total_hits": True, "size": 0}
-        if request:
-            body["aggs"] = request
+        if asked:
+            body["aggs"] = asked
         resp = await self._run(body)
         answers = dict(resp.get("aggregations") or {})
         for name, agg in tops.items():
@@ -445,7 +356,7 @@ class ElasticsearchIndex:
         return self._client
 
     async def _get(self, index: str, doc_id: str) -> dict[str, Any] | None:
-        status, resp = await self._call("GET", f"/{index}/_doc/{_quote(doc_id)}", ok=(404,))
+        status, resp = await self._call("GET", f"/{index}/_doc/{quote_id(doc_id)}", ok=(404,))
         if status == 404 or not resp.get("found"):
             return None
         source: dict[str, Any] = resp["_source"]
@@ -463,79 +374,14 @@ class ElasticsearchIndex:
         seconds: float | None = None,
         retries: int | None = None,
     ) -> tuple[int, Any]:
-        """One request with plain JSON media types (see module doc); raises ``ApiError``
-        for any status that is neither 2xx nor in ``ok``."""
-        client = self._require()
-        headers = {"accept": JSON}
-        if body is not None:
-            headers["content-type"] = NDJSON if ndjson else JSON
-        target = f"{path}?{urlencode(params)}" if params else path
-        resp = await client.transport.perform_request(
+        return await request(
+            self._require(),
             method,
-            target,
-            headers=headers,
+            path,
             body=body,
-            request_timeout=self._timeout if seconds is None else seconds,
-            max_retries=self._max_retries if retries is None else retries,
-            retry_on_timeout=True,
+            params=params,
+            ndjson=ndjson,
+            ok=ok,
+            seconds=self._timeout if seconds is None else seconds,
+            retries=self._max_retries if retries is None else retries,
         )
-        status = resp.meta.status
-        if 200 <= status < 300 or status in ok:
-            return status, resp.body
-        raise _api_error(status, resp.body, resp.meta)
-
-
-def _quote(doc_id: str) -> str:
-    return quote(doc_id, safe="")
-
-
-def _error_type(resp: Any) -> str:
-    error = resp.get("error") if isinstance(resp, dict) else None
-    return str(error.get("type", "")) if isinstance(error, dict) else ""
-
-
-def _reason(resp: Any) -> str:
-    error = resp.get("error") if isinstance(resp, dict) else resp
-    if isinstance(error, dict):
-        root = (error.get("root_cause") or [error])[0]
-        caused = error.get("caused_by") or {}
-        reason = f"{root.get('type')}: {root.get('reason')}"
-        if isinstance(caused, dict) and caused.get("reason"):
-            reason += f" ({caused.get('reason')})"
-        return reason
-    return str(error)[:500]
-
-
-def _api_error(status: int, body: Any, meta: ApiResponseMeta) -> ApiError:
-    cls = HTTP_EXCEPTIONS.get(status, ApiError)
-    return cls(message=_reason(body), meta=meta, body=body)
-
-
-def _raise_bulk_errors(resp: dict[str, Any], done: int) -> None:
-    failed = [
-        (item.get("_id"), item.get("status"), item.get("error"))
-        for entry in resp.get("items", [])
-        for item in entry.values()
-        if item.get("error")
-    ]
-    if not failed:
-        return
-    BULK_INDEX_ERRORS.inc(len(failed))
-    doc_id, _, error = failed[0]
-    what = _reason({"error": error})
-    msg = f"{len(failed)} flow(s) not indexed, first {doc_id}: {what}"
-    if done:
-        msg += f" (after {done} earlier bulk request(s) were written)"
-    if all(s == 400 for _, s, _ in failed):
-        raise ValueError(msg)  # bad documents: retrying cannot help
-    raise RuntimeError(msg)  # rejections / shard trouble: the caller's retry may
-
-
-def _as_json(docs: list[dict[str, Any]]) -> list[bytes]:
-    out = []
-    for doc in docs:
-        try:
-            out.append(orjson.dumps(doc))
-        except TypeError:  # an integer beyond 64 bits: the json module writes it
-            out.append(json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode())
-    return out

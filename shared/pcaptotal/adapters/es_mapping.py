@@ -30,6 +30,7 @@ from pcaptotal.fields import FLOW_FIELDS, Field, FieldType, values_of
 from pcaptotal.query.es_compiler import NANOS_MAX, NANOS_MIN, is_nanos
 
 ID = "event.id"  # see module doc
+MAX_RESULT_WINDOW = 10_000  # ES's default index.max_result_window: from + size beyond it fails
 DEFAULT_PREFIX = "pcaptotal"
 # Lucene refuses terms over 32766 bytes (a whole bulk item fails); longer keyword values are
 # kept in _source but not indexed. 8191 characters is the most that always fits in UTF-8.

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,25 +24,24 @@ import tantivy
 
 from pcaptotal.adapters import record_formats, tantivy_search, tantivy_views
 from pcaptotal.adapters.tantivy_cache import AggregationCache, CaptureCache
+from pcaptotal.adapters.tantivy_captures import TantivyCaptures
 from pcaptotal.adapters.tantivy_docs import (
     CAPTURE_FIELD,
     DATASET_FIELD,
     ID,
-    SOURCE,
     _load,
     _parse,
-    capture_document,
     flow_json,
     tantivy_schema,
 )
 from pcaptotal.adapters.tantivy_docs import flow_document as flow_document  # tests use it
-from pcaptotal.adapters.tantivy_store import Store, get_one, get_raw, open_captures
+from pcaptotal.adapters.tantivy_store import Store, get_one, open_captures
 from pcaptotal.adapters.tantivy_writer import Item, WriterDied, WriterError, WriterProcess
 from pcaptotal.metrics import INDEX_WRITER_DIED
-from pcaptotal.ports import CaptureChange, SearchResult
+from pcaptotal.ports import SearchResult
 from pcaptotal.prepared import PreparedRecord
 from pcaptotal.query import ValidatedQuery
-from pcaptotal.query.tantivy_compiler import compile_query, to_micros
+from pcaptotal.query.tantivy_compiler import compile_query
 from pcaptotal.views import (
     Agg,
     Aggregations,
@@ -61,7 +59,7 @@ _Q = tantivy.Query
 _O = tantivy.Occur
 
 
-class TantivyIndex:
+class TantivyIndex(TantivyCaptures):
     """The ``Index`` port on local tantivy indexes (the embedded, no-server default)."""
 
     record_format: str = record_formats.TANTIVY
@@ -157,113 +155,6 @@ class TantivyIndex:
         """Changes when a write of capture documents or records is committed (this process is
         the index's only writer): read routes keep answers under it (``answer_cache``)."""
         return self._capture_cache.generation, self._agg_cache.generation
-
-    # -- captures -------------------------------------------------------------------------------
-
-    async def put_capture(self, doc: dict[str, Any]) -> None:
-        store = self._store(self._captures)
-
-        def write() -> None:
-            tdoc = capture_document(doc)
-            assert store.writer is not None
-            store.writer.delete_documents_by_term("id", doc["id"])
-            store.writer.add_document(tdoc)
-            store.commit()
-
-        await self._write_then(write, lambda: self._capture_cache.changed(doc["id"]))
-
-    async def change_capture(self, capture_id: str, change: CaptureChange) -> dict[str, Any] | None:
-        # Atomic without versions: the read, the change and the write all run on the one
-        # writer thread, where every write of this index runs, one after another.
-        store = self._store(self._captures)
-        stored: list[dict[str, Any] | None] = [None]
-
-        def write() -> None:
-            raw = get_raw(store, "id", capture_id)
-            doc = change(_parse(raw) if raw is not None else None)
-            if doc is None:
-                return
-            if doc.get("id") != capture_id:
-                raise ValueError(f"capture {capture_id}: the change returned another id")
-            tdoc = capture_document(doc)
-            assert store.writer is not None
-            store.writer.delete_documents_by_term("id", capture_id)
-            store.writer.add_document(tdoc)
-            store.commit()
-            stored[0] = doc
-
-        await self._write_then(write, lambda: self._capture_cache.changed(capture_id))
-        return stored[0]
-
-    async def delete_capture(self, capture_id: str) -> None:
-        store = self._store(self._captures)
-
-        def write() -> None:
-            assert store.writer is not None
-            store.writer.delete_documents_by_term("id", capture_id)
-            store.commit()
-
-        await self._write_then(write, lambda: self._capture_cache.changed(capture_id))
-
-    async def get_capture(self, capture_id: str) -> dict[str, Any] | None:
-        store = self._store(self._captures)
-        cache = self._capture_cache
-        cached = cache.get(capture_id)
-        if cached is not None:
-            return cached
-        if cache.known_missing(capture_id):
-            return None
-        generation = cache.generation
-        raw = await self._read(lambda: get_raw(store, "id", capture_id))
-        if raw is None:
-            cache.put(capture_id, cache.MISSING, generation)
-            return None
-        cache.put(capture_id, raw, generation)
-        return _parse(raw)
-
-    async def find_captures(
-        self,
-        statuses: Sequence[str] | None = None,
-        limit: int = 100,
-        *,
-        updated_since: datetime | None = None,
-        verdicts: Sequence[str] | None = None,
-    ) -> list[dict[str, Any]]:
-        store = self._store(self._captures)
-        if limit <= 0 or any(f is not None and not f for f in (statuses, verdicts)):
-            return []
-
-        def read() -> list[bytes]:
-            musts: list[tuple[tantivy.Occur, tantivy.Query]] = [(_O.Must, _Q.all_query())]
-            for name, values in (("status", statuses), ("verdict", verdicts)):
-                if values is not None:
-                    musts.append((_O.Must, _Q.term_set_query(store.schema, name, list(values))))
-            if updated_since is not None:
-                since = to_micros(updated_since)
-                musts.append(
-                    (
-                        _O.Must,
-                        _Q.range_query(
-                            store.schema, "updated", tantivy.FieldType.Integer, since, 2**63 - 1
-                        ),
-                    )
-                )
-            query = _Q.boolean_query(musts)
-            searcher = store.index.searcher()
-            result = searcher.search(
-                query, limit, count=False, order_by_field="created", order=tantivy.Order.Desc
-            )
-            return [searcher.doc(address)[SOURCE][0] for _, address in result.hits]
-
-        cache = self._capture_cache
-        key = repr((statuses, limit, updated_since, verdicts))
-        found = cache.get_list(key)
-        if found is None:
-            generation = cache.generation
-            found = await self._read(read)
-            cache.put_list(key, found, generation)
-        raws = found
-        return await self._read(lambda: [_parse(raw) for raw in raws])
 
     # -- flows ----------------------------------------------------------------------------------
 
