@@ -193,3 +193,47 @@ async def test_a_miss_is_cached_only_until_that_capture_is_written(tmp_path: Pat
             assert doc is not None and doc["score"] == n
     finally:
         await index.close()
+
+
+class _FailingCommit:
+    """A writer whose next commit fails (the disk, a lost file descriptor), then works."""
+
+    def __init__(self, writer: Any) -> None:
+        self._writer = writer
+        self.fail = True
+
+    def commit(self) -> None:
+        if self.fail:
+            self.fail = False
+            raise ValueError("Internal error: 'Bad file descriptor (os error 9)'")
+        self._writer.commit()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._writer, name)
+
+
+async def test_a_capture_write_that_failed_changes_nothing(tmp_path: Path) -> None:
+    index = TantivyIndex(tmp_path / "index")
+    await index.start()
+    try:
+        await index.put_capture(_doc(score=1))
+        store = index._captures
+        assert store is not None
+        store.writer = _FailingCommit(store.writer)  # type: ignore[assignment]
+        try:
+            await index.change_capture(CID, lambda doc: (doc or {}) | {"score": 2})
+        except ValueError:
+            pass
+        else:
+            raise AssertionError("the commit did not fail")
+        assert (await index.get_capture(CID) or {}).get("score") == 1
+        # the next write commits only itself: the failed one's delete and add are gone
+        other = "b" * 64
+        await index.put_capture(_doc(id=other, score=3))
+        index._capture_cache.changed(CID)
+        after = await index.get_capture(CID)
+        assert after is not None and after["score"] == 1
+        assert (await index.get_capture(other) or {}).get("score") == 3
+        assert len(await index.find_captures()) == 2
+    finally:
+        await index.close()

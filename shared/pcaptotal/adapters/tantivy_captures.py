@@ -37,10 +37,12 @@ class TantivyCaptures:
 
         def write() -> None:
             tdoc = capture_document(doc)
-            assert store.writer is not None
-            store.writer.delete_documents_by_term("id", doc["id"])
-            store.writer.add_document(tdoc)
-            store.commit()
+
+            def upsert(writer: tantivy.IndexWriter) -> None:
+                writer.delete_documents_by_term("id", doc["id"])
+                writer.add_document(tdoc)
+
+            store.write(upsert)
 
         await self._write_then(write, lambda: self._capture_cache.changed(doc["id"]))
 
@@ -58,10 +60,12 @@ class TantivyCaptures:
             if doc.get("id") != capture_id:
                 raise ValueError(f"capture {capture_id}: the change returned another id")
             tdoc = capture_document(doc)
-            assert store.writer is not None
-            store.writer.delete_documents_by_term("id", capture_id)
-            store.writer.add_document(tdoc)
-            store.commit()
+
+            def upsert(writer: tantivy.IndexWriter) -> None:
+                writer.delete_documents_by_term("id", capture_id)
+                writer.add_document(tdoc)
+
+            store.write(upsert)
             stored[0] = doc
 
         await self._write_then(write, lambda: self._capture_cache.changed(capture_id))
@@ -71,9 +75,7 @@ class TantivyCaptures:
         store = self._store(self._captures)
 
         def write() -> None:
-            assert store.writer is not None
-            store.writer.delete_documents_by_term("id", capture_id)
-            store.commit()
+            store.write(lambda writer: writer.delete_documents_by_term("id", capture_id))
 
         await self._write_then(write, lambda: self._capture_cache.changed(capture_id))
 

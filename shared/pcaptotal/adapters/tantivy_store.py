@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,20 @@ class Store:
         assert self.writer is not None, "index is closed"
         self.writer.commit()
         self.index.reload()  # visible to searchers on return
+
+    def write(self, change: Callable[[tantivy.IndexWriter], object]) -> None:
+        """``change`` the index and commit it, or nothing: a change or commit that raises is
+        rolled back. Otherwise its pending operations would ride along with the next commit,
+        e.g. the delete of an upsert whose add was lost (a capture document gone)."""
+        writer = self.writer
+        assert writer is not None, "index is closed"
+        try:
+            change(writer)
+            self.commit()
+        except BaseException:
+            with contextlib.suppress(Exception):  # the first error is the one to report
+                writer.rollback()
+            raise
 
     def reload(self) -> None:
         """See what another process committed. Retried: that writer's clean-up may delete a
