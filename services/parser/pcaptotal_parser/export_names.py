@@ -43,6 +43,10 @@ class ExportNames:
         # per name, the lowest copy number not yet known to be taken: the slots of a name only
         # fill up, so probing resumes there (tshark's k²/2 probes become k)
         self._cursor: dict[str, int] = {}
+        # per name, how many of its copies 0, 1, ... were written in a row so far (a lower
+        # bound: ``own_name`` moves it on), so a copy's check costs O(1) amortised, not its
+        # copy number (a name repeated k times: k²/2 names built and looked up)
+        self._run: dict[str, int] = {}
 
     def own_name(self, written: str) -> str:
         """The object's own name, from the one tshark wrote.
@@ -57,9 +61,11 @@ class ExportNames:
             return written
         # (a copy of a long name is cut short, and read here as a name of its own: its copies
         # are cut to the same names, so the slots come out the same)
-        if all(with_copy_number(plain, n) in self._written for n in range(number)):
-            return plain
-        return written
+        run = self._run.get(plain, 0)
+        while run < number and with_copy_number(plain, run) in self._written:
+            run += 1
+        self._run[plain] = run
+        return plain if run >= number else written
 
     def place(self, written: str) -> str:
         """The name tshark alone gives the object it wrote as ``written`` (call in the order the
