@@ -29,7 +29,13 @@ from pcaptotal.adapters.es_mapping import (
     hit_document,
     index_names,
 )
-from pcaptotal.adapters.es_transport import error_type, quote_id, raise_bulk_errors, reason, request
+from pcaptotal.adapters.es_transport import (
+    Requests,
+    error_type,
+    quote_id,
+    raise_bulk_errors,
+    reason,
+)
 from pcaptotal.ports import SearchResult
 from pcaptotal.prepared import PreparedRecord
 from pcaptotal.query import QueryError, ValidatedQuery
@@ -92,6 +98,7 @@ class ElasticsearchIndex(EsCaptures):
         self._bulk_bytes = max(1, bulk_bytes)
         self._client_options = dict(client_options or {})
         self._client: AsyncElasticsearch | None = None
+        self._call = Requests(self._require, request_timeout, max_retries)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -361,27 +368,3 @@ class ElasticsearchIndex(EsCaptures):
             return None
         source: dict[str, Any] = resp["_source"]
         return source
-
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: Any = None,
-        params: Mapping[str, str] | None = None,
-        ndjson: bool = False,
-        ok: Sequence[int] = (),
-        seconds: float | None = None,
-        retries: int | None = None,
-    ) -> tuple[int, Any]:
-        return await request(
-            self._require(),
-            method,
-            path,
-            body=body,
-            params=params,
-            ndjson=ndjson,
-            ok=ok,
-            seconds=self._timeout if seconds is None else seconds,
-            retries=self._max_retries if retries is None else retries,
-        )

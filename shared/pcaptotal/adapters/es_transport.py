@@ -12,7 +12,8 @@ and per-call timeouts are the transport's own; every request the index makes is 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -26,37 +27,47 @@ JSON = "application/json"
 NDJSON = "application/x-ndjson"
 
 
-async def request(
-    client: AsyncElasticsearch,
-    method: str,
-    path: str,
-    *,
-    body: Any = None,
-    params: Mapping[str, str] | None = None,
-    ndjson: bool = False,
-    ok: Sequence[int] = (),
-    seconds: float,
-    retries: int,
-) -> tuple[int, Any]:
-    """Send one request; raises ``ApiError`` for any status that is neither 2xx nor in
-    ``ok``."""
-    headers = {"accept": JSON}
-    if body is not None:
-        headers["content-type"] = NDJSON if ndjson else JSON
-    target = f"{path}?{urlencode(params)}" if params else path
-    resp = await client.transport.perform_request(
-        method,
-        target,
-        headers=headers,
-        body=body,
-        request_timeout=seconds,
-        max_retries=retries,
-        retry_on_timeout=True,
-    )
-    status = resp.meta.status
-    if 200 <= status < 300 or status in ok:
-        return status, resp.body
-    raise api_error(status, resp.body, resp.meta)
+@dataclass(frozen=True, slots=True)
+class Requests:
+    """How one index adapter sends requests: its client (``client()`` raises when the
+    adapter is not started) and its default timeout and retries."""
+
+    client: Callable[[], AsyncElasticsearch]
+    timeout_s: float
+    retries: int
+
+    async def __call__(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: Mapping[str, str] | None = None,
+        ndjson: bool = False,
+        ok: Sequence[int] = (),
+        seconds: float | None = None,
+        retries: int | None = None,
+    ) -> tuple[int, Any]:
+        """Send one request; raises ``ApiError`` for any status that is neither 2xx nor in
+        ``ok``."""
+        client = self.client()
+        headers = {"accept": JSON}
+        if body is not None:
+            headers["content-type"] = NDJSON if ndjson else JSON
+        target = f"{path}?{urlencode(params)}" if params else path
+        resp = await client.transport.perform_request(
+            method,
+            target,
+            headers=headers,
+            body=body,
+            request_timeout=self.timeout_s if seconds is None else seconds,
+            max_retries=self.retries if retries is None else retries,
+            retry_on_timeout=True,
+        )
+        status = resp.meta.status
+        if 200 <= status < 300 or status in ok:
+            return status, resp.body
+        raise api_error(status, resp.body, resp.meta)
 
 
 def quote_id(doc_id: str) -> str:
