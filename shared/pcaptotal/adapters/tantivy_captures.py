@@ -36,13 +36,7 @@ class TantivyCaptures:
         store = self._store(self._captures)
 
         def write() -> None:
-            tdoc = capture_document(doc)
-
-            def upsert(writer: tantivy.IndexWriter) -> None:
-                writer.delete_documents_by_term("id", doc["id"])
-                writer.add_document(tdoc)
-
-            store.write(upsert)
+            _replace(store, doc["id"], capture_document(doc))
 
         await self._write_then(write, lambda: self._capture_cache.changed(doc["id"]))
 
@@ -59,13 +53,7 @@ class TantivyCaptures:
                 return
             if doc.get("id") != capture_id:
                 raise ValueError(f"capture {capture_id}: the change returned another id")
-            tdoc = capture_document(doc)
-
-            def upsert(writer: tantivy.IndexWriter) -> None:
-                writer.delete_documents_by_term("id", capture_id)
-                writer.add_document(tdoc)
-
-            store.write(upsert)
+            _replace(store, capture_id, capture_document(doc))
             stored[0] = doc
 
         await self._write_then(write, lambda: self._capture_cache.changed(capture_id))
@@ -138,3 +126,13 @@ class TantivyCaptures:
             cache.put_list(key, found, generation)
         raws = found
         return await self._read(lambda: [_parse(raw) for raw in raws])
+
+
+def _replace(store: Store, capture_id: str, tdoc: tantivy.Document) -> None:
+    """The capture's document replaced by ``tdoc`` (one commit; on the writer thread)."""
+
+    def upsert(writer: tantivy.IndexWriter) -> None:
+        writer.delete_documents_by_term("id", capture_id)
+        writer.add_document(tdoc)
+
+    store.write(upsert)
