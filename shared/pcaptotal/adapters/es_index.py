@@ -232,12 +232,7 @@ class ElasticsearchIndex(EsCaptures):
         body: dict[str, Any] = {"query": compiled, "track_total_hits": True, "size": limit}
         if limit:
             body.update({"from": offset, "sort": _FLOW_SORT})
-        status, resp = await self._call(
-            "POST", f"/{self.flows_index}/_search", body=body, ok=(400,)
-        )
-        if status == 400:  # e.g. a regex too complex for Lucene
-            raise QueryError(f"cannot run query: {reason(resp)}")
-        hits = resp["hits"]
+        hits = (await self._run(body))["hits"]
         total, page = int(hits["total"]["value"]), hits["hits"]
         cursor = None
         if page and total > offset + len(page):  # search_page's cursor after the last hit
@@ -269,7 +264,7 @@ class ElasticsearchIndex(EsCaptures):
         status, resp = await self._call(
             "POST", f"/{self.flows_index}/_search", body=body, ok=(400,)
         )
-        if status == 400:
+        if status == 400:  # e.g. a regex too complex for Lucene
             raise QueryError(f"cannot run query: {reason(resp)}")
         result: dict[str, Any] = resp
         return result
