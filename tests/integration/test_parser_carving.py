@@ -126,3 +126,45 @@ async def test_without_inotify_the_objects_are_moved_at_the_end(
     assert len(expected) == 30
     assert {f.sha256 for f in result.files} == expected
     await result.discard_files()
+
+
+def content_length_ports(path: Path) -> dict[int, set[int]]:
+    """tshark's HTTP messages with a Content-Length: body size -> the clients' ports."""
+    fields = ["http.response", "tcp.srcport", "tcp.dstport", "http.content_length"]
+    rows = subprocess.run(
+        [TSHARK, "-n", "-r", str(path), "-Y", "http.content_length", "-T", "fields"]
+        + [arg for f in fields for arg in ("-e", f)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    ports: dict[int, set[int]] = {}
+    for row in rows:
+        response, src, dst, length = row.split("\t")
+        ports.setdefault(int(length), set()).add(int(dst) if response else int(src))
+    return ports
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["corelight_caldera-ragdoll-http-c2.pcap", "zeek_vlan-mpls-http.pcap"],
+)
+async def test_a_name_served_on_several_flows_goes_on_the_flow_of_its_size(
+    name: str, tmp_path: Path, tshark: str
+) -> None:
+    """A C2 agent fetching one URL over many connections: each copy of the file belongs on
+    the one connection whose HTTP message (by tshark's Content-Length) had the copy's size,
+    not on every connection that asked for that name."""
+    path = PCAPS / name
+    client_ports = content_length_ports(path)
+    result = await parse_capture(path, "c" * 64, work_dir=tmp_path, timeout_s=120)
+    checked = 0
+    for file, keys in result.file_targets:
+        ports = client_ports.get(file.size, set())
+        if file.protocol != "http" or len(ports) != 1:
+            continue
+        on = [result.flows.flow_document(k)["source.port"] for k in keys]
+        assert on == list(ports), file.written_name
+        checked += 1
+    assert checked  # each capture serves a name on several flows in several sizes
+    await result.discard_files()

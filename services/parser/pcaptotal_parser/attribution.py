@@ -63,8 +63,8 @@ def attach_files(
         else:  # HTTP bodies: the flows whose messages had that many body bytes; else all
             # (one list of every candidate, shared by the files it falls back to: N files
             # of one name over M flows held N x M keys, 17 MB on the flow-heavy bench)
-            keys = [k for k, _ in candidates]
-            per_file = [_by_size(builder, keys, f) for f in group]
+            sized = _BySize(builder, [k for k, _ in candidates])
+            per_file = [sized.keys(f.size) for f in group]
         done: set[tuple[tuple[str, str | int], ...]] = set()
         for file, keys in zip(group, per_file, strict=True):
             found.append((file, keys))
@@ -171,11 +171,21 @@ def file_records(
         yield doc
 
 
-def _by_size(builder: FlowBuilder, keys: list[str], file: CarvedFile) -> list[str]:
-    sized = [
-        key
-        for key in keys
-        if file.size in builder.flow_values(key, "http.response.body.bytes")
-        or file.size in builder.flow_values(key, "http.request.body.bytes")
-    ]
-    return sized if len(sized) == 1 else keys
+class _BySize:
+    """The candidate flows of one file name by the body sizes their HTTP messages had: a
+    file goes on the one flow whose messages had its size, else on every candidate. Indexed
+    once per name: N copies of a name over M flows (a bot beaconing to one URL) were N x M
+    lookups."""
+
+    def __init__(self, builder: FlowBuilder, keys: list[str]) -> None:
+        self._all = keys
+        self._by_size: dict[int, list[str]] = {}
+        for key in keys:
+            sizes = dict.fromkeys(builder.flow_values(key, "http.response.body.bytes"))
+            sizes.update(dict.fromkeys(builder.flow_values(key, "http.request.body.bytes")))
+            for size in sizes:
+                self._by_size.setdefault(size, []).append(key)
+
+    def keys(self, size: int) -> list[str]:
+        sized = self._by_size.get(size, [])
+        return sized if len(sized) == 1 else self._all
