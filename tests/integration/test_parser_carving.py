@@ -14,7 +14,7 @@ from pcaptotal_parser.parse import parse_capture
 
 from tests.beacons import write_beacons
 from tests.paths import PCAPS, shared_captures
-from tests.tshark_oracle import TSHARK
+from tests.tshark_oracle import TSHARK, tshark_lines
 
 pytestmark = pytest.mark.integration
 
@@ -131,15 +131,9 @@ async def test_without_inotify_the_objects_are_moved_at_the_end(
 def content_length_ports(path: Path) -> dict[int, set[int]]:
     """tshark's HTTP messages with a Content-Length: body size -> the clients' ports."""
     fields = ["http.response", "tcp.srcport", "tcp.dstport", "http.content_length"]
-    rows = subprocess.run(
-        [TSHARK, "-n", "-r", str(path), "-Y", "http.content_length", "-T", "fields"]
-        + [arg for f in fields for arg in ("-e", f)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.splitlines()
+    args = [arg for f in fields for arg in ("-e", f)]
     ports: dict[int, set[int]] = {}
-    for row in rows:
+    for row in tshark_lines(path, "-Y", "http.content_length", "-T", "fields", *args):
         response, src, dst, length = row.split("\t")
         ports.setdefault(int(length), set()).add(int(dst) if response else int(src))
     return ports
